@@ -1,0 +1,1 @@
+"""The ``vbq`` command line: one front end over VBQScoreLib and VBQCohortLib."""

@@ -1,0 +1,61 @@
+"""``vbq``: entry point. Subcommands live in ``cmd_*.py`` modules, each with ``register(subparsers)``.
+
+Command modules import only ``argparse`` at top level so ``vbq --help`` starts fast; heavy libraries are
+imported inside each command's ``run(args)``.
+
+Error contract: a :class:`VBQScoreLib.errors.VBQInputError` (or a ValueError/OSError raised while reading user
+input and converted by the command) is printed as one line ``vbq <command>: error: <message>`` on stderr and
+the process exits 2. ``run`` returns the exit code (0 success; 1 for "finished, but some cases failed").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+COMMAND_MODULES = ("cmd_score", "cmd_batch", "cmd_cohort", "cmd_demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib import import_module
+
+    from VBQScoreLib import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="vbq",
+        description="MRI vertebral bone quality (VBQ): measure VBQ from a T1 MRI and a segmentation, "
+        "run many cases, and run the cohort statistics of a VBQ study.",
+    )
+    parser.add_argument("--version", action="version", version=f"vbq {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        try:
+            mod = import_module(f"vbq_cli.{name}")
+        except ModuleNotFoundError as exc:  # a command module not written yet
+            if exc.name == f"vbq_cli.{name}":
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from VBQScoreLib.errors import VBQInputError
+
+    prog = f"vbq {args.command}" if getattr(args, "command", None) else "vbq"
+    try:
+        code = args.func(args)
+    except VBQInputError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
