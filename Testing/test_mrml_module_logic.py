@@ -1,0 +1,177 @@
+"""The Logic classes of VBQScore.py / VBQCohort.py on slicer-core, with the GUI-only imports (qt, ctk, the
+ScriptedLoadableModule base classes, the parameter node wrapper) replaced by minimal stand-ins.
+
+The Slicer application cannot run here; this catches mistakes in the module files' non-GUI code (MRML calls,
+plot nodes, tables, CSV export) on the same synthetic data as the in-Slicer tests, with hand-computed numbers.
+Widget code is exercised only by the in-Slicer tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+slicer = pytest.importorskip("slicer")
+vtk = pytest.importorskip("vtk")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class _Base:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def getParameterNode(self):  # what ScriptedLoadableModuleLogic returns: a scripted module node
+        return slicer.vtkMRMLScriptedModuleNode()
+
+
+def _stub_modules(monkeypatch, scene):
+    qt = types.ModuleType("qt")
+    ctk = types.ModuleType("ctk")
+    slm = types.ModuleType("slicer.ScriptedLoadableModule")
+    for name in ("ScriptedLoadableModule", "ScriptedLoadableModuleLogic", "ScriptedLoadableModuleTest",
+                 "ScriptedLoadableModuleWidget"):
+        setattr(slm, name, type(name, (_Base,), {}))
+    pnw = types.ModuleType("slicer.parameterNodeWrapper")
+    pnw.parameterNodeWrapper = lambda cls: cls
+    pnw.Choice = lambda choices: ("Choice", tuple(choices))
+    pnw.WithinRange = lambda lo, hi: ("WithinRange", lo, hi)
+    monkeypatch.setitem(sys.modules, "qt", qt)
+    monkeypatch.setitem(sys.modules, "ctk", ctk)
+    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", slm)
+    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", pnw)
+    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def vbqscore(monkeypatch):
+    scene = slicer.vtkMRMLScene()
+    _stub_modules(monkeypatch, scene)
+    module = _load(REPO / "VBQScore" / "VBQScore.py", "VBQScore_under_test")
+    checks = _load(REPO / "VBQScore" / "Testing" / "Python" / "VBQScoreSyntheticChecks.py", "VBQScoreChecks")
+    return module, checks, scene
+
+
+def test_vbqscore_logic_runs_the_in_slicer_checks(vbqscore):
+    module, checks, scene = vbqscore
+    logic = module.VBQScoreLogic()
+    result = checks.check_compute_exact(scene, logic)
+    assert result.overall["vbq"] == 250.0 / 80.0
+    chart = logic.updatePlot(result, logic.lastTableNode)
+    assert chart.GetNumberOfPlotSeriesNodes() == 1
+    plot_table = scene.GetFirstNode("VBQ per level (plot)", "vtkMRMLTableNode")
+    assert [plot_table.GetTable().GetValueByName(i, "VBQ").ToDouble() for i in range(6)] == \
+        [(200.0 + 20.0 * i) / 80.0 for i in range(6)]
+    assert plot_table.GetTable().GetValueByName(0, "level").ToString() == "C2"
+    # recomputing reuses the plot nodes instead of adding new ones
+    logic.updatePlot(result, logic.lastTableNode)
+    assert scene.GetNodesByClass("vtkMRMLPlotChartNode").GetNumberOfItems() == 1
+    assert scene.GetNodesByClass("vtkMRMLPlotSeriesNode").GetNumberOfItems() == 1
+    assert module.VBQScoreLogic.overallText(result).startswith("3.125  (lu2024: mean of mean SI over C2, C3")
+    assert module.VBQScoreLogic.flagsText(result) == "No quality flags."
+
+
+def test_vbqscore_logic_quick_rois(vbqscore):
+    module, checks, scene = vbqscore
+    result = checks.check_quick_rois(scene, module.VBQScoreLogic())
+    assert "MISSING_LEVEL" in module.VBQScoreLogic.flagsText(result)
+
+
+def test_vbqscore_options_from_parameters(vbqscore):
+    module, _, _ = vbqscore
+    p = types.SimpleNamespace(preset="soliman2023", statistic="median", erosionMm=1.5, midSagittalSlices=0)
+    assert module.VBQScoreLogic.optionsFrom(p) == dict(preset="soliman2023", stat="median", erode_mm=1.5,
+                                                       mid_sagittal_slices=None)
+    p.midSagittalSlices = 3
+    assert module.VBQScoreLogic.optionsFrom(p)["mid_sagittal_slices"] == 3
+    csf = module.VBQScoreLogic().createLevelSegments
+    seg = slicer.vtkMRMLSegmentationNode()
+    slicer.mrmlScene.AddNode(seg)
+    ids = csf(seg, "soliman2023")
+    assert sorted(ids) == ["C3", "C4", "C5", "C6", "CSF"]
+    assert seg.GetSegmentation().GetSegment("CSF").GetName() == "CSF at C2"
+
+
+def test_vbqcohort_overrides_from_parameters(monkeypatch):
+    scene = slicer.vtkMRMLScene()
+    _stub_modules(monkeypatch, scene)
+    monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
+    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test")
+    p = types.SimpleNamespace(idColumn="pid", groupColumn="dx", treatedValue="OPLL", controlValue="CSM",
+                              levelColumns="VBQ_C2, VBQ_C3", covariateColumns="age,  bmi", sexColumn="",
+                              matching=True, distance="logit", caliper=0.2, ratio=1, order="largest",
+                              replace=False)
+    o = module.VBQCohortLogic.overridesFrom(p)
+    assert o == dict(id="pid", group="dx", treated="OPLL", control="CSM", levels=["VBQ_C2", "VBQ_C3"],
+                     covariates=["age", "bmi"], sex_column="", distance="logit", caliper=0.2, no_caliper=False,
+                     ratio=1, order="largest", replace=False)
+    p.caliper = 0.0
+    assert module.VBQCohortLogic.overridesFrom(p)["no_caliper"] is True
+    p.matching = False
+    assert module.VBQCohortLogic.overridesFrom(p)["no_matching"] is True
+    # the table node round trip of the module
+    pd = pytest.importorskip("pandas")
+    node = scene.AddNewNodeByClass("vtkMRMLTableNode", "t")
+    module.VBQCohortLogic.dataframeToTableNode(pd.DataFrame({"id": ["a", "b"], "x": [1.25, None]}), node)
+    cols = module.VBQCohortLogic.tableNodeColumns(node)
+    assert cols["id"] == ["a", "b"] and cols["x"][0] == 1.25
+
+
+@pytest.mark.slow  # the whole cohort analysis + report (about 10 s on 2 busy cores)
+def test_vbqcohort_run_analysis_into_nodes(monkeypatch, tmp_path):
+    import csv
+    import math
+
+    scene = slicer.vtkMRMLScene()
+    _stub_modules(monkeypatch, scene)
+    monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
+    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test2")
+    rows = []
+    for i in range(24):
+        rows.append({"patient_id": f"P{i:03d}", "diagnosis": "OPLL" if i < 12 else "CSM", "age": 50 + i % 7,
+                     **{f"VBQ_C{k}": round(2.0 + 0.05 * i + 0.1 * k, 4) for k in range(2, 8)}})
+    path = tmp_path / "cohort.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    logic = module.VBQCohortLogic()
+    node = logic.loadSpreadsheet(str(path))
+    assert node.GetNumberOfRows() == 24 and node.GetAttribute("VBQCohort.sourcePath") == str(path)
+    g = logic.guessColumns(node, "lu2024")
+    assert (g["id"], g["group"], g["treated"], g["control"]) == ("patient_id", "diagnosis", "OPLL", "CSM")
+    out = logic.runAnalysis(str(path), str(tmp_path / "report"), overrides={
+        "covariates": ["age"], "levels": g["levels"], "no_matching": True, "sex_column": ""})
+    assert Path(out["report"]).is_file()
+    comparison = out["tables"]["comparison"]
+    assert comparison.GetNumberOfRows() == 6
+    c3_row = [comparison.GetTable().GetValueByName(r, "ranksum_p").ToDouble() for r in range(6)][1]
+    assert c3_row == pytest.approx(2.0 / math.comb(24, 12), rel=1e-9)
+    chart = out["levelsChart"]
+    assert chart.GetNumberOfPlotSeriesNodes() == 2
+    medians = scene.GetFirstNode("VBQ cohort: medians per level", "vtkMRMLTableNode").GetTable()
+    assert medians.GetValueByName(1, "median OPLL").ToDouble() == pytest.approx(2.575, abs=1e-12)
+    assert medians.GetValueByName(1, "median CSM").ToDouble() == pytest.approx(3.175, abs=1e-12)
+    # no matching: the love plot shows the balance of the unmatched groups only; |SMD| of age is MatchIt's
+    love = scene.GetFirstNode("VBQ cohort: love plot data", "vtkMRMLTableNode").GetTable()
+    assert out["loveChart"].GetNumberOfPlotSeriesNodes() == 1
+    smd = out["results"]["matching"]["balance"]["before"]["age"]["Std. Mean Diff."]
+    assert love.GetValueByName(0, "covariate").ToString() == "age"
+    assert love.GetValueByName(0, "SMD before").ToDouble() == abs(smd)
+    import statistics
+
+    t = [50 + i % 7 for i in range(12)]
+    c = [50 + i % 7 for i in range(12, 24)]
+    # MatchIt (ATT): difference in means over the treated group's SD (n - 1) in the unmatched sample
+    assert abs(smd) == pytest.approx(abs(statistics.mean(t) - statistics.mean(c)) / statistics.stdev(t), rel=1e-12)

@@ -1,0 +1,477 @@
+"""VBQCohort: the VBQ cohort study (propensity-score matching, per-level tests, regression, report) in Slicer.
+
+Thin Slicer glue over :mod:`VBQCohortLib` (the statistics core, also used by ``vbq cohort``). Python packages
+the Slicer Python lacks (``Resources/requirements.txt``) are installed on Apply after the user agrees, never at
+import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated, Optional
+
+import ctk
+import qt
+import slicer
+import vtk
+from slicer import vtkMRMLTableNode
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
+                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
+
+PLAN_CHOICES = ["lu2024", "custom"]
+DISTANCE_CHOICES = ["logit", "ps"]
+ORDER_CHOICES = ["largest", "smallest", "random", "data"]
+REQUIREMENTS = os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt")
+
+
+#
+# VBQCohort
+#
+class VBQCohort(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "VBQ Cohort"
+        self.parent.categories = ["Quantification"]
+        self.parent.dependencies = []
+        self.parent.contributors = ["SlicerVBQ contributors"]
+        self.parent.helpText = """
+Run a VBQ cohort study from a spreadsheet (CSV or XLSX): map the columns (id, group and its two values,
+covariates, VBQ level columns), choose the analysis plan (lu2024 = Lu et al. 2024: propensity-score matching,
+per-level Wilcoxon tests with Holm correction, Kruskal-Wallis/Friedman across levels, logistic regression) and
+the matching options, then Run. Results appear as tables and plots; "Open report" shows the HTML report.
+"""
+        self.parent.acknowledgementText = """
+Matching follows R MatchIt 4.x (nearest neighbour, caliper in SD of the distance); statistics from scipy and
+statsmodels. Study design: Lu et al., The Spine Journal 2024;24(7):1153-1161.
+"""
+
+
+#
+# Parameter node
+#
+@parameterNodeWrapper
+class VBQCohortParameterNode:
+    inputTable: vtkMRMLTableNode
+    dataPath: str = ""
+    plan: Annotated[str, Choice(PLAN_CHOICES)] = "lu2024"
+    idColumn: str = ""
+    groupColumn: str = ""
+    treatedValue: str = ""
+    controlValue: str = ""
+    levelColumns: str = ""  # comma-separated
+    covariateColumns: str = ""  # comma-separated
+    sexColumn: str = ""
+    matching: bool = True
+    distance: Annotated[str, Choice(DISTANCE_CHOICES)] = "logit"
+    caliper: Annotated[float, WithinRange(0.0, 5.0)] = 0.2
+    ratio: Annotated[int, WithinRange(1, 10)] = 1
+    order: Annotated[str, Choice(ORDER_CHOICES)] = "largest"
+    replace: bool = False
+    outputDirectory: str = ""
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+#
+# Widget
+#
+class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._lastReport = None
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/VBQCohort.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = VBQCohortLogic()
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.loadButton.connect("clicked(bool)", self.onLoad)
+        self.ui.guessButton.connect("clicked(bool)", self.onGuess)
+        self.ui.runButton.connect("clicked(bool)", self.onRun)
+        self.ui.openReportButton.connect("clicked(bool)", self.onOpenReport)
+        # a ctkPathLineEdit binds only to pathlib types; the folder is kept as text in the parameter node
+        self.ui.outputDirectoryEdit.connect("currentPathChanged(QString)", self.onOutputDirectoryChanged)
+        self.initializeParameterNode()
+
+    def onOutputDirectoryChanged(self, path) -> None:
+        if self._parameterNode and self._parameterNode.outputDirectory != path:
+            self._parameterNode.outputDirectory = path
+
+    def cleanup(self) -> None:
+        self.removeObservers()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def onReload(self) -> None:
+        import importlib
+        import sys
+
+        for name in sorted((n for n in sys.modules if n.split(".")[0] in ("VBQCohortLib", "VBQCohortModuleLib")),
+                           reverse=True):
+            importlib.reload(sys.modules[name])
+        super().onReload()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._onParameterNodeModified()
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        if p and self.ui.outputDirectoryEdit.currentPath != p.outputDirectory:
+            self.ui.outputDirectoryEdit.currentPath = p.outputDirectory
+        ready = bool(p and p.inputTable and p.idColumn and p.groupColumn and p.levelColumns and p.outputDirectory)
+        self.ui.runButton.enabled = ready
+        self.ui.runButton.toolTip = "Run the analysis" if ready else \
+            "Load the data, map id, group and level columns, and choose an output folder"
+        self.ui.openReportButton.enabled = self._lastReport is not None
+
+    def onLoad(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Failed to load the spreadsheet.", waitCursor=True):
+            if not self.logic.ensureDependencies():
+                return
+            p = self._parameterNode
+            path = self.ui.dataPathEdit.currentPath
+            p.inputTable = self.logic.loadSpreadsheet(path)
+            p.dataPath = path
+            if not p.outputDirectory:
+                p.outputDirectory = os.path.join(os.path.dirname(path), "vbq_cohort_report")
+            self.onGuess()
+
+    def onGuess(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Failed to guess the columns.", waitCursor=False):
+            p = self._parameterNode
+            if not p.inputTable:
+                raise ValueError("load a spreadsheet first")
+            g = self.logic.guessColumns(p.inputTable, p.plan)
+            p.idColumn = g["id"] or ""
+            p.groupColumn = g["group"] or ""
+            p.treatedValue = g["treated"] or ""
+            p.controlValue = g["control"] or ""
+            p.levelColumns = ", ".join(g["levels"])
+            p.covariateColumns = ", ".join(g["covariates"])
+            p.sexColumn = g["sex"] or ""
+
+    def onRun(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Cohort analysis failed.", waitCursor=False):
+            if not self.logic.ensureDependencies():
+                return
+            dialog = slicer.util.createProgressDialog(parent=self.parent, value=0, maximum=1,
+                                                      labelText="Running the analysis...", windowTitle="VBQ cohort")
+
+            def progress(done, total, message):
+                dialog.maximum = max(total, 1)
+                dialog.value = min(done, dialog.maximum)
+                dialog.labelText = message
+                slicer.app.processEvents()
+                if dialog.wasCanceled:
+                    raise KeyboardInterrupt("cancelled")
+
+            try:
+                out = self.logic.run(self._parameterNode, progress=progress)
+            except KeyboardInterrupt:
+                slicer.util.infoDisplay("Analysis cancelled; nothing was written.")
+                return
+            finally:
+                dialog.close()
+            self._lastReport = out["report"]
+            self._onParameterNodeModified()
+            self.ui.summaryText.plainText = "\n".join(out["summary"])
+            if out.get("comparisonTable") is not None:
+                self.ui.resultsTableView.setMRMLTableNode(out["comparisonTable"])
+            chart = out.get("levelsChart") or out.get("loveChart")
+            if chart is not None:
+                slicer.modules.plots.logic().ShowChartInLayout(chart)
+
+    def onOpenReport(self) -> None:
+        if self._lastReport:
+            qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(self._lastReport)))
+
+
+#
+# Logic
+#
+class VBQCohortLogic(ScriptedLoadableModuleLogic):
+    """Usable without the GUI:
+
+        logic = VBQCohortLogic()
+        out = logic.runAnalysis("cohort.xlsx", "/tmp/report", plan="lu2024", overrides={"caliper": 0.2})
+    """
+
+    def __init__(self) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return VBQCohortParameterNode(super().getParameterNode())
+
+    # -- dependencies (never at import)
+    @staticmethod
+    def missingRequirements(path: str = REQUIREMENTS) -> list[str]:
+        """Requirement lines of requirements.txt that are not satisfied in this Python."""
+        from VBQScoreLib.mrml import missing_requirements
+
+        return missing_requirements(path)
+
+    def ensureDependencies(self, prompt: bool = True) -> bool:
+        """Install what Resources/requirements.txt lists and this Python lacks, after the user agrees
+        (slicer.packaging.pip_ensure on Slicer >= 5.12, else a confirmation dialog + slicer.util.pip_install).
+        Returns False when the user declines."""
+        from VBQScoreLib.mrml import ensure_requirements
+
+        return ensure_requirements(REQUIREMENTS, "VBQ Cohort", prompt=prompt)
+
+    # -- data
+    @staticmethod
+    def loadSpreadsheet(path: str, sheet=None):
+        """Read CSV/TSV/XLSX with VBQCohortLib.spreadsheet.read_table into a table node (values as read)."""
+        from VBQCohortLib.spreadsheet import read_table
+
+        if not path:
+            raise ValueError("choose a CSV or XLSX file")
+        df, warnings = read_table(path, sheet=sheet)
+        for w in warnings:
+            logging.warning(f"{path}: {w}")
+        node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", os.path.basename(path))
+        VBQCohortLogic.dataframeToTableNode(df, node)
+        node.SetAttribute("VBQCohort.sourcePath", str(path))
+        return node
+
+    @staticmethod
+    def dataframeToTableNode(df, tableNode):
+        from VBQCohortModuleLib.helpers import frame_to_columns
+
+        was = tableNode.StartModify()
+        try:
+            tableNode.RemoveAllColumns()
+            table = tableNode.GetTable()
+            for name, kind, values in frame_to_columns(df):
+                arr = vtk.vtkDoubleArray() if kind == "double" else vtk.vtkStringArray()
+                arr.SetName(name)
+                arr.SetNumberOfValues(len(values))
+                for i, v in enumerate(values):
+                    arr.SetValue(i, v)
+                table.AddColumn(arr)
+            table.Modified()
+        finally:
+            tableNode.EndModify(was)
+        return tableNode
+
+    @staticmethod
+    def tableNodeColumns(tableNode) -> dict:
+        table = tableNode.GetTable()
+        out = {}
+        for c in range(table.GetNumberOfColumns()):
+            col = table.GetColumn(c)
+            out[col.GetName()] = [col.GetValue(i) for i in range(table.GetNumberOfRows())]
+        return out
+
+    def guessColumns(self, tableNode, plan: str = "lu2024") -> dict:
+        from VBQCohortLib.plan import load_plan
+        from VBQCohortModuleLib.helpers import guess_columns
+
+        values = self.tableNodeColumns(tableNode)
+        planColumns = load_plan(plan).columns if plan != "custom" else None
+        return guess_columns(list(values), values, planColumns)
+
+    @staticmethod
+    def overridesFrom(p) -> dict:
+        """Plan overrides (the keys of ``Plan.with_overrides``) from the parameter node."""
+        o = dict(id=p.idColumn or None, group=p.groupColumn or None, treated=p.treatedValue or None,
+                 control=p.controlValue or None, levels=_split(p.levelColumns) or None,
+                 covariates=_split(p.covariateColumns) or None, sex_column=p.sexColumn)
+        if p.matching:
+            o.update(distance=p.distance, caliper=float(p.caliper) if p.caliper > 0 else None,
+                     no_caliper=not p.caliper > 0, ratio=int(p.ratio), order=p.order, replace=bool(p.replace))
+        else:
+            o["no_matching"] = True
+        return o
+
+    def run(self, p, progress=None) -> dict:
+        path = p.dataPath or (p.inputTable.GetAttribute("VBQCohort.sourcePath") if p.inputTable else None)
+        if not path:
+            raise ValueError("load the spreadsheet with the Load button (the analysis reads the file itself)")
+        return self.runAnalysis(path, p.outputDirectory, plan="lu2024", overrides=self.overridesFrom(p),
+                                progress=progress)
+
+    def runAnalysis(self, dataPath, outputDirectory, plan="lu2024", overrides=None, progress=None):
+        """run_analysis + write_report; results into table and plot nodes. Returns a dict of nodes and paths."""
+        from VBQCohortLib.analysis import run_analysis
+        from VBQCohortLib.report import summary_sentences, write_report
+
+        if not outputDirectory:
+            raise ValueError("choose an output folder for the report")
+        results, frames = run_analysis(dataPath, plan, overrides=overrides, progress=progress,
+                                       command="Slicer VBQCohort", return_frames=True)
+        written = write_report(results, outputDirectory, frames, progress=progress)
+        out = {"results": results, "report": written["report"], "summary": summary_sentences(results)}
+        out.update(self.resultsToNodes(results, written["tables"]))
+        return out
+
+    def resultsToNodes(self, results: dict, tablesDir) -> dict:
+        """One table node per report table (tables/*.csv, the same numbers as the report), a love plot and
+        a VBQ-per-level-by-group plot."""
+        from VBQCohortLib.spreadsheet import read_table
+        from VBQCohortModuleLib.helpers import level_medians, love_plot_rows
+
+        out = {"tables": {}}
+        for name in sorted(os.listdir(tablesDir)):
+            if not name.endswith(".csv"):
+                continue
+            df, _ = read_table(os.path.join(tablesDir, name))
+            node = self._node("vtkMRMLTableNode", f"VBQ cohort: {name[:-4]}")
+            self.dataframeToTableNode(df, node)
+            out["tables"][name[:-4]] = node
+        out["comparisonTable"] = out["tables"].get("comparison")
+
+        rows = love_plot_rows(results)
+        if rows:
+            t = self._node("vtkMRMLTableNode", "VBQ cohort: love plot data")
+            cols = {"index": [float(i + 1) for i in range(len(rows))], "covariate": [r[0] for r in rows],
+                    "SMD before": [r[1] for r in rows], "SMD after": [r[2] for r in rows]}
+            self._fill(t, cols)
+            series = [self._series("Before matching", t, "SMD before", "covariate", (0.75, 0.22, 0.17))]
+            if any(r[2] is not None for r in rows):  # no matching: balance of the unmatched sample only
+                series.append(self._series("After matching", t, "SMD after", "covariate", (0.14, 0.44, 0.64)))
+            out["loveChart"] = self._chart("VBQ cohort: love plot", series, "Covariate", "|Standardized mean difference|")
+        levels, medians = level_medians(results)
+        t = self._node("vtkMRMLTableNode", "VBQ cohort: medians per level")
+        cols = {"index": [float(i + 1) for i in range(len(levels))], "level": levels}
+        cols.update({f"median {g}": v for g, v in medians.items()})
+        self._fill(t, cols)
+        colors = [(0.75, 0.22, 0.17), (0.14, 0.44, 0.64)]
+        series = [self._series(f"{g}", t, f"median {g}", "level", colors[i % 2], line=True)
+                  for i, g in enumerate(medians)]
+        out["levelsChart"] = self._chart("VBQ cohort: VBQ per level by group", series, "Level", "Median VBQ")
+        return out
+
+    # -- plot helpers
+    @staticmethod
+    def _node(className, name):
+        node = slicer.mrmlScene.GetFirstNode(name, className)
+        return node if node is not None else slicer.mrmlScene.AddNewNodeByClass(className, name)
+
+    @staticmethod
+    def _fill(tableNode, columns: dict):
+        table = tableNode.GetTable()
+        table.Initialize()
+        for name, values in columns.items():
+            numeric = all(v is None or isinstance(v, (int, float)) for v in values)
+            arr = vtk.vtkDoubleArray() if numeric else vtk.vtkStringArray()
+            arr.SetName(name)
+            for v in values:
+                arr.InsertNextValue(float("nan") if (numeric and v is None) else (v if numeric else str(v)))
+            table.AddColumn(arr)
+        tableNode.Modified()
+
+    def _series(self, name, tableNode, yColumn, labelColumn, color, line=False):
+        s = self._node("vtkMRMLPlotSeriesNode", f"VBQ cohort: {name} ({yColumn})")
+        s.SetAndObserveTableNodeID(tableNode.GetID())
+        s.SetXColumnName("index")
+        s.SetYColumnName(yColumn)
+        s.SetLabelColumnName(labelColumn)
+        s.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
+        s.SetLineStyle(slicer.vtkMRMLPlotSeriesNode.LineStyleSolid if line else slicer.vtkMRMLPlotSeriesNode.LineStyleNone)
+        s.SetMarkerStyle(slicer.vtkMRMLPlotSeriesNode.MarkerStyleCircle)
+        s.SetColor(*color)
+        return s
+
+    def _chart(self, name, series, xTitle, yTitle):
+        chart = self._node("vtkMRMLPlotChartNode", name)
+        chart.RemoveAllPlotSeriesNodeIDs()
+        for s in series:
+            chart.AddAndObservePlotSeriesNodeID(s.GetID())
+        chart.SetTitle(name.replace("VBQ cohort: ", ""))
+        chart.SetXAxisTitle(xTitle)
+        chart.SetYAxisTitle(yTitle)
+        return chart
+
+
+#
+# Test
+#
+class VBQCohortTest(ScriptedLoadableModuleTest):
+    """In-Slicer tests with exact numbers on a small synthetic cohort (ctest; Reload & Test)."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_LoadGuessRun()
+
+    def test_LoadGuessRun(self):
+        import csv
+        import math
+        import tempfile
+
+        if VBQCohortLogic.missingRequirements():
+            self.skipTest("Python requirements of VBQ Cohort are not installed (tests never install packages)")
+
+        folder = tempfile.mkdtemp()
+        path = os.path.join(folder, "cohort.csv")
+        rows = []
+        # 12 OPLL, 12 CSM; VBQ_C2..C7 known; no covariates needed with matching off
+        for i in range(24):
+            grp = "OPLL" if i < 12 else "CSM"
+            base = 2.0 + 0.05 * i
+            rows.append({"patient_id": f"P{i:03d}", "diagnosis": grp, "age": 50 + i % 7, "sex": "M" if i % 2 else "F",
+                         **{f"VBQ_C{k}": round(base + 0.1 * k, 4) for k in range(2, 8)}})
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        logic = VBQCohortLogic()
+        node = logic.loadSpreadsheet(path)
+        self.assertEqual(node.GetNumberOfRows(), 24)
+        g = logic.guessColumns(node, "lu2024")
+        self.assertEqual(g["id"], "patient_id")
+        self.assertEqual(g["group"], "diagnosis")
+        self.assertEqual((g["treated"], g["control"]), ("OPLL", "CSM"))
+        self.assertEqual(g["levels"], [f"VBQ_C{k}" for k in range(2, 8)])
+        out = logic.runAnalysis(path, os.path.join(folder, "report"), overrides={
+            "covariates": ["age"], "levels": g["levels"], "no_matching": True, "sex_column": ""})
+        self.assertTrue(os.path.exists(out["report"]))
+        c3 = out["results"]["comparison"]["levels"]["VBQ_C3"]
+        # every OPLL value lies below every CSM value, no ties, 12 vs 12: R's wilcox.test is exact, W = 0 and
+        # p = 2 / choose(24, 12) (the two most extreme of the equally likely rank splits)
+        self.assertEqual(c3["ranksum"]["W"], 0.0)
+        self.assertAlmostEqual(c3["ranksum"]["p"], 2.0 / math.comb(24, 12), delta=1e-15)
+        # medians per level by group: OPLL i = 0..11 -> median base 2.0 + 0.05 * 5.5 = 2.275; + 0.1 * 3 for C3
+        self.assertAlmostEqual(c3["describe"]["OPLL"]["median"], 2.575, places=12)
+        self.assertIn("comparison", out["tables"])
+        self.assertEqual(out["levelsChart"].GetNumberOfPlotSeriesNodes(), 2)

@@ -1,0 +1,179 @@
+"""Covariate balance the way R MatchIt 4.5.1's ``summary.matchit`` (``bal1var``, ATT) reports it.
+
+Columns: ``Means Treated``, ``Means Control`` (weighted means), ``Std. Mean Diff.`` (mean difference divided by
+the standard deviation of the treated group in the *unmatched* sample, for before and after alike; a binary
+0/1 variable uses sqrt(p(1-p)); differences below sqrt(machine eps) are left unstandardised), ``Var. Ratio``
+(weighted variances, ``sum(w (x-m)^2) / (1 - sum(w^2))`` with normalised weights; not for binary variables),
+``eCDF Mean`` / ``eCDF Max`` (weighted empirical CDF differences; the absolute mean difference for binary
+variables) and, after matching, ``Std. Pair Dist.`` (mean absolute within-pair difference, standardised like
+the SMD). Categorical covariates are shown as one 0/1 row per level (``race`` -> ``raceblack``, ...), the first
+row is the distance. ``sample_size_table`` lives in :mod:`.matching`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["balance_table", "love_plot", "COLUMNS"]
+
+COLUMNS = ["Means Treated", "Means Control", "Std. Mean Diff.", "Var. Ratio", "eCDF Mean", "eCDF Max",
+           "Std. Pair Dist."]
+_SQRT_EPS = float(np.sqrt(np.finfo(float).eps))
+
+
+def _wm(x, w):
+    return np.float64(np.sum(x * w)) / np.float64(np.sum(w))
+
+
+def _wvar(x, bin_var, w=None):
+    """MatchIt wvar."""
+    if w is None:
+        w = np.ones(len(x))
+    w = w / np.sum(w)
+    mx = np.float64(np.sum(w * x))
+    if bin_var:
+        return np.float64(mx * (1 - mx))
+    return np.float64(np.sum(w * (x - mx) ** 2)) / np.float64(1 - np.sum(w ** 2))
+
+
+def _pooled_sd(x, t, bin_var):
+    """MatchIt pooled_sd(contribution="proportional"), unweighted: the fallback when the treated SD is 0."""
+    n = len(x)
+    groups = list(dict.fromkeys(t.tolist()))
+    if bin_var:
+        v = 0.0
+        for g in groups:
+            sxi = float(np.sum(x[t == g]))
+            ni = float(np.sum(t == g))
+            v += sxi * (1 - sxi / ni) / n
+        return np.float64(np.sqrt(v))
+    xc = x.astype(float).copy()
+    for g in groups:
+        xc[t == g] = xc[t == g] - np.mean(xc[t == g])
+    return np.sqrt(np.float64(np.sum(xc ** 2)) / np.float64(n - len(groups)))
+
+
+def _ecdf(x, t, w):
+    """MatchIt qqsum(standardize=TRUE) for a non-binary variable: (mean, max) eCDF difference."""
+    w = w.astype(float).copy()
+    for g in list(dict.fromkeys(t.tolist()))[:2]:
+        w[t == g] = w[t == g] / np.sum(w[t == g])
+    ordr = np.argsort(x, kind="stable")
+    xo, wo, to = x[ordr], w[ordr], t[ordr]
+    wo = np.where(to == to[0], -wo, wo)
+    last = np.append(np.diff(xo) != 0, True)
+    ediff = np.abs(np.cumsum(wo))[last]
+    return float(np.mean(ediff)), float(np.max(ediff))
+
+
+def _pair_dist(x, match_matrix):
+    t_idx, mm = match_matrix
+    diffs = [abs(x[t_idx[r]] - x[c]) for r, row in enumerate(mm) for c in row]
+    return float(np.mean(diffs)) if diffs else float("nan")
+
+
+def bal1var(x, t, w=None, match_matrix=None) -> list[float]:
+    """One row of the MatchIt balance table (ATT, standardised). Degenerate divisions give inf/nan, as in R."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [float(v) for v in _bal1var(x, t, w, match_matrix)]
+
+
+def _bal1var(x, t, w=None, match_matrix=None) -> list:
+    x = np.asarray(x, dtype=float)
+    t = np.asarray(t)
+    un = w is None
+    ww = np.ones(len(x)) if un else np.asarray(w, dtype=float)
+    bin_var = bool(np.all((x == 0) | (x == 1)))
+    out = [np.nan] * 7
+    i1, i0 = t == 1, t == 0
+    too_small = np.sum(ww[i1] != 0) < 2 and np.sum(ww[i0] != 0) < 2
+    out[0] = _wm(x[i1], ww[i1])
+    out[1] = _wm(x[i0], ww[i0])
+    mdiff = out[0] - out[1]
+    if abs(mdiff) > _SQRT_EPS:
+        if not too_small:
+            std = float(np.sqrt(_wvar(x[i1], bin_var)))
+            if not np.isfinite(std) or std < _SQRT_EPS:
+                std = _pooled_sd(x, t, bin_var)
+            out[2] = np.float64(mdiff) / np.float64(std)
+            if not un and match_matrix is not None:
+                pd_ = _pair_dist(x, match_matrix)
+                out[6] = np.float64(pd_) / np.float64(std) if abs(pd_) > 1e-8 else pd_
+    else:
+        out[2] = mdiff
+        if not un and match_matrix is not None:
+            out[6] = _pair_dist(x, match_matrix)
+    if bin_var:
+        out[4] = out[5] = abs(mdiff)
+    elif not too_small:
+        out[3] = _wvar(x[i1], bin_var, ww[i1]) / _wvar(x[i0], bin_var, ww[i0])
+        out[4], out[5] = _ecdf(x, t, ww)
+    return out
+
+
+def balance_table(data, treat, covariates, weights=None, *, distance=None, categorical=None,
+                  match_matrix=None, treated_value=None):
+    """MatchIt-style balance table (a DataFrame indexed by ``distance`` and the expanded covariates).
+
+    ``treat``: a 0/1 array, or the name of a 0/1 column (or of any column with ``treated_value``).
+    ``weights``: matching weights (None = before matching). ``distance``: the distance/propensity score
+    (first row). ``match_matrix``: ``(treated positions, [[control positions], ...])`` for the pair distance.
+    The ``Std. Pair Dist.`` column is dropped when no matching information is given.
+    """
+    import pandas as pd
+
+    from .propensity import design_matrix, treat_vector
+
+    if isinstance(treat, str):
+        t = treat_vector(data, treat, treated_value)
+    else:
+        t = np.asarray(treat).astype(np.int64)
+    X, names, _ = design_matrix(data, covariates, categorical, intercept=False, full_dummies=True)
+    rows, index = [], []
+    if distance is not None:
+        rows.append(bal1var(np.asarray(distance, dtype=float), t, weights, match_matrix))
+        index.append("distance")
+    for j, name in enumerate(names):
+        rows.append(bal1var(X[:, j], t, weights, match_matrix))
+        index.append(name)
+    df = pd.DataFrame(rows, index=index, columns=COLUMNS)
+    if weights is None or match_matrix is None:
+        df = df.drop(columns=["Std. Pair Dist."])
+    return df
+
+
+def love_plot(before, after, path, *, threshold: float = 0.1, title: str = "Covariate balance") -> None:
+    """Absolute standardised mean differences before/after matching, written atomically to ``path``
+    (format from the suffix: .png, .svg, .pdf)."""
+    import io
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    from VBQScoreLib.atomic import write_bytes_atomic
+
+    names = list(before.index)
+    b = np.abs(before["Std. Mean Diff."].reindex(names).to_numpy(dtype=float))
+    a = np.abs(after["Std. Mean Diff."].reindex(names).to_numpy(dtype=float))
+    y = np.arange(len(names))[::-1]
+    fig = Figure(figsize=(6.0, 0.35 * len(names) + 1.4))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.scatter(b, y, marker="o", facecolors="none", edgecolors="tab:red", label="All (before matching)")
+    ax.scatter(a, y, marker="o", color="tab:blue", label="Matched")
+    for yi, bi, ai in zip(y, b, a):
+        ax.plot([bi, ai], [yi, yi], color="0.75", lw=0.8, zorder=0)
+    ax.axvline(threshold, color="0.4", ls="--", lw=0.8)
+    ax.axvline(0, color="0.2", lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names)
+    ax.set_xlabel("Absolute standardized mean difference")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    fig.savefig(buf, format=fmt, dpi=120)
+    write_bytes_atomic(path, buf.getvalue())

@@ -1,0 +1,180 @@
+"""Join a clinical table with VBQ measurements by patient id.
+
+Accepted VBQ tables (detected from the columns, names case-insensitive):
+
+- *wide*, as written by ``vbq batch``: ``case_id, [status], VBQ_C2..VBQ_C7, VBQ_overall, CSF_SI, flags, error``
+  (any ``VBQ_<level>`` columns). Rows with ``status`` ``failed`` contribute no values (counted in ``failed``).
+- *long*: one row per case and level with ``case_id``, ``level`` and ``vbq`` -- the per-level CSV of
+  ``vbq score --csv`` with a case id column added, the ``*_long.csv`` of ``vbq batch``, or a hand-made
+  ``case_id, level, vbq`` table. ``CSF`` rows are ignored; ``overall_vbq`` (when present) becomes ``VBQ_overall``.
+
+The case id column is ``case_id``, else the clinical id column's name, else ``patient_id``/``id``. Ids are
+compared as text after trimming blanks; when a clinical id is a number (``7`` or ``7.0``) it also matches a
+zero-padded text id (``007``). The result reports ids present in one table but not the other; clinical rows
+without VBQ keep missing VBQ values (they are then excluded per level, and the report says so).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from VBQScoreLib.errors import VBQInputError
+
+_INT_RE = re.compile(r"^[+-]?\d+(?:\.0*)?$")
+
+
+def _norm_id(v) -> str | None:
+    if v is None:
+        return None
+    try:
+        import math
+
+        if isinstance(v, float) and math.isnan(v):
+            return None
+    except Exception:  # pragma: no cover
+        pass
+    s = str(v).strip()
+    if s == "" or s.lower() in ("nan", "none", "<na>"):
+        return None
+    if _INT_RE.match(s):
+        return str(int(s.split(".")[0]))
+    return s
+
+
+def _find_col(columns, *names):
+    low = {str(c).strip().lower(): c for c in columns}
+    for n in names:
+        if n is not None and str(n).strip().lower() in low:
+            return low[str(n).strip().lower()]
+    return None
+
+
+def read_vbq_table(path_or_df, *, id_col: str | None = None):
+    """Read a VBQ results table (path or DataFrame) into a wide DataFrame ``case_id, VBQ_<level>...``.
+
+    Returns ``(wide, info)``; ``info`` has ``format`` (``wide``/``long``), ``n_cases``, ``failed`` (ids whose
+    measurement failed), ``source``.
+    """
+    import pandas as pd
+
+    if isinstance(path_or_df, pd.DataFrame):
+        raw, source = path_or_df.copy(), "<table>"
+        raw = raw.astype({c: object for c in raw.columns})
+    else:
+        source = str(path_or_df)
+        p = Path(source)
+        if not p.is_file():
+            raise VBQInputError(f"{source}: VBQ results file not found")
+        sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
+        try:
+            raw = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise VBQInputError(f"{source}: cannot read VBQ results as CSV ({str(exc).splitlines()[0]})") from None
+    idc = _find_col(raw.columns, "case_id", id_col, "patient_id", "id")
+    if idc is None:
+        raise VBQInputError(f"{source}: no case id column (expected 'case_id'"
+                            f"{' or ' + repr(id_col) if id_col else ''})")
+    levc, vbqc = _find_col(raw.columns, "level"), _find_col(raw.columns, "vbq")
+    failed: list[str] = []
+
+    def num(series, col):
+        s = series.replace({"": None, "NA": None, "nan": None, "NaN": None})
+        out = pd.to_numeric(s, errors="coerce")
+        bad = out.isna() & s.notna()
+        if bad.any():
+            rows = [int(i) + 2 for i in list(s.index[bad])[:5]]
+            raise VBQInputError(f"{source}: column '{col}' has text where a number is expected "
+                                f"(rows {', '.join(map(str, rows))}: {s[bad].iloc[0]!r})")
+        return out.astype(float)
+
+    if levc is not None and vbqc is not None:
+        fmt = "long"
+        df = raw.copy()
+        df["_id"] = df[idc].map(_norm_id)
+        if df["_id"].isna().any():
+            rows = [int(i) + 2 for i in list(df.index[df["_id"].isna()])[:5]]
+            raise VBQInputError(f"{source}: empty case id in rows {', '.join(map(str, rows))}")
+        df["_level"] = df[levc].astype(str).str.strip().str.upper()
+        df = df[df["_level"] != "CSF"]
+        df["_vbq"] = num(df[vbqc], vbqc)
+        dup = df.duplicated(["_id", "_level"], keep=False)
+        if dup.any():
+            first = df[dup].iloc[0]
+            raise VBQInputError(f"{source}: case '{first[idc]}' has level {first['_level']} more than once")
+        wide = df.pivot(index="_id", columns="_level", values="_vbq")
+        wide.columns = [f"VBQ_{c}" for c in wide.columns]
+        ovc = _find_col(raw.columns, "overall_vbq")
+        if ovc is not None:
+            ov = df.assign(_ov=num(df[ovc], ovc)).groupby("_id")["_ov"].first()
+            wide["VBQ_overall"] = ov
+        order = list(dict.fromkeys(df["_id"]))
+        wide = wide.reindex(order)
+        wide.index.name = "case_id"
+        wide = wide.reset_index()
+    else:
+        vcols = [c for c in raw.columns if str(c).upper().startswith("VBQ_")]
+        if not vcols:
+            raise VBQInputError(f"{source}: neither a wide VBQ table (VBQ_<level> columns) nor a long one "
+                                "(case_id, level, vbq)")
+        fmt = "wide"
+        df = raw.copy()
+        df["case_id"] = df[idc].map(_norm_id)
+        if df["case_id"].isna().any():
+            rows = [int(i) + 2 for i in list(df.index[df["case_id"].isna()])[:5]]
+            raise VBQInputError(f"{source}: empty case id in rows {', '.join(map(str, rows))}")
+        dup = df["case_id"].duplicated(keep=False)
+        if dup.any():
+            rows = [int(i) + 2 for i in list(df.index[dup])[:5]]
+            raise VBQInputError(f"{source}: duplicate case id '{df.loc[dup, idc].iloc[0]}' (rows "
+                                f"{', '.join(map(str, rows))})")
+        stc = _find_col(raw.columns, "status")
+        out = pd.DataFrame({"case_id": df["case_id"]})
+        for c in vcols:
+            suffix = str(c)[4:].strip()
+            name = "VBQ_overall" if suffix.lower() == "overall" else "VBQ_" + suffix.upper()
+            out[name] = num(df[c], c)
+        if stc is not None:
+            bad = df[stc].astype(str).str.strip().str.lower() == "failed"
+            failed = list(df.loc[bad, "case_id"])
+            out.loc[bad.to_numpy(), [c for c in out.columns if c != "case_id"]] = float("nan")
+        wide = out.reset_index(drop=True)
+    return wide, {"format": fmt, "source": source, "n_cases": int(len(wide)), "failed": failed,
+                  "id_column": str(idc)}
+
+
+def join_vbq(clinical, vbq, *, id_col: str, levels=None):
+    """Add VBQ columns to the clinical DataFrame ``clinical`` (left join on ``id_col``).
+
+    ``vbq`` is a path or DataFrame accepted by :func:`read_vbq_table`. ``levels``: the level columns the
+    analysis needs (``VBQ_C2``...); a needed column that the VBQ table lacks is bad input.
+    Returns ``(joined, info)`` where ``info`` holds ``n_clinical, n_vbq, n_joined, only_in_clinical,
+    only_in_vbq, failed, replaced_columns, format, source``. The clinical DataFrame is not modified.
+    """
+    if id_col not in clinical.columns:
+        raise VBQInputError(f"clinical table: id column '{id_col}' not found")
+    wide, info = read_vbq_table(vbq, id_col=id_col)
+    vcols = [c for c in wide.columns if c != "case_id"]
+    if levels:
+        missing = [c for c in levels if c not in vcols and c not in clinical.columns]
+        if missing:
+            raise VBQInputError(f"{info['source']}: no VBQ column(s) {', '.join(missing)} "
+                                f"(has {', '.join(vcols) or 'none'})")
+    keys = clinical[id_col].map(_norm_id)
+    vmap = wide.set_index("case_id")
+    in_vbq = set(vmap.index)
+    clin_ids = [k for k in keys if k is not None]
+    only_clin = [k for k in keys if k is not None and k not in in_vbq]
+    clin_set = set(clin_ids)
+    only_vbq = [k for k in vmap.index if k not in clin_set]
+    out = clinical.copy()
+    replaced = [c for c in vcols if c in out.columns]
+    for c in vcols:
+        out[c] = keys.map(vmap[c]).astype(float).to_numpy()
+    info.update({
+        "n_clinical": int(len(clinical)), "n_vbq": int(len(wide)),
+        "n_joined": int(sum(1 for k in keys if k in in_vbq)),
+        "only_in_clinical": only_clin, "only_in_vbq": [str(x) for x in only_vbq],
+        "replaced_columns": replaced, "vbq_columns": vcols,
+    })
+    return out, info

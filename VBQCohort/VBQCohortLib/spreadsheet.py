@@ -1,0 +1,699 @@
+"""Clinical spreadsheets: reading CSV/TSV/XLSX, mapping columns, normalising values, validating (issue 3).
+
+Usage::
+
+    df, warnings = read_table("cohort.xlsx")                   # or .csv / .tsv / .txt
+    spec = CohortSpec(id="patient", group="diagnosis", treated="OPLL", control="CSM",
+                      covariates=["age", "sex", "bmi", "smoking"], levels=["C2", "C3", "C4", "C5", "C6", "C7"])
+    cohort = prepare_cohort(df, spec)
+    cohort.data          # id, group, treated (1/0), normalised covariates, numeric levels; index = spreadsheet row
+    cohort.exclusions    # DataFrame(row, id, reason): every row left out, and why
+    cohort.counts        # {"rows": ..., "included": ..., "excluded": ..., "treated": ..., "control": ...}
+
+Row numbers are the ones a spreadsheet program shows: the header is row 1, the first subject row 2 (for CSV:
+line numbers). ``read_table`` keeps them as the DataFrame index (named ``row``).
+
+Normalisation (stated in ``cohort.codings`` so the report can print it):
+
+* binary yes/no columns: yes/y/true/t/1 -> 1, no/n/false/f/0 -> 0 (case-insensitive);
+* sex: male/m/man/1 -> 1, female/f/woman/0 -> 0 (coding "sex: 1 = male, 0 = female");
+* group labels: compared case- and whitespace-insensitively with ``treated`` / ``control``; ``treated`` = 1;
+* numbers: decimal point; with ``;``-separated files a decimal comma is accepted (with a warning).
+
+Type inference (override with ``CohortSpec.types`` / ``categorical``): numbers only -> ``numeric`` (``binary`` when
+all values are 0/1); yes/no or sex vocabulary -> ``binary``; other text -> ``categorical``, unless most values
+are numbers, in which case the text cells are reported as errors ("column 'BMI' rows 7, 12: 'n/a?' is not a
+number"). Hard errors raise :class:`VBQScoreLib.errors.VBQInputError` with one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from VBQScoreLib.errors import VBQInputError
+
+__all__ = ["read_table", "CohortSpec", "Cohort", "prepare_cohort", "MISSING_TOKENS", "normalise_label"]
+
+#: text read as a missing value (case-insensitive, after stripping whitespace)
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", ".", "-", "missing", "#n/a", "?"})
+EXCEL_ERRORS = frozenset({"#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!",
+                          "#CALC!", "#GETTING_DATA"})
+YES = frozenset({"yes", "y", "true", "t", "1", "1.0"})
+NO = frozenset({"no", "n", "false", "f", "0", "0.0"})
+MALE = frozenset({"male", "m", "man", "1", "1.0"})
+FEMALE = frozenset({"female", "f", "woman", "0", "0.0"})
+TYPES = ("numeric", "binary", "categorical", "sex")
+_NUM_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_COMMA_NUM_RE = re.compile(r"^[+-]?\d+,\d+$")
+_ID_LIKE_RE = re.compile(r"^(0\d+|\d{16,})$")
+
+
+def normalise_label(v: Any) -> str:
+    """Case- and whitespace-insensitive form of a label (``" OPLL "`` -> ``"opll"``)."""
+    return " ".join(str(v).split()).casefold()
+
+
+def _rows_text(rows: Sequence[Any], limit: int = 8) -> str:
+    rows = list(rows)
+    s = ", ".join(str(r) for r in rows[:limit])
+    if len(rows) > limit:
+        s += f" and {len(rows) - limit} more"
+    return s
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------------------------
+
+def read_table(path, sheet: str | int | None = None):
+    """Read a CSV, TSV or XLSX table. Returns ``(DataFrame, warnings)``.
+
+    All cells are kept as text except that columns whose every non-missing cell is a number become float
+    columns (not when a value has leading zeros, like ``007``, or more than 15 digits: such columns are
+    identifiers and stay text); missing tokens (``MISSING_TOKENS``, Excel error cells) become missing. Blank rows are dropped (and
+    counted in a warning); the index holds the spreadsheet row number. ``sheet`` selects an XLSX worksheet by
+    name or 0-based position (default: the first). The file is only read."""
+    path = Path(path)
+    if not path.exists():
+        raise VBQInputError(f"{path}: file not found")
+    if path.is_dir():
+        raise VBQInputError(f"{path}: is a folder, not a spreadsheet")
+    ext = path.suffix.lower()
+    warnings: list[str] = []
+    if ext in (".xlsx", ".xlsm"):
+        header, rows, rownums = _read_xlsx(path, sheet, warnings)
+        decimal_comma = False
+    elif ext == ".xls":
+        raise VBQInputError(f"{path}: old Excel .xls files are not supported; save it as .xlsx or CSV")
+    elif ext in (".csv", ".tsv", ".tab", ".txt", ""):
+        if sheet is not None:
+            raise VBQInputError(f"{path}: --sheet applies to .xlsx files only")
+        header, rows, rownums, sep = _read_delimited(path, ext, warnings)
+        decimal_comma = sep == ";"
+    else:
+        raise VBQInputError(f"{path}: unsupported spreadsheet type '{ext}' (use .csv, .tsv or .xlsx)")
+    return _to_frame(path, header, rows, rownums, warnings, decimal_comma), warnings
+
+
+def _read_delimited(path: Path, ext: str, warnings: list[str]):
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise VBQInputError(f"{path}: the file is empty")
+    if raw[:4] == b"PK\x03\x04":
+        raise VBQInputError(f"{path}: this is an Excel/zip file, not text; give it the .xlsx extension")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+        warnings.append(f"{path.name}: not UTF-8; read as Windows-1252 text")
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    if ext in (".tsv", ".tab"):
+        sep = "\t"
+    else:
+        sample = "\n".join(lines[:50])
+        try:
+            sep = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+        except csv.Error:
+            counts = {d: first.count(d) for d in (",", "\t", ";")}
+            sep = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
+        # the sniffer can be fooled by decimal commas; trust the header when it is unambiguous
+        hc = {d: first.count(d) for d in (",", "\t", ";")}
+        if hc.get(sep, 0) == 0 and max(hc.values()) > 0:
+            sep = max(hc, key=hc.get)
+    reader = csv.reader(lines, delimiter=sep)
+    all_rows = list(reader)
+    # header = first non-blank line
+    start = 0
+    while start < len(all_rows) and not any(c.strip() for c in all_rows[start]):
+        start += 1
+    if start == len(all_rows):
+        raise VBQInputError(f"{path}: the file is empty")
+    header = all_rows[start]
+    rows, rownums = [], []
+    width = len(header)
+    for i in range(start + 1, len(all_rows)):
+        r = all_rows[i]
+        if len(r) > width and any(c.strip() for c in r[width:]):
+            raise VBQInputError(f"{path}: row {i + 1} has {len(r)} cells but the header has {width} "
+                                f"(check the delimiter {sep!r} and quoting)")
+        rows.append((r + [""] * width)[:width])
+        rownums.append(i + 1)
+    return header, rows, rownums, sep
+
+
+def _read_xlsx(path: Path, sheet, warnings: list[str]):
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...
+        raise VBQInputError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
+    try:
+        names = wb.sheetnames
+        if sheet is None:
+            ws = wb[names[0]]
+        elif isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
+            k = int(sheet)
+            if not 0 <= k < len(names):
+                raise VBQInputError(f"{path}: there is no sheet number {k} (sheets: {', '.join(names)})")
+            ws = wb[names[k]]
+        elif sheet in names:
+            ws = wb[sheet]
+        else:
+            raise VBQInputError(f"{path}: there is no sheet named {sheet!r} (sheets: {', '.join(names)})")
+        header = None
+        rows, rownums = [], []
+        errors: list[str] = []
+        for cells in ws.iter_rows():
+            vals = []
+            rnum = None
+            for c in cells:
+                if getattr(c, "row", None) is not None:
+                    rnum = c.row
+                v = c.value
+                if v is not None and (getattr(c, "data_type", None) == "e" or (isinstance(v, str)
+                                                                                 and v.strip() in EXCEL_ERRORS)):
+                    errors.append(f"{c.coordinate} {v}")
+                    v = None
+                vals.append(v)
+            if rnum is None:
+                continue
+            if header is None:
+                if all(v is None or (isinstance(v, str) and not v.strip()) for v in vals):
+                    continue
+                header = ["" if v is None else str(v) for v in vals]
+                continue
+            rows.append(vals)
+            rownums.append(rnum)
+        if header is None:
+            raise VBQInputError(f"{path}: sheet '{ws.title}' is empty")
+        # drop trailing unnamed, empty columns; reject unnamed columns with data
+        width = len(header)
+        rows = [(list(r) + [None] * width)[:width] for r in rows]
+        uncached = _uncached_formulas(path, ws.title, rows, rownums, width)
+        keep = []
+        for j, h in enumerate(header):
+            if h.strip():
+                keep.append(j)
+            elif any(r[j] is not None and str(r[j]).strip() for r in rows):
+                raise VBQInputError(f"{path}: column {get_column_letter(j + 1)} of sheet '{ws.title}' has values "
+                                    f"but no header")
+        header = [header[j] for j in keep]
+        rows = [[r[j] for j in keep] for r in rows]
+        if errors:
+            warnings.append(f"{path.name}: Excel error cells read as missing: {_rows_text(errors, 10)}")
+        if uncached:
+            warnings.append(f"{path.name}: formula cells without a saved result read as missing (open and save "
+                            f"the file in Excel or LibreOffice to compute them): {_rows_text(uncached, 10)}")
+        if len(names) > 1 and sheet is None:
+            warnings.append(f"{path.name}: read the first sheet '{ws.title}' of {len(names)} "
+                            f"({', '.join(names)}); choose another with sheet=")
+        return header, rows, rownums
+    finally:
+        wb.close()
+
+
+def _uncached_formulas(path: Path, title: str, rows, rownums, width: int) -> list[str]:
+    """Coordinates of formula cells whose saved value is empty (workbooks written by scripts, never opened in a
+    spreadsheet program, keep formulas without results; data_only reading then sees empty cells)."""
+    import openpyxl
+
+    empty = {(rn, j) for r, rn in zip(rows, rownums) for j, v in enumerate(r[:width]) if v is None}
+    if not empty:
+        return []
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        out = []
+        for cells in wb[title].iter_rows():
+            for j, c in enumerate(cells[:width]):
+                v = getattr(c, "value", None)
+                if isinstance(v, str) and v.startswith("=") and (getattr(c, "row", None), j) in empty:
+                    out.append(c.coordinate)
+        return out
+    finally:
+        wb.close()
+
+
+def _is_missing(v) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    return isinstance(v, str) and v.strip().casefold() in MISSING_TOKENS
+
+
+def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
+    import numpy as np
+    import pandas as pd
+
+    header = [str(h).strip() for h in header]
+    if any(not h for h in header):
+        j = header.index("")
+        raise VBQInputError(f"{path}: column {j + 1} has no header")
+    seen: dict[str, int] = {}
+    dups = []
+    for h in header:
+        seen[h] = seen.get(h, 0) + 1
+        if seen[h] == 2:
+            dups.append(h)
+    if dups:
+        raise VBQInputError(f"{path}: duplicate column name(s): {', '.join(repr(d) for d in dups)}")
+    # blank rows
+    keep_rows, keep_nums, blank = [], [], 0
+    for r, num in zip(rows, rownums):
+        if all(_is_missing(v) if not isinstance(v, str) else not v.strip() for v in r):
+            blank += 1
+            continue
+        keep_rows.append(r)
+        keep_nums.append(num)
+    if blank:
+        warnings.append(f"{path.name}: {blank} blank row(s) ignored")
+    if not keep_rows:
+        raise VBQInputError(f"{path}: no data rows below the header")
+    cols = {}
+    comma_used = []
+    for j, h in enumerate(header):
+        raw = [r[j] for r in keep_rows]
+        vals = [None if _is_missing(v) else (v.strip() if isinstance(v, str) else v) for v in raw]
+        nums = []
+        numeric = True
+        for v in vals:
+            if v is None:
+                nums.append(np.nan)
+            elif isinstance(v, bool):
+                nums.append(float(v))
+            elif isinstance(v, (int, float)):
+                nums.append(float(v))
+            elif isinstance(v, str) and _NUM_RE.match(v):
+                nums.append(float(v))
+            elif decimal_comma and isinstance(v, str) and _COMMA_NUM_RE.match(v):
+                nums.append(float(v.replace(",", ".")))
+                if h not in comma_used:
+                    comma_used.append(h)
+            else:
+                numeric = False
+                break
+        if numeric and any(isinstance(v, str) and _ID_LIKE_RE.match(v) for v in vals):
+            numeric = False  # leading zeros or > 15 digits: an identifier/code, keep the text exactly
+        if numeric and any(v is not None for v in vals):
+            cols[h] = pd.Series(nums, dtype=float)
+        else:
+            if h in comma_used:
+                comma_used.remove(h)
+            cols[h] = pd.Series([v if v is None or isinstance(v, str) else _cell_text(v) for v in vals],
+                                dtype=object)
+    if comma_used:
+        warnings.append(f"{path.name}: decimal commas read as decimal points in {', '.join(comma_used)}")
+    df = pd.DataFrame(cols)
+    df.index = pd.Index(keep_nums, name="row")
+    return df
+
+
+def _cell_text(v) -> Any:
+    """Keep dates as they are; other non-text cell values as text."""
+    import datetime
+
+    if isinstance(v, (datetime.date, datetime.datetime, datetime.time)):
+        return v
+    return str(v)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cohort spec and preparation
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class CohortSpec:
+    """Which columns mean what.
+
+    ``treated``: group label of the treated/case group (e.g. ``"OPLL"``); ``control``: label(s) of the control
+    group, or None for "every other label". ``types``: ``{column: "numeric"|"binary"|"categorical"|"sex"}``
+    overrides inference; ``categorical``: shorthand for ``types=categorical``. ``min_group_size``: fewer
+    subjects than this in a group (after exclusions) is an error. ``drop_unknown_groups``: exclude (and report)
+    rows whose group is neither treated nor control instead of raising."""
+
+    id: str
+    group: str
+    treated: str
+    control: str | Sequence[str] | None = None
+    covariates: Sequence[str] = ()
+    levels: Sequence[str] = ()
+    types: Mapping[str, str] | None = None
+    categorical: Sequence[str] | None = None
+    min_group_size: int = 3
+    drop_unknown_groups: bool = False
+    exclude_missing_covariates: bool = True
+
+
+@dataclass
+class Cohort:
+    """A validated, normalised cohort. ``data`` columns: the id column, the group column (original labels,
+    stripped), ``treated`` (1/0), covariates (numeric, binary 1/0, categorical as text) and level columns
+    (float, missing kept as NaN). Index: spreadsheet row number."""
+
+    data: Any
+    spec: CohortSpec
+    types: dict[str, str]
+    codings: dict[str, str]
+    exclusions: Any                      # DataFrame(row, id, reason)
+    counts: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)   # spec name -> column name found in the sheet
+
+    @property
+    def treated(self):
+        return self.data[self.data["treated"] == 1]
+
+    @property
+    def control(self):
+        return self.data[self.data["treated"] == 0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary for results.json (no patient data except excluded ids)."""
+        ex = [{"row": int(r.row), "id": None if r.id is None else str(r.id), "reason": r.reason}
+              for r in self.exclusions.itertuples(index=False)]
+        return {"counts": dict(self.counts), "types": dict(self.types), "codings": dict(self.codings),
+                "exclusions": ex, "warnings": list(self.warnings)}
+
+
+def _resolve(df, name: str, role: str) -> str:
+    cols = [str(c) for c in df.columns]
+    if name in cols:
+        return name
+    folded = {normalise_label(c): c for c in cols}
+    if normalise_label(name) in folded:
+        return folded[normalise_label(name)]
+    close = difflib.get_close_matches(name, cols, n=3, cutoff=0.6)
+    if not close:
+        close = [c for c in cols if normalise_label(name) in normalise_label(c)][:3]
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise VBQInputError(f"{role} column '{name}' not found{hint} (columns: {_rows_text(cols, 12)})")
+
+
+def _as_text(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _infer_type(col: str, s) -> str:
+    import pandas as pd
+
+    vals = s.dropna()
+    if pd.api.types.is_numeric_dtype(s):
+        u = set(vals.unique().tolist())
+        if u <= {0.0, 1.0} and len(u) >= 1:
+            return "binary"
+        return "numeric"
+    low = {normalise_label(v) for v in vals}
+    if low and low <= (MALE | FEMALE) and low & {"m", "f", "male", "female", "man", "woman"}:
+        return "sex"
+    if low and low <= (YES | NO):
+        return "binary"
+    # mostly numbers with a few text cells -> numeric (the text cells are errors)
+    n_num = sum(1 for v in vals if isinstance(v, str) and _NUM_RE.match(v))
+    if len(vals) and n_num / len(vals) >= 0.5:
+        return "numeric"
+    return "categorical"
+
+
+def _numeric(df, col: str, role: str):
+    """Float Series; raise naming rows and values when a cell is text."""
+    import numpy as np
+    import pandas as pd
+
+    s = df[col]
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.astype(float)
+    out, bad = [], []
+    for row, v in s.items():
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append(np.nan)
+        elif isinstance(v, bool):
+            out.append(float(v))
+        elif isinstance(v, (int, float)):
+            out.append(float(v))
+        elif isinstance(v, str) and _NUM_RE.match(v.strip()):
+            out.append(float(v))
+        elif isinstance(v, str) and _is_missing(v):
+            out.append(np.nan)
+        else:
+            bad.append((row, v))
+            out.append(np.nan)
+    if bad:
+        rows = _rows_text([r for r, _ in bad])
+        shown = sorted({str(v) for _, v in bad})
+        what = f"'{shown[0]}' is not a number" if len(shown) == 1 else \
+            f"values {', '.join(repr(x) for x in shown[:4])} are not numbers"
+        raise VBQInputError(f"{role} column '{col}' row{'s' if len(bad) > 1 else ''} {rows}: {what}")
+    return pd.Series(out, index=s.index, dtype=float)
+
+
+def _binary(df, col: str, kind: str, role: str):
+    import numpy as np
+    import pandas as pd
+
+    ones, zeros = (MALE, FEMALE) if kind == "sex" else (YES, NO)
+    out, bad = [], []
+    for row, v in df[col].items():
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append(np.nan)
+            continue
+        t = normalise_label(_as_text(v) if not isinstance(v, str) else v)
+        if t in ones:
+            out.append(1.0)
+        elif t in zeros:
+            out.append(0.0)
+        else:
+            bad.append((row, v))
+            out.append(np.nan)
+    if bad:
+        allowed = "male/female, M/F or 1/0" if kind == "sex" else "yes/no, y/n, true/false or 1/0"
+        shown = sorted({str(v) for _, v in bad})
+        raise VBQInputError(f"{role} column '{col}' row{'s' if len(bad) > 1 else ''} {_rows_text([r for r, _ in bad])}: "
+                            f"{', '.join(repr(x) for x in shown[:4])} {'is' if len(shown) == 1 else 'are'} not "
+                            f"{allowed}")
+    return pd.Series(out, index=df.index, dtype=float)
+
+
+def _categorical(df, col: str, warnings: list[str]):
+    import pandas as pd
+
+    s = df[col]
+    texts = [None if (v is None or (isinstance(v, float) and math.isnan(v))) else " ".join(_as_text(v).split())
+             for v in s]
+    # merge case variants onto the most frequent spelling
+    groups: dict[str, dict[str, int]] = {}
+    for t in texts:
+        if t is not None:
+            groups.setdefault(t.casefold(), {}).setdefault(t, 0)
+            groups[t.casefold()][t] += 1
+    canon = {}
+    for key, spellings in groups.items():
+        best = max(spellings, key=lambda k: (spellings[k], k))
+        canon[key] = best
+        if len(spellings) > 1:
+            warnings.append(f"column '{col}': {', '.join(repr(k) for k in sorted(spellings))} treated as one "
+                            f"category '{best}'")
+    return pd.Series([None if t is None else canon[t.casefold()] for t in texts], index=s.index, dtype=object)
+
+
+def prepare_cohort(df, spec: CohortSpec) -> Cohort:
+    """Validate and normalise ``df`` (from :func:`read_table`, not modified) according to ``spec``.
+
+    Raises VBQInputError (one line, naming column and rows) for missing columns, duplicate ids, text in numeric
+    columns, all-missing covariates, unknown group labels, too few subjects in a group. Rows with a missing id,
+    group or (by default) covariate are excluded and listed in ``cohort.exclusions`` with the reason."""
+    import numpy as np
+    import pandas as pd
+
+    warnings: list[str] = []
+    if spec.min_group_size < 1:
+        raise VBQInputError("min_group_size must be at least 1")
+    covs = list(dict.fromkeys(spec.covariates))
+    levels = list(dict.fromkeys(spec.levels))
+    cols: dict[str, str] = {}
+    cols[spec.id] = _resolve(df, spec.id, "id")
+    cols[spec.group] = _resolve(df, spec.group, "group")
+    for c in covs:
+        cols[c] = _resolve(df, c, "covariate")
+    for c in levels:
+        cols[c] = _resolve(df, c, "level")
+    for k, v in cols.items():
+        if k != v:
+            warnings.append(f"column '{k}' matched to '{v}' (case/spacing differs)")
+    if "treated" in covs or "treated" in levels or spec.id == "treated":
+        raise VBQInputError("a covariate/level/id column may not be called 'treated' (the cohort's group indicator); "
+                            "rename it in the spreadsheet")
+    both = set(covs) & set(levels)
+    if both:
+        raise VBQInputError(f"column(s) {', '.join(sorted(both))} listed as both covariate and level")
+    for special in (spec.id, spec.group):
+        if special in covs or special in levels:
+            raise VBQInputError(f"column '{special}' cannot be both the id/group column and a covariate/level")
+
+    overrides: dict[str, str] = {}
+    for c in spec.categorical or ():
+        overrides[c] = "categorical"
+    for c, t in (spec.types or {}).items():
+        t = str(t).lower()
+        if t not in TYPES:
+            raise VBQInputError(f"type of column '{c}' must be one of {', '.join(TYPES)}, not {t!r}")
+        overrides[c] = t
+    unknown = [c for c in overrides if c not in covs and c not in levels]
+    if unknown:
+        raise VBQInputError(f"type given for column(s) {', '.join(unknown)} which are not covariates or levels")
+
+    rows = df.index
+    out = pd.DataFrame(index=rows.copy())
+    excl: dict[Any, list[str]] = {}
+
+    # id
+    idcol = cols[spec.id]
+    ids = [None if _is_missing(v) else _as_text(v) for v in df[idcol]]
+    for r, v in zip(rows, ids):
+        if v is None:
+            excl.setdefault(r, []).append(f"missing id ({idcol})")
+    seen: dict[str, list] = {}
+    for r, v in zip(rows, ids):
+        if v is not None:
+            seen.setdefault(v, []).append(r)
+    dups = {k: v for k, v in seen.items() if len(v) > 1}
+    if dups:
+        parts = [f"'{k}' (rows {', '.join(map(str, v))})" for k, v in list(dups.items())[:4]]
+        more = f" and {len(dups) - 4} more" if len(dups) > 4 else ""
+        raise VBQInputError(f"id column '{idcol}': duplicate ids {'; '.join(parts)}{more}")
+    out[spec.id] = pd.Series(ids, index=rows, dtype=object)
+
+    # group
+    gcol = cols[spec.group]
+    labels = [None if _is_missing(v) else " ".join(_as_text(v).split()) for v in df[gcol]]
+    t_norm = normalise_label(spec.treated)
+    if spec.control is None:
+        c_norm = None
+    else:
+        cl = [spec.control] if isinstance(spec.control, str) else list(spec.control)
+        c_norm = {normalise_label(c) for c in cl}
+        if t_norm in c_norm:
+            raise VBQInputError(f"group '{spec.treated}' is given as both treated and control")
+    present: dict[str, list] = {}
+    spelling: dict[str, str] = {}
+    for r, lab in zip(rows, labels):
+        if lab is not None:
+            present.setdefault(normalise_label(lab), []).append(r)
+            spelling.setdefault(normalise_label(lab), lab)
+    shown_labels = sorted({lab for lab in labels if lab is not None})
+    if t_norm not in present:
+        close = difflib.get_close_matches(spec.treated, shown_labels, n=2, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise VBQInputError(f"group column '{gcol}' has no value '{spec.treated}' (treated){hint} "
+                            f"(values: {_rows_text(shown_labels, 10)})")
+    if c_norm is not None:
+        for c in cl:
+            if normalise_label(c) not in present:
+                close = difflib.get_close_matches(c, shown_labels, n=2, cutoff=0.5)
+                hint = f"; did you mean {', '.join(repr(x) for x in close)}?" if close else ""
+                raise VBQInputError(f"group column '{gcol}' has no value '{c}' (control){hint} "
+                                    f"(values: {_rows_text(shown_labels, 10)})")
+        other = {k: v for k, v in present.items() if k != t_norm and k not in c_norm}
+        if other and not spec.drop_unknown_groups:
+            parts = [f"'{spelling[k]}' (row{'s' if len(v) > 1 else ''} {_rows_text(v, 5)})" for k, v in other.items()]
+            raise VBQInputError(f"group column '{gcol}': unknown group label(s) {'; '.join(parts[:4])}; expected "
+                                f"'{spec.treated}' or {' or '.join(repr(c) for c in cl)}")
+    treated = []
+    for r, lab in zip(rows, labels):
+        if lab is None:
+            excl.setdefault(r, []).append(f"missing group ({gcol})")
+            treated.append(np.nan)
+        elif normalise_label(lab) == t_norm:
+            treated.append(1.0)
+        elif c_norm is None or normalise_label(lab) in c_norm:
+            treated.append(0.0)
+        else:
+            excl.setdefault(r, []).append(f"group '{lab}' is neither treated nor control")
+            treated.append(np.nan)
+    out[spec.group] = pd.Series(labels, index=rows, dtype=object)
+    out["treated"] = pd.Series(treated, index=rows, dtype=float)
+
+    # covariates
+    types: dict[str, str] = {}
+    codings: dict[str, str] = {
+        "treated": f"1 = {spec.treated}, 0 = "
+                   + ("any other group" if spec.control is None else
+                      (spec.control if isinstance(spec.control, str) else " or ".join(spec.control)))}
+    for c in covs:
+        col = cols[c]
+        s = df[col]
+        if s.isna().all():
+            raise VBQInputError(f"covariate column '{col}' is empty (all values missing)")
+        t = overrides.get(c) or _infer_type(col, s)
+        if t == "binary" and c not in overrides:
+            low = {normalise_label(v) for v in s.dropna().astype(str)}
+            if re.search(r"\b(sex|gender)\b", c, re.I) and low <= (MALE | FEMALE):
+                t = "sex"
+        if t == "numeric":
+            out[c] = _numeric(df, col, "covariate")
+        elif t in ("binary", "sex"):
+            out[c] = _binary(df, col, t, "covariate")
+            if t == "sex":
+                codings[c] = "1 = male, 0 = female" if not pd.api.types.is_numeric_dtype(s) else \
+                    "1/0 as given in the spreadsheet"
+                t = "binary"
+            else:
+                codings[c] = "1 = yes, 0 = no" if not pd.api.types.is_numeric_dtype(s) else "1/0 as given"
+        else:
+            out[c] = _categorical(df, col, warnings)
+            cats = sorted(out[c].dropna().unique())
+            codings[c] = "categories: " + _rows_text(cats, 12)
+            if len(cats) > 10 and c not in overrides:
+                warnings.append(f"covariate column '{col}' read as categorical with {len(cats)} categories; if it "
+                                f"is a number, declare it numeric to see which cells are not numbers")
+        types[c] = t
+        miss = out[c].isna()
+        if spec.exclude_missing_covariates:
+            for r in out.index[miss.to_numpy()]:
+                excl.setdefault(r, []).append(f"missing {c}")
+    for c in levels:
+        col = cols[c]
+        t = overrides.get(c, "numeric")
+        if t != "numeric":
+            raise VBQInputError(f"level column '{col}' must be numeric, not {t}")
+        out[c] = _numeric(df, col, "level")
+        types[c] = "numeric"
+        if out[c].isna().all():
+            warnings.append(f"level column '{col}' has no values")
+
+    # exclusions and group sizes
+    ex_rows = [r for r in out.index if r in excl]
+    exclusions = pd.DataFrame({"row": ex_rows,
+                               "id": [out.at[r, spec.id] for r in ex_rows],
+                               "reason": ["; ".join(excl[r]) for r in ex_rows]},
+                              columns=["row", "id", "reason"])
+    data = out.drop(index=ex_rows)
+    n_t = int((data["treated"] == 1).sum())
+    n_c = int((data["treated"] == 0).sum())
+    for name, n in ((spec.treated, n_t), (spec.control if isinstance(spec.control, str) else "control", n_c)):
+        if n < spec.min_group_size:
+            raise VBQInputError(f"group '{name}' has {n} subject{'s' if n != 1 else ''} after "
+                                f"{len(ex_rows)} exclusion(s) (need at least {spec.min_group_size})")
+    data["treated"] = data["treated"].astype(int)
+    reasons: dict[str, int] = {}
+    for r in ex_rows:
+        for reason in excl[r]:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    counts = {"rows": int(len(out)), "included": int(len(data)), "excluded": int(len(ex_rows)),
+              "treated": n_t, "control": n_c, "excluded_by_reason": reasons,
+              "missing_by_level": {c: int(data[c].isna().sum()) for c in levels}}
+    if ex_rows:
+        warnings.append(f"{len(ex_rows)} of {len(out)} rows excluded: "
+                        + "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])))
+    return Cohort(data=data, spec=spec, types=types, codings=codings, exclusions=exclusions, counts=counts,
+                  warnings=warnings, columns=cols)

@@ -1,0 +1,743 @@
+"""MRML adapter: measure VBQ from Slicer nodes, and put results into Slicer table nodes.
+
+This is the only module of :mod:`VBQScoreLib` that imports ``slicer``/``vtk``. It is never imported by the
+rest of the package (``import VBQScoreLib`` or ``vbq score`` do not load Slicer); import it explicitly:
+
+    from VBQScoreLib.mrml import measure_nodes
+    result = measure_nodes(volumeNode, segmentationNode, preset="lu2024", erode_mm=1.0)
+
+It works in the 3D Slicer application and in plain Python with the ``slicer-core`` wheel (PyPI). The path is:
+
+1. volume node -> ``SimpleITK.Image`` with the volume's geometry converted from Slicer's IJK-to-RAS matrix to
+   SimpleITK's LPS convention (a linear parent transform is hardened on a copy of the geometry; the node is
+   never modified; a non-linear parent transform is refused);
+2. each segment is exported on its own with
+   ``vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(segmentationNode, [segmentId],
+   labelmapNode, volumeNode)``, which resamples it (nearest neighbour, accounting for parent transforms of the
+   segmentation relative to the volume) onto the volume's voxel grid. One export per segment keeps
+   overlapping segments (multi-layer segmentations) intact;
+3. :func:`VBQScoreLib.api.score_arrays` measures, exactly as ``vbq score`` does for files.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Optional
+
+import slicer  # noqa: F401  (this module is Slicer-only by design)
+import vtk
+
+from .errors import VBQInputError
+
+#: segment tag written by the VBQScore module's "Create level segments": the canonical level of a segment,
+#: so that a segment keeps its meaning when the user renames it.
+LEVEL_TAG = "VBQ.Level"
+
+
+# ------------------------------------------------------------------------------------------ geometry
+def _matrix_to_numpy(m: "vtk.vtkMatrix4x4"):
+    import numpy as np
+
+    return np.array([[m.GetElement(r, c) for c in range(4)] for r in range(4)], dtype=float)
+
+
+def node_transform_to_world(node, harden_transforms: bool = True):
+    """4x4 numpy matrix from the node's coordinates to world (RAS), or identity when not transformed.
+
+    Raises :class:`VBQInputError` for a non-linear parent transform, or for any parent transform when
+    ``harden_transforms`` is False.
+    """
+    import numpy as np
+
+    parent = node.GetParentTransformNode()
+    if parent is None:
+        return np.eye(4)
+    name = node.GetName()
+    if not harden_transforms:
+        raise VBQInputError(
+            f"'{name}' is under transform '{parent.GetName()}': harden the transform first "
+            "(Data module: right-click > Harden transform) or allow hardening on a copy")
+    if not parent.IsTransformToWorldLinear():
+        raise VBQInputError(
+            f"'{name}' is under a non-linear transform '{parent.GetName()}': harden it first "
+            "(Data module: right-click > Harden transform) so the voxel intensities are resampled once")
+    m = vtk.vtkMatrix4x4()
+    parent.GetMatrixTransformToWorld(m)
+    return _matrix_to_numpy(m)
+
+
+def ijk_to_ras(volumeNode, harden_transforms: bool = True):
+    """The volume's IJK-to-world-RAS 4x4 matrix (numpy), with a linear parent transform applied."""
+    m = vtk.vtkMatrix4x4()
+    volumeNode.GetIJKToRASMatrix(m)
+    return node_transform_to_world(volumeNode, harden_transforms) @ _matrix_to_numpy(m)
+
+
+def _geometry_lps(ijk_to_ras_matrix, extent_min=(0, 0, 0)):
+    """(origin, spacing, direction) in SimpleITK's LPS convention from an IJK-to-RAS matrix.
+
+    ``extent_min`` is the IJK index of the first stored voxel (non-zero for cropped vtkImageData).
+    """
+    import numpy as np
+
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(ijk_to_ras_matrix, dtype=float)
+    cols = lps[:3, :3]
+    spacing = np.linalg.norm(cols, axis=0)
+    if np.any(spacing <= 0) or not np.all(np.isfinite(lps)):
+        raise VBQInputError("volume has an invalid voxel geometry (zero or non-finite spacing)")
+    direction = cols / spacing
+    origin = lps[:3, :3] @ np.asarray(extent_min, dtype=float) + lps[:3, 3]
+    return ([float(o) for o in origin], [float(s) for s in spacing], [float(d) for d in direction.flatten()])
+
+
+def _image_array(imageData, what: str):
+    """(k, j, i)-ordered numpy copy of a single-component vtkImageData."""
+    from vtk.util import numpy_support
+
+    scalars = imageData.GetPointData().GetScalars() if imageData is not None else None
+    if scalars is None:
+        raise VBQInputError(f"{what} has no voxel data")
+    if scalars.GetNumberOfComponents() != 1:
+        raise VBQInputError(f"{what} has {scalars.GetNumberOfComponents()} components per voxel; "
+                            "a scalar (grayscale) volume is needed")
+    dims = imageData.GetDimensions()
+    return numpy_support.vtk_to_numpy(scalars).reshape(dims[::-1]).copy()
+
+
+def volume_to_sitk(volumeNode, harden_transforms: bool = True):
+    """SimpleITK image (LPS geometry, same voxel values and type) of a scalar volume node; node untouched."""
+    import SimpleITK as sitk
+
+    if volumeNode is None:
+        raise VBQInputError("no input volume selected")
+    if not volumeNode.IsA("vtkMRMLScalarVolumeNode") or volumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
+        raise VBQInputError(f"volume '{volumeNode.GetName()}' is a {volumeNode.GetClassName()}; "
+                            "a scalar (grayscale) MRI volume is needed")
+    image_data = volumeNode.GetImageData()
+    arr = _image_array(image_data, f"volume '{volumeNode.GetName()}'")
+    if arr.ndim != 3 or min(arr.shape) < 1:
+        raise VBQInputError(f"volume '{volumeNode.GetName()}' is not a 3-D volume")
+    ext = image_data.GetExtent()
+    origin, spacing, direction = _geometry_lps(ijk_to_ras(volumeNode, harden_transforms), (ext[0], ext[2], ext[4]))
+    img = sitk.GetImageFromArray(arr)
+    img.SetOrigin(origin)
+    img.SetSpacing(spacing)
+    try:
+        img.SetDirection(direction)
+    except RuntimeError:
+        raise VBQInputError(f"volume '{volumeNode.GetName()}': the (transformed) voxel grid is degenerate") from None
+    return img
+
+
+def sitk_to_volume_node(image, scene, name: str = "Volume", node=None, labelmap: bool = False):
+    """Put a SimpleITK image into a (new or given) scalar/labelmap volume node with the same geometry."""
+    import numpy as np
+    import SimpleITK as sitk
+    from vtk.util import numpy_support
+
+    arr = np.ascontiguousarray(sitk.GetArrayFromImage(image))
+    if node is None:
+        node = slicer.vtkMRMLLabelMapVolumeNode() if labelmap else slicer.vtkMRMLScalarVolumeNode()
+        node.SetName(name)
+        scene.AddNode(node)
+    image_data = vtk.vtkImageData()
+    image_data.SetDimensions(arr.shape[2], arr.shape[1], arr.shape[0])
+    vtk_arr = numpy_support.numpy_to_vtk(arr.ravel(), deep=True)
+    image_data.GetPointData().SetScalars(vtk_arr)
+    d = np.array(image.GetDirection(), dtype=float).reshape(3, 3)
+    lps = np.eye(4)
+    lps[:3, :3] = d * np.array(image.GetSpacing(), dtype=float)
+    lps[:3, 3] = image.GetOrigin()
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    m = vtk.vtkMatrix4x4()
+    for r in range(4):
+        for c in range(4):
+            m.SetElement(r, c, float(ras[r, c]))
+    node.SetIJKToRASMatrix(m)
+    node.SetAndObserveImageData(image_data)
+    return node
+
+
+# ------------------------------------------------------------------------------------------ segments
+def segment_ids(segmentationNode) -> list[str]:
+    ids = vtk.vtkStringArray()
+    segmentationNode.GetSegmentation().GetSegmentIDs(ids)
+    return [ids.GetValue(i) for i in range(ids.GetNumberOfValues())]
+
+
+def segment_level(segmentationNode, segmentId: str) -> Optional[str]:
+    """Canonical level (``"C3"``/``"CSF"``) a segment stands for: its VBQ tag, else its name, else its ID."""
+    from .levels import parse_segment_name
+
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    if segment is None:
+        return None
+    tag = vtk.reference("")
+    if segment.GetTag(LEVEL_TAG, tag) and str(tag):
+        parsed = parse_segment_name(str(tag))
+        if parsed is not None:
+            return parsed.level
+    for text in (segment.GetName(), segmentId):
+        parsed = parse_segment_name(text)
+        if parsed is not None:
+            return parsed.level
+    return None
+
+
+def _segment_name_for_scoring(segmentationNode, segmentId: str) -> str:
+    """The name handed to the scorer: the segment's own name when it names a level/CSF, else the level its
+    tag or ID names (segments created by the module keep their meaning after renaming), else the name."""
+    from .levels import parse_segment_name
+
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    name = segment.GetName() or segmentId
+    if parse_segment_name(name) is not None:
+        return name
+    level = segment_level(segmentationNode, segmentId)
+    return level if level is not None else name
+
+
+def _node_ids(scene) -> set:
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
+def _remove_new_nodes(scene, before: set) -> None:
+    """Remove nodes an export added to the scene (labelmap, its display node, colour tables...); the subject
+    hierarchy node and display nodes of the user's own nodes stay."""
+    keep = ("vtkMRMLSubjectHierarchyNode", "vtkMRMLSegmentationDisplayNode")
+    for node_id in sorted(_node_ids(scene) - before):
+        node = scene.GetNodeByID(node_id)
+        if node is not None and not any(node.IsA(c) for c in keep):
+            scene.RemoveNode(node)
+
+
+def export_segment_mask(segmentationNode, segmentId: str, volumeNode):
+    """Binary (k, j, i) uint8 numpy mask of one segment resampled onto ``volumeNode``'s voxel grid.
+
+    Temporary nodes the export needs (labelmap volume, its display node, a colour table) are removed again:
+    repeated measuring (live update) does not grow the scene."""
+    import numpy as np
+
+    scene = volumeNode.GetScene() or segmentationNode.GetScene()
+    before = _node_ids(scene)
+    labelmap = slicer.vtkMRMLLabelMapVolumeNode()
+    labelmap.SetName("__VBQ_temp_export")
+    labelmap.SetHideFromEditors(True)
+    labelmap.SetSaveWithScene(False)
+    scene.AddNode(labelmap)
+    try:
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(segmentId)
+        ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+            segmentationNode, ids, labelmap, volumeNode)
+        dims = volumeNode.GetImageData().GetDimensions()
+        image_data = labelmap.GetImageData()
+        if not ok or image_data is None or image_data.GetPointData().GetScalars() is None:
+            # an empty segment exports nothing: it is an empty ROI on the volume grid
+            return np.zeros(dims[::-1], dtype=np.uint8)
+        if tuple(image_data.GetDimensions()) != tuple(dims):
+            raise VBQInputError(
+                f"segment '{segmentationNode.GetSegmentation().GetSegment(segmentId).GetName()}' could not be "
+                f"resampled onto volume '{volumeNode.GetName()}' grid")
+        arr = _image_array(image_data, "exported segment")
+        return (arr != 0).astype(np.uint8)
+    finally:
+        _remove_new_nodes(scene, before)
+
+
+def segments_from_node(segmentationNode, volumeNode, segmentIds: Optional[Iterable[str]] = None,
+                       reference_image=None, progress=None) -> list:
+    """:class:`VBQScoreLib.segments.Segment` objects (masks on the volume grid) for the given segment IDs."""
+    import SimpleITK as sitk
+
+    from .progress import report
+    from .segments import Segment
+
+    if segmentationNode is None:
+        raise VBQInputError("no segmentation selected")
+    all_ids = segment_ids(segmentationNode)
+    ids = list(segmentIds) if segmentIds is not None else all_ids
+    if not ids:
+        raise VBQInputError(f"segmentation '{segmentationNode.GetName()}' has no segments")
+    if reference_image is None:
+        reference_image = volume_to_sitk(volumeNode)
+    out = []
+    for n, sid in enumerate(ids):
+        segment = segmentationNode.GetSegmentation().GetSegment(sid)
+        if segment is None:
+            raise VBQInputError(f"segmentation '{segmentationNode.GetName()}' has no segment with ID '{sid}'")
+        report(progress, n, len(ids), f"exporting {segment.GetName()}")
+        mask = sitk.GetImageFromArray(export_segment_mask(segmentationNode, sid, volumeNode))
+        mask.CopyInformation(reference_image)
+        out.append(Segment(name=_segment_name_for_scoring(segmentationNode, sid), mask=mask, segment_id=sid))
+    report(progress, len(ids), len(ids), "segments exported")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ provenance
+def patient_id(node) -> Optional[str]:
+    """DICOM patient ID of the node's patient in the subject hierarchy (``DICOM.PatientID``), or None."""
+    scene = node.GetScene() if node is not None else None
+    if scene is None:
+        return None
+    sh = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    if sh is None:
+        return None
+    item = sh.GetItemByDataNode(node)
+    if not item:
+        return None
+    attr = slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMPatientIDAttributeName()
+    patient_level = slicer.vtkMRMLSubjectHierarchyConstants.GetDICOMLevelPatient()
+    root = sh.GetSceneItemID()
+    while item and item != root:
+        value = sh.GetItemAttribute(item, attr)
+        if value:
+            return value
+        if sh.GetItemLevel(item) == patient_level:
+            break
+        item = sh.GetItemParent(item)
+    return None
+
+
+def dicom_fields(volumeNode) -> dict:
+    """DICOM acquisition fields (field strength, TR/TE, ...) of a volume loaded from DICOM in Slicer.
+
+    Uses ``slicer.dicomDatabase`` and the node's ``DICOM.instanceUIDs`` attribute; returns ``{}`` outside the
+    Slicer application or for volumes not loaded from DICOM.
+    """
+    from .image_io import DICOM_FIELDS, _dicom_value
+
+    uids = (volumeNode.GetAttribute("DICOM.instanceUIDs") or "").split()
+    db = getattr(slicer, "dicomDatabase", None)
+    if not uids or db is None:
+        return {}
+    out = {}
+    for tag, key in DICOM_FIELDS.items():
+        try:
+            text = db.instanceValue(uids[0], tag.replace("|", ","))
+        except Exception:
+            text = ""
+        value = _dicom_value(text or "", key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _options(options=None, **option_kwargs):
+    from dataclasses import replace
+
+    from .options import ScoreOptions
+
+    if options is None:
+        options = ScoreOptions()
+    if option_kwargs:
+        unknown = set(option_kwargs) - set(ScoreOptions.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown VBQ options: {', '.join(sorted(unknown))}")
+        options = replace(options, **option_kwargs)
+    return options.validate()
+
+
+# ------------------------------------------------------------------------------------------ measuring
+def measure_nodes(volumeNode, segmentationNode, segmentIds: Optional[Iterable[str]] = None, *,
+                  options=None, harden_transforms: bool = True, provenance: Optional[dict] = None,
+                  progress=None, **option_kwargs):
+    """Measure VBQ on a scalar volume node and a segmentation node -> :class:`VBQScoreLib.result.VBQResult`.
+
+    ``option_kwargs`` are :class:`VBQScoreLib.options.ScoreOptions` fields (``preset``, ``stat``, ``erode_mm``,
+    ``mid_sagittal_slices``, ...), applied over ``options``. ``segmentIds`` limits the segments measured (default
+    all). A linear parent transform on either node is accounted for (hardened on a copy of the geometry when
+    ``harden_transforms``, else refused); the nodes are never modified. The result is the same object, with the
+    same ``to_dict()`` layout, as ``VBQScoreLib.api.score_files`` (= ``vbq score --json``).
+    """
+    from .api import score_arrays
+
+    opts = _options(options, **option_kwargs)
+    if volumeNode is None:
+        raise VBQInputError("no input volume selected")
+    if segmentationNode is None:
+        raise VBQInputError("no segmentation selected")
+    image = volume_to_sitk(volumeNode, harden_transforms)
+    # The segmentation's transform relative to the volume is applied by the export (resampling the segment,
+    # never the image); without permission to harden, a transformed segmentation is refused like a volume.
+    if not harden_transforms:
+        node_transform_to_world(segmentationNode, harden_transforms=False)
+    segments = segments_from_node(segmentationNode, volumeNode, segmentIds, reference_image=image,
+                                  progress=progress)
+    from .provenance import base_provenance
+
+    prov = base_provenance(opts, opts.resolve_preset())
+    prov["inputs"] = {
+        "source": "3D Slicer",
+        "volume_node": volumeNode.GetName(),
+        "segmentation_node": segmentationNode.GetName(),
+        "segment_ids": [s.segment_id for s in segments],
+        "transforms_hardened": bool(volumeNode.GetParentTransformNode() or segmentationNode.GetParentTransformNode()),
+    }
+    prov["dicom"] = dicom_fields(volumeNode) or None
+    if provenance:
+        prov.update(provenance)
+    result = score_arrays(image, segments, opts, provenance=prov)
+    # a segment renamed by the user (name no longer a level) was scored under the level its tag/ID names:
+    # report its real name in the result
+    names = [s.name for s in segments]
+    real = {s.name: segmentationNode.GetSegmentation().GetSegment(s.segment_id).GetName() for s in segments
+            if names.count(s.name) == 1}
+    for roi in list(result.levels) + [result.csf]:
+        if roi is not None and roi.segment in real:
+            roi.segment = real[roi.segment]
+    return result
+
+
+# ------------------------------------------------------------------------------------------ tables
+#: (column name, title, unit, description) of the per-level results table
+RESULT_COLUMNS = (
+    ("level", "Level", "", "Spine level (or CSF, the reference ROI)"),
+    ("segment", "Segment", "", "Segment the ROI came from"),
+    ("n_voxels", "Voxels", "voxels", "Number of voxels measured (after resampling, erosion and slice limits)"),
+    ("volume_mm3", "Volume", "mm3", "ROI volume"),
+    ("mean", "Mean SI", "", "Mean signal intensity in the ROI"),
+    ("median", "Median SI", "", "Median signal intensity in the ROI (exact)"),
+    ("sd", "SD SI", "", "Standard deviation of signal intensity (sample, n-1)"),
+    ("cv", "CV", "", "Coefficient of variation (SD / mean)"),
+    ("vbq", "VBQ", "", "Level VBQ = level SI / CSF SI (statistic as chosen)"),
+    ("flags", "Flags", "", "Quality flags on this ROI (codes; see the flags box)"),
+)
+SUMMARY_ROW = "Overall"
+
+
+def result_rows(result) -> list[dict]:
+    """Rows of the results table: one per level, then CSF, then the overall VBQ."""
+    rows = []
+    flag_codes = {}
+    for f in result.flags:
+        flag_codes.setdefault(f.level, []).append(f.code)
+    for lv in result.levels:
+        d = lv.to_dict()
+        d["level"] = d.pop("name")
+        d["flags"] = ";".join(flag_codes.get(lv.name, []))
+        rows.append(d)
+    csf = result.csf.to_dict()
+    csf["level"] = "CSF"
+    csf["vbq"] = None
+    csf["flags"] = ";".join(flag_codes.get("CSF", []))
+    rows.append(csf)
+    rows.append({"level": SUMMARY_ROW, "segment": result.overall.get("preset") or "", "vbq": result.overall.get("vbq"),
+                 "flags": ";".join(flag_codes.get(None, []))})
+    return rows
+
+
+def result_to_table_node(result, tableNode):
+    """Fill a ``vtkMRMLTableNode`` with the result (column titles, units, descriptions); returns the node.
+
+    Numbers that could not be computed are NaN in the table. The overall VBQ and preset go in the last row and
+    into the node attributes ``VBQ.overall``, ``VBQ.preset``; the flags' sentences in ``VBQ.flags``.
+    """
+    was = tableNode.StartModify()
+    try:
+        tableNode.RemoveAllColumns()
+        table = tableNode.GetTable()
+        rows = result_rows(result)
+        numeric = {"n_voxels", "volume_mm3", "mean", "median", "sd", "cv", "vbq"}
+        for name, title, unit, desc in RESULT_COLUMNS:
+            arr = vtk.vtkDoubleArray() if name in numeric else vtk.vtkStringArray()
+            arr.SetName(name)
+            arr.SetNumberOfValues(len(rows))
+            for i, row in enumerate(rows):
+                value = row.get(name)
+                if name in numeric:
+                    arr.SetValue(i, float("nan") if value is None else float(value))
+                else:
+                    arr.SetValue(i, "" if value is None else str(value))
+            table.AddColumn(arr)
+            tableNode.SetColumnTitle(name, title)
+            if unit:
+                tableNode.SetColumnUnitLabel(name, unit)
+            tableNode.SetColumnDescription(name, desc)
+        tableNode.SetUseColumnTitleAsColumnHeader(True)
+        overall = result.overall.get("vbq")
+        tableNode.SetAttribute("VBQ.overall", "" if overall is None else repr(float(overall)))
+        tableNode.SetAttribute("VBQ.preset", str(result.overall.get("preset") or ""))
+        tableNode.SetAttribute("VBQ.flags", "\n".join(flag_lines(result)))
+        table.Modified()
+    finally:
+        tableNode.EndModify(was)
+    return tableNode
+
+
+def flag_lines(result) -> list[str]:
+    """One plain line per quality flag, e.g. ``"C3: TINY_ROI - only 4 voxels ..."``."""
+    return [f"{f.level or 'all'}: {f.code} - {f.message}" for f in result.flags]
+
+
+def table_column(tableNode, name: str) -> list:
+    """Values of a table node column as Python values (float or str)."""
+    table = tableNode.GetTable()
+    arr = table.GetColumnByName(name)
+    if arr is None:
+        raise KeyError(name)
+    if isinstance(arr, vtk.vtkStringArray):
+        return [arr.GetValue(i) for i in range(arr.GetNumberOfValues())]
+    return [arr.GetValue(i) for i in range(arr.GetNumberOfTuples())]
+
+
+def cohort_row(result, patient: Optional[str], case_id: Optional[str] = None) -> dict[str, Any]:
+    """One wide row for a cohort table, with exactly the columns ``vbq batch`` writes per case
+    (``case_id, status, VBQ_<level>..., VBQ_overall, CSF_SI, n_levels, preset, level_stat, aggregate, flags,
+    error`` and DICOM fields when known), so the cohort module maps them the same way. ``case_id`` is the
+    patient id (from the DICOM tags) when known, else ``case_id``."""
+    from .batch import _record
+
+    cid = patient or case_id
+    if not cid:
+        raise VBQInputError("no patient id: the volume has no DICOM patient in the subject hierarchy; "
+                            "type a case id")
+    return _record(str(cid), result.to_dict())["wide"]
+
+
+def append_cohort_row(tableNode, row: dict[str, Any]):
+    """Append (or replace, when its ``case_id`` is already there) a row in a cohort ``vtkMRMLTableNode``.
+
+    Missing columns are added (numeric for numbers, text otherwise); rows missing a column get NaN / "".
+    """
+    table = tableNode.GetTable()
+    was = tableNode.StartModify()
+    try:
+        n_rows = table.GetNumberOfRows()
+        for key, value in row.items():
+            if table.GetColumnByName(key) is None:
+                is_num = value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+                arr = vtk.vtkDoubleArray() if is_num and key != "case_id" else vtk.vtkStringArray()
+                arr.SetName(key)
+                arr.SetNumberOfValues(n_rows)
+                for i in range(n_rows):
+                    arr.SetValue(i, float("nan") if isinstance(arr, vtk.vtkDoubleArray) else "")
+                table.AddColumn(arr)
+        target = None
+        id_col = table.GetColumnByName("case_id")
+        for i in range(n_rows):
+            if id_col is not None and row.get("case_id") and str(id_col.GetValue(i)) == str(row["case_id"]):
+                target = i
+                break
+        if target is None:
+            target = n_rows
+            for c in range(table.GetNumberOfColumns()):
+                col = table.GetColumn(c)
+                col.InsertNextValue(float("nan") if isinstance(col, vtk.vtkDoubleArray) else "")
+        for c in range(table.GetNumberOfColumns()):
+            col = table.GetColumn(c)
+            value = row.get(col.GetName())
+            if isinstance(col, vtk.vtkDoubleArray):
+                col.SetValue(target, float("nan") if value is None or (isinstance(value, float) and math.isnan(value))
+                             else float(value))
+            elif col.GetName() in row:
+                col.SetValue(target, "" if value is None else str(value))
+        table.Modified()
+    finally:
+        tableNode.EndModify(was)
+    return target
+
+
+# ------------------------------------------------------------------------------------------ level segments
+#: SNOMED CT codes of the vertebrae (as used by Slicer's TotalSegmentator terminology) and of CSF
+SNOMED_CODES = {
+    "C1": ("14806007", "C1 vertebra"), "C2": ("39976000", "C2 vertebra"), "C3": ("113205007", "C3 vertebra"),
+    "C4": ("5329002", "C4 vertebra"), "C5": ("36978003", "C5 vertebra"), "C6": ("36054005", "C6 vertebra"),
+    "C7": ("87391001", "C7 vertebra"),
+    "T1": ("64864005", "T1 vertebra"), "T2": ("53733008", "T2 vertebra"), "T3": ("1626008", "T3 vertebra"),
+    "T4": ("73071006", "T4 vertebra"), "T5": ("56401006", "T5 vertebra"), "T6": ("45296009", "T6 vertebra"),
+    "T7": ("62487009", "T7 vertebra"), "T8": ("11068009", "T8 vertebra"), "T9": ("82687006", "T9 vertebra"),
+    "T10": ("7610001", "T10 vertebra"), "T11": ("12989004", "T11 vertebra"), "T12": ("23215003", "T12 vertebra"),
+    "L1": ("66794005", "L1 vertebra"), "L2": ("14293000", "L2 vertebra"), "L3": ("36470004", "L3 vertebra"),
+    "L4": ("11994002", "L4 vertebra"), "L5": ("49668003", "L5 vertebra"),
+    "CSF": ("65216001", "Cerebrospinal fluid"),
+}
+
+#: distinct colours (Okabe-Ito / Tableau-like), cycled over the levels; CSF is always light blue
+LEVEL_COLORS = [
+    (0.902, 0.624, 0.000), (0.000, 0.620, 0.451), (0.835, 0.369, 0.000), (0.800, 0.475, 0.655),
+    (0.941, 0.894, 0.259), (0.337, 0.706, 0.914), (0.600, 0.350, 0.200), (0.550, 0.550, 0.550),
+    (0.300, 0.300, 0.900), (0.700, 0.100, 0.100), (0.200, 0.600, 0.200), (0.900, 0.400, 0.600),
+]
+CSF_COLOR = (0.000, 0.447, 0.698)
+
+
+def terminology_entry(level: str) -> Optional[str]:
+    """Slicer terminology entry string for a level or CSF (None when no code is known, e.g. S1)."""
+    code = SNOMED_CODES.get(level)
+    if code is None:
+        return None
+    return ("Segmentation category and type - DICOM master list~SCT^123037004^Anatomical Structure~"
+            f"SCT^{code[0]}^{code[1]}~^^~Anatomic codes - DICOM master list~^^~^^|")
+
+
+def find_level_segment(segmentationNode, level: str) -> Optional[str]:
+    """ID of the segment standing for ``level`` ("C3" or "CSF"): the segment whose ID is the level (what
+    "Create level segments" makes, surviving renames), else the first segment whose tag/name/ID names it."""
+    segmentation = segmentationNode.GetSegmentation()
+    if segmentation.GetSegment(level) is not None:
+        return level
+    for sid in segment_ids(segmentationNode):
+        if segment_level(segmentationNode, sid) == level:
+            return sid
+    return None
+
+
+def create_level_segments(segmentationNode, levels: Iterable[str], include_csf: bool = True,
+                          csf_name: str = "CSF") -> dict[str, str]:
+    """Add one empty segment per level (and CSF) that does not exist yet -> ``{level: segmentId}``.
+
+    Segment ID = level (``"C3"``, ``"CSF"``), name = level (``csf_name`` for CSF, e.g. "CSF at C2"), a distinct
+    colour, the SNOMED terminology entry and the tag ``VBQ.Level``. Existing segments are reused (found by ID,
+    then by tag/name), never overwritten.
+    """
+    wanted = list(levels) + (["CSF"] if include_csf else [])
+    segmentation = segmentationNode.GetSegmentation()
+    out: dict[str, str] = {}
+    color_index = 0
+    for level in wanted:
+        sid = find_level_segment(segmentationNode, level)
+        if sid is None:
+            color = CSF_COLOR if level == "CSF" else LEVEL_COLORS[color_index % len(LEVEL_COLORS)]
+            name = csf_name if level == "CSF" else level
+            # built by hand rather than with AddEmptySegment, which needs the converter rules that only the
+            # Slicer application registers (slicer-core has none)
+            segment = slicer.vtkSegment()
+            segment.SetName(name)
+            segment.SetColor(*color)
+            segment.SetTag(LEVEL_TAG, level)
+            entry = terminology_entry(level)
+            if entry:
+                segment.SetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), entry)
+            segment.AddRepresentation(segmentation.GetSourceRepresentationName()
+                                      or slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(),
+                                      slicer.vtkOrientedImageData())
+            if not segmentation.AddSegment(segment, level):
+                raise VBQInputError(f"could not add segment '{level}' to '{segmentationNode.GetName()}'")
+            sid = level
+        if level != "CSF":
+            color_index += 1
+        out[level] = sid
+    return out
+
+
+def set_segment_mask(segmentationNode, segmentId: str, mask_image, volumeNode) -> None:
+    """Replace a segment's voxels by a SimpleITK 0/1 mask lying on ``volumeNode``'s voxel grid."""
+    import numpy as np
+    import SimpleITK as sitk
+    from vtk.util import numpy_support
+
+    arr = np.ascontiguousarray((sitk.GetArrayViewFromImage(mask_image) != 0).astype(np.uint8))
+    dims = volumeNode.GetImageData().GetDimensions()
+    if arr.shape != tuple(dims[::-1]):
+        raise VBQInputError(f"mask size {arr.shape[::-1]} does not match volume '{volumeNode.GetName()}' {dims}")
+    image = slicer.vtkOrientedImageData()
+    image.SetDimensions(dims)
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(arr.ravel(), deep=True,
+                                                               array_type=vtk.VTK_UNSIGNED_CHAR))
+    m = vtk.vtkMatrix4x4()
+    volumeNode.GetIJKToRASMatrix(m)
+    image.SetImageToWorldMatrix(m)
+    # volume-local geometry; account for the volume's transform relative to the segmentation
+    if volumeNode.GetParentTransformNode() is not None or segmentationNode.GetParentTransformNode() is not None:
+        to_seg = vtk.vtkGeneralTransform()
+        slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(
+            volumeNode.GetParentTransformNode(), segmentationNode.GetParentTransformNode(), to_seg)
+        slicer.vtkOrientedImageDataResample.TransformOrientedImage(image, to_seg)
+    ok = slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
+        image, segmentationNode, segmentId, slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE)
+    if not ok:
+        raise VBQInputError(f"could not write the ROI into segment '{segmentId}'")
+
+
+def markup_points_lps(markupsNode) -> list[tuple[str, tuple[float, float, float]]]:
+    """``[(label, (x, y, z) LPS world), ...]`` of a markups point list (Slicer stores RAS)."""
+    out = []
+    for i in range(markupsNode.GetNumberOfControlPoints()):
+        ras = [0.0, 0.0, 0.0]
+        markupsNode.GetNthControlPointPositionWorld(i, ras)
+        out.append((markupsNode.GetNthControlPointLabel(i), (-ras[0], -ras[1], ras[2])))
+    return out
+
+
+def quick_rois(volumeNode, segmentationNode, markupsNode, settings=None, levels: Optional[Iterable[str]] = None,
+               progress=None) -> dict[str, str]:
+    """Grow one ROI per markup point (label = level, e.g. "C3", or "CSF") into the matching level segment.
+
+    Points whose label is not a level or CSF are refused (one line naming the label). Returns
+    ``{level: segmentId}``. ROI math: :mod:`VBQScoreLib.quick_roi`.
+    """
+    from .levels import parse_segment_name
+    from .progress import report
+    from .quick_roi import QuickRoiSettings, grow_rois
+
+    if markupsNode is None or markupsNode.GetNumberOfControlPoints() == 0:
+        raise VBQInputError("no points: place one point per level (labelled C2, C3, ...) and one labelled CSF")
+    image = volume_to_sitk(volumeNode)
+    points = []
+    for label, lps in markup_points_lps(markupsNode):
+        parsed = parse_segment_name(label)
+        if parsed is None:
+            raise VBQInputError(f"point '{label}' is not named after a spine level or CSF (rename it, e.g. C3)")
+        points.append((parsed.level, lps))
+    seen = [lvl for lvl, _ in points]
+    dup = sorted({lvl for lvl in seen if seen.count(lvl) > 1})
+    if dup:
+        raise VBQInputError(f"several points for {', '.join(dup)}: keep one point per level")
+    masks = grow_rois(image, points, settings or QuickRoiSettings())
+    ids = create_level_segments(segmentationNode, [lvl for lvl in masks if lvl != "CSF"], include_csf="CSF" in masks)
+    for n, (lvl, mask) in enumerate(masks.items()):
+        report(progress, n, len(masks), f"ROI {lvl}")
+        set_segment_mask(segmentationNode, ids[lvl], mask, volumeNode)
+    report(progress, len(masks), len(masks), "ROIs done")
+    return {lvl: ids[lvl] for lvl in masks}
+
+
+# ------------------------------------------------------------------------------------------ dependencies
+def missing_requirements(path) -> list[str]:
+    """Lines of a requirements.txt whose requirement is not satisfied in this Python (markers honoured)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    missing = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if not line or line.startswith("-"):
+                continue
+            req = Requirement(line)
+            if req.marker is not None and not req.marker.evaluate():
+                continue
+            try:
+                if not req.specifier.contains(version(req.name), prereleases=True):
+                    missing.append(line)
+            except PackageNotFoundError:
+                missing.append(line)
+    return missing
+
+
+def ensure_requirements(path, requester: str, prompt: bool = True) -> bool:
+    """In the Slicer application: install what ``path`` (requirements.txt) lists and is missing, after the
+    user agrees. Slicer >= 5.12: ``slicer.packaging.pip_ensure`` (it asks, shows progress and offers a restart);
+    older Slicer: a confirmation dialog, then ``slicer.util.pip_install``. Returns False when the user declines.
+    Never called at import time."""
+    missing = missing_requirements(path)
+    if not missing:
+        return True
+    packaging_module = getattr(slicer, "packaging", None)
+    pip_ensure = getattr(packaging_module, "pip_ensure", None)
+    if pip_ensure is not None:
+        from packaging.requirements import Requirement
+
+        try:
+            pip_ensure([Requirement(r) for r in missing], prompt_install=prompt, requester=requester)
+        except RuntimeError:  # declined by the user
+            return False
+        return not missing_requirements(path)
+    if prompt and not slicer.util.confirmOkCancelDisplay(
+            f"{requester} needs these Python packages, which will be downloaded and installed now:\n\n"
+            + "\n".join(missing), windowTitle="Install Python packages"):
+        return False
+    slicer.util.pip_install(missing)
+    return not missing_requirements(path)

@@ -1,0 +1,312 @@
+"""Reading segmentations: Slicer ``.seg.nrrd`` files (through slicerio) and integer labelmaps with a label map.
+
+Every segment becomes a :class:`Segment`: its name and a binary mask (``SimpleITK.Image``, uint8 0/1) on its
+own grid, cropped to the segment's bounding box (geometry in LPS). Resampling onto the MRI grid happens later
+(:mod:`VBQScoreLib.resample`).
+
+- ``.seg.nrrd``: read with :func:`slicerio.read_segmentation`, which handles LPS/RAS space, cropped files
+  (the space origin is the position of the first stored voxel; ``Segmentation_ReferenceImageExtentOffset`` only
+  records where that crop sits in Slicer's reference geometry) and 4-D files with overlapping segments in several
+  layers; each segment's voxels are selected with :func:`slicerio.segment_mask`, i.e. by (layer, label value).
+- Integer labelmaps (NIfTI, NRRD, MHA): a label map gives the names, either a text file with lines ``1=C3``
+  (``#`` starts a comment) or a Slicer color table (``.ctbl``/``.txt`` lines ``label name r g b a``).
+  Label values present in the image but not in the label map become segments named ``label N`` (flagged
+  ``UNKNOWN_SEGMENT`` later); label-map entries absent from the image are not segments (a missing level).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .errors import VBQInputError
+
+
+@dataclass
+class Segment:
+    """One ROI: name and binary mask (SimpleITK uint8 image, 0/1) on its own grid (LPS)."""
+
+    name: str
+    mask: object  # SimpleITK.Image, uint8 0/1
+    layer: Optional[int] = None  # .seg.nrrd layer the voxels came from
+    label_value: Optional[int] = None  # label value in that layer / in the labelmap
+    segment_id: Optional[str] = None  # Slicer segment ID
+
+
+# ---------------------------------------------------------------------------------------------- label maps
+def read_label_map(path) -> dict[int, str]:
+    """Parse a label map: lines ``VALUE=NAME`` or Slicer color-table lines ``VALUE NAME R G B A``.
+
+    ``#`` starts a comment; blank lines are skipped; value 0 (background) is ignored. Raises
+    :class:`VBQInputError` naming the file and line for anything else.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise VBQInputError(f"{path}: labels file not found") from None
+    except UnicodeDecodeError:
+        raise VBQInputError(f"{path}: labels file is not text (expected lines like 1=C3)") from None
+    except OSError as exc:
+        raise VBQInputError(f"{path}: cannot read labels file ({exc.strerror})") from None
+    labels: dict[int, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=" in line:
+            value_text, name = (s.strip() for s in line.split("=", 1))
+        else:
+            tokens = line.split()
+            if len(tokens) < 2:
+                raise VBQInputError(f"{path} line {lineno}: '{raw.strip()}' is not 'VALUE=NAME' "
+                                    f"(e.g. 1=C3) or a color-table line 'VALUE NAME R G B A'")
+            value_text = tokens[0]
+            rest = tokens[1:]
+            if len(rest) >= 5 and all(_is_number(t) for t in rest[-4:]):
+                rest = rest[:-4]  # Slicer color table: name r g b a
+            name = " ".join(rest)
+        try:
+            value = int(value_text)
+        except ValueError:
+            raise VBQInputError(f"{path} line {lineno}: label value '{value_text}' is not a whole number "
+                                f"(expected lines like 1=C3)") from None
+        if value < 0:
+            raise VBQInputError(f"{path} line {lineno}: label value {value} is negative")
+        if not name:
+            raise VBQInputError(f"{path} line {lineno}: label {value} has no name")
+        if value == 0:
+            continue  # background (Slicer color tables list it)
+        if value in labels:
+            raise VBQInputError(f"{path} line {lineno}: label value {value} given twice "
+                                f"('{labels[value]}' and '{name}')")
+        labels[value] = name
+    if not labels:
+        raise VBQInputError(f"{path}: labels file names no labels (expected lines like 1=C3)")
+    return labels
+
+
+def _is_number(t: str) -> bool:
+    try:
+        float(t)
+        return True
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _mask_image(mask_ijk, ijk_to_lps, name: str, path, start=(0, 0, 0)) -> object:
+    """SimpleITK uint8 image (LPS geometry) of a bool (i, j, k) mask whose first voxel is file voxel ``start``."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    m = np.asarray(ijk_to_lps, dtype=float)
+    cols = m[:3, :3]
+    spacing = np.linalg.norm(cols, axis=0)
+    if np.any(spacing <= 0) or not np.all(np.isfinite(m)):
+        raise VBQInputError(f"{path}: segment '{name}' has an invalid voxel geometry")
+    direction = cols / spacing
+    if mask_ijk.size == 0:
+        mask_ijk = np.zeros((1, 1, 1), bool)
+    img = sitk.GetImageFromArray(np.ascontiguousarray(mask_ijk.transpose(2, 1, 0), dtype=np.uint8))
+    origin = cols @ np.asarray(start, float) + m[:3, 3]
+    img.SetSpacing([float(v) for v in spacing])
+    img.SetOrigin([float(o) for o in origin])
+    try:
+        img.SetDirection([float(d) for d in direction.flatten()])
+    except RuntimeError:
+        raise VBQInputError(f"{path}: segment '{name}' has a non-orthogonal voxel grid") from None
+    return img
+
+
+def _label_boxes(layer_ijk) -> dict:
+    """``{label value: (i0, i1, j0, j1, k0, k1)}`` (stop exclusive) of one (i, j, k) label layer, in one pass
+    (SimpleITK LabelShapeStatisticsImageFilter)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    arr = np.asarray(layer_ijk)
+    if arr.dtype.kind not in "ui" or arr.dtype.itemsize > 4:
+        arr = arr.astype(np.int64)
+        if arr.min(initial=0) < 0 or arr.max(initial=0) > np.iinfo(np.uint32).max:
+            return {}
+        arr = arr.astype(np.uint32)
+    if arr.dtype.kind == "i":
+        if arr.min(initial=0) < 0:
+            arr = np.where(arr < 0, 0, arr)
+    img = sitk.GetImageFromArray(np.ascontiguousarray(arr.transpose(2, 1, 0)))
+    lss = sitk.LabelShapeStatisticsImageFilter()
+    lss.ComputePerimeterOff()
+    lss.ComputeFeretDiameterOff()
+    lss.ComputeOrientedBoundingBoxOff()
+    lss.Execute(img)
+    out = {}
+    for v in lss.GetLabels():
+        x0, y0, z0, sx, sy, sz = lss.GetBoundingBox(v)
+        out[int(v)] = (x0, x0 + sx, y0, y0 + sy, z0, z0 + sz)
+    return out
+
+
+def _looks_like_seg_nrrd(p: Path) -> bool:
+    name = p.name.lower()
+    if name.endswith(".seg.nrrd"):
+        return True
+    if name.endswith((".nrrd", ".nhdr")):
+        try:
+            import nrrd
+
+            header = nrrd.read_header(str(p))
+        except Exception:
+            return False
+        return any(str(k).startswith("Segment0_") for k in header)
+    return False
+
+
+# ---------------------------------------------------------------------------------------------- readers
+def _voxels_via_sitk(path):
+    """The voxel array of a .seg.nrrd in slicerio's layout ((i, j, k), or (layer, i, j, k) for a 4-D file), read
+    by SimpleITK's C++ NRRD reader (several times faster than pure-Python decoding); ``None`` when SimpleITK
+    cannot read it or disagrees with the header's sizes (the caller then lets slicerio read the voxels)."""
+    import nrrd
+    import numpy as np
+    import SimpleITK as sitk
+
+    try:
+        sizes = [int(v) for v in nrrd.read_header(str(path))["sizes"]]
+        img = sitk.ReadImage(str(path))
+    except Exception:
+        return None
+    arr = sitk.GetArrayFromImage(img)
+    if img.GetNumberOfComponentsPerPixel() > 1 and arr.ndim == 4:
+        arr = arr.transpose(3, 2, 1, 0)  # (k, j, i, layer) -> (layer, i, j, k)
+    elif arr.ndim == 3:
+        arr = arr.transpose(2, 1, 0)
+    else:
+        return None
+    return arr if list(arr.shape) == sizes else None
+
+
+def read_seg_nrrd(path) -> list[Segment]:
+    """Segments of a Slicer ``.seg.nrrd`` file (3-D or 4-D multi-layer).
+
+    slicerio reads the header (segment names, layers, label values, LPS/RAS space, cropped origin); the voxels
+    are decoded by SimpleITK when it agrees with the header, else by slicerio; slicerio selects each segment's
+    voxels by (layer, label value).
+    """
+    import numpy as np
+    import slicerio
+
+    try:
+        seg = slicerio.read_segmentation(str(path), skip_voxels=True)
+        voxels = _voxels_via_sitk(path)
+        if voxels is None:
+            seg = slicerio.read_segmentation(str(path))
+        else:
+            seg["voxels"] = voxels
+    except Exception as exc:  # pynrrd / slicerio raise assorted errors
+        reason = " ".join(str(exc).split())[:200]
+        raise VBQInputError(f"{path}: not a readable Slicer segmentation (.seg.nrrd): {reason}") from None
+    voxels = seg.get("voxels")
+    if voxels is None or voxels.ndim not in (3, 4):
+        raise VBQInputError(f"{path}: segmentation voxels must be 3-D or 4-D (layers), "
+                            f"got {getattr(voxels, 'ndim', None)}-D")
+    seg_list = seg.get("segments") or []
+    if not seg_list:
+        raise VBQInputError(f"{path}: segmentation has no segments")
+    n_layers = voxels.shape[0] if voxels.ndim == 4 else 1
+    boxes = [_label_boxes(voxels[i] if voxels.ndim == 4 else voxels) for i in range(n_layers)]
+    out: list[Segment] = []
+    for info in seg_list:
+        name = info.get("name") or info.get("id") or "unnamed"
+        layer = int(info.get("layer", 0))
+        if layer >= n_layers:
+            raise VBQInputError(f"{path}: segment '{name}' is in layer {layer} but the file has {n_layers} layer(s)")
+        box = boxes[layer].get(int(info.get("labelValue", 1)))
+        if box is None:
+            mask, start = np.zeros((1, 1, 1), bool), (0, 0, 0)
+        else:
+            i0, i1, j0, j1, k0, k1 = box
+            # slicerio selects the voxels by (layer, label value); give it only the segment's bounding box
+            cropped = {"voxels": voxels[..., i0:i1, j0:j1, k0:k1], "segments": seg_list}
+            try:
+                mask = np.asarray(slicerio.segment_mask(cropped, info))
+            except (ValueError, KeyError) as exc:
+                raise VBQInputError(f"{path}: segment '{name}': {exc}") from None
+            start = (i0, j0, k0)
+        out.append(Segment(name=str(name), mask=_mask_image(mask, seg["ijkToLPS"], name, path, start),
+                           layer=layer, label_value=int(info.get("labelValue", 1)), segment_id=info.get("id")))
+    return out
+
+
+def read_labelmap(path, labels: dict[int, str]) -> list[Segment]:
+    """Segments of an integer labelmap (any format SimpleITK reads) named by ``labels``."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    try:
+        img = sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise VBQInputError(f"{path}: not a readable labelmap image (NIfTI, NRRD, MHA) or .seg.nrrd") from None
+    if img.GetDimension() != 3:
+        raise VBQInputError(f"{path}: labelmap is {img.GetDimension()}-D; a 3-D labelmap is needed")
+    if img.GetNumberOfComponentsPerPixel() != 1:
+        raise VBQInputError(f"{path}: labelmap has {img.GetNumberOfComponentsPerPixel()} components per voxel")
+    integer_types = {sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16, sitk.sitkUInt32,
+                     sitk.sitkInt32, sitk.sitkUInt64, sitk.sitkInt64}
+    arr = sitk.GetArrayViewFromImage(img)
+    if img.GetPixelID() not in integer_types:
+        if not np.all(np.isfinite(arr)) or not np.array_equal(arr, np.round(arr)):
+            raise VBQInputError(f"{path}: labelmap holds non-integer values ({img.GetPixelIDTypeAsString()}); "
+                                "an integer labelmap is needed")
+        img = sitk.Cast(img, sitk.sitkInt32)
+        arr = sitk.GetArrayViewFromImage(img)
+    if img.GetPixelID() in (sitk.sitkInt8, sitk.sitkInt16, sitk.sitkInt32, sitk.sitkInt64) and arr.min() < 0:
+        raise VBQInputError(f"{path}: labelmap holds negative label values")
+    if img.GetPixelID() in (sitk.sitkUInt64, sitk.sitkInt64):
+        img = sitk.Cast(img, sitk.sitkUInt32)
+        arr = sitk.GetArrayViewFromImage(img)
+    lss = sitk.LabelShapeStatisticsImageFilter()
+    lss.ComputePerimeterOff()
+    lss.ComputeFeretDiameterOff()
+    lss.ComputeOrientedBoundingBoxOff()
+    lss.SetBackgroundValue(0)
+    lss.Execute(img)
+    present = [int(v) for v in lss.GetLabels()]
+    if not present:
+        raise VBQInputError(f"{path}: labelmap is empty (all voxels are 0)")
+    out: list[Segment] = []
+    for value in sorted(present, key=lambda v: (v not in labels, v)):
+        x0, y0, z0, sx, sy, sz = lss.GetBoundingBox(value)
+        crop = (arr[z0:z0 + sz, y0:y0 + sy, x0:x0 + sx] == value).astype(np.uint8)
+        m = sitk.GetImageFromArray(crop)
+        m.SetSpacing(img.GetSpacing())
+        m.SetDirection(img.GetDirection())
+        m.SetOrigin(img.TransformIndexToPhysicalPoint((int(x0), int(y0), int(z0))))
+        name = labels.get(value, f"label {value}")
+        out.append(Segment(name=name, mask=m, layer=None, label_value=value))
+    return out
+
+
+def read_segmentation(path, labels=None) -> list[Segment]:
+    """Read segments from a Slicer ``.seg.nrrd`` or an integer labelmap.
+
+    ``labels``: for a labelmap, the path of a label map (``1=C3`` lines or a Slicer color table) or a dict
+    ``{value: name}``. A ``.seg.nrrd`` carries its own segment names; giving ``labels`` with it is an error.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise VBQInputError(f"{path}: segmentation not found")
+    if p.is_dir():
+        raise VBQInputError(f"{path}: segmentation must be a file (.seg.nrrd or a labelmap), not a folder")
+    if _looks_like_seg_nrrd(p):
+        if labels is not None:
+            raise VBQInputError(f"{path}: is a Slicer segmentation with its own segment names; "
+                                "--labels applies to integer labelmaps only")
+        return read_seg_nrrd(p)
+    if labels is None:
+        raise VBQInputError(f"{path}: a labelmap needs segment names: give --labels FILE "
+                            "(lines like 1=C3, 7=CSF) or a Slicer color table")
+    label_dict = dict(labels) if isinstance(labels, dict) else read_label_map(labels)
+    return read_labelmap(p, {int(k): str(v) for k, v in label_dict.items()})

@@ -1,0 +1,116 @@
+"""Benchmark: `vbq score` against a plain SimpleITK baseline, whole process against whole process.
+
+Input: a 512 x 512 x 24 int16 image (0.5 x 0.5 x 3 mm) with 7 ROIs (C2-C7 + CSF) as an integer labelmap with a
+labels file, and the same ROIs as a Slicer .seg.nrrd (written by slicerio). Baseline: a Python process that
+reads the same image and segmentation files with SimpleITK and runs one LabelIntensityStatisticsImageFilter
+pass (mean, median, SD, ... of every label) and prints them. Both run as fresh subprocesses, interleaved,
+several repetitions; the medians are compared. Goal: ratio (vbq / baseline) <= 1.
+
+    python benchmarks/bench_score.py [--reps 7] [--gz]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BASELINE = r"""
+import sys
+import SimpleITK as sitk
+img = sitk.ReadImage(sys.argv[1])
+lab = sitk.ReadImage(sys.argv[2])
+if lab.GetPixelID() != sitk.sitkUInt8:
+    lab = sitk.Cast(lab, sitk.sitkUInt8)
+f = sitk.LabelIntensityStatisticsImageFilter()
+f.Execute(lab, img)
+for v in f.GetLabels():
+    print(v, f.GetNumberOfPixels(v), f.GetMean(v), f.GetMedian(v), f.GetStandardDeviation(v))
+"""
+
+
+def make_case(folder: Path, gz: bool) -> dict:
+    import numpy as np
+    import SimpleITK as sitk
+    import slicerio
+
+    rng = np.random.default_rng(1)
+    nz, ny, nx = 24, 512, 512
+    a = rng.normal(300, 40, size=(nz, ny, nx)).astype(np.int16)
+    lab = np.zeros(a.shape, np.uint8)
+    names = ["C2", "C3", "C4", "C5", "C6", "C7", "CSF"]
+    for i, name in enumerate(names, 1):
+        y0 = 40 + 60 * i
+        lab[8:16, y0:y0 + 40, 300:360] = i  # ~ 19,200 voxels per ROI
+        a[8:16, y0:y0 + 40, 300:360] += np.int16(100 * i)
+    img = sitk.GetImageFromArray(a)
+    img.SetSpacing((0.5, 0.5, 3.0))
+    img.SetOrigin((-128.0, -128.0, -36.0))
+    ext = ".nii.gz" if gz else ".nii"
+    sitk.WriteImage(img, str(folder / f"t1{ext}"))
+    limg = sitk.GetImageFromArray(lab)
+    limg.CopyInformation(img)
+    sitk.WriteImage(limg, str(folder / f"labels{ext}"))
+    (folder / "labels.txt").write_text("".join(f"{i}={n}\n" for i, n in enumerate(names, 1)))
+    ijk = np.eye(4)
+    ijk[:3, :3] = np.diag(img.GetSpacing())
+    ijk[:3, 3] = img.GetOrigin()
+    seg = slicerio.create_segmentation(lab.T.shape, ijk)
+    for i, name in enumerate(names, 1):
+        slicerio.add_segment(seg, lab.T == i, {"id": name, "name": name})
+    slicerio.write_segmentation(str(folder / "rois.seg.nrrd"), seg)
+    return {"image": folder / f"t1{ext}", "labelmap": folder / f"labels{ext}", "labels": folder / "labels.txt",
+            "seg": folder / "rois.seg.nrrd"}
+
+
+def timed(cmd, env=None) -> float:
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    dt = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(map(str, cmd))}\n{p.stderr}")
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--gz", action="store_true", help="gzip-compressed NIfTI (default: uncompressed .nii)")
+    args = ap.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        case = make_case(d, args.gz)
+        # as in a normal installation, byte-compiled modules are cached (here outside the source tree)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = str(d / "pycache")
+        variants = {
+            "labelmap + labels": (
+                [py, "-m", "vbq_cli", "score", case["image"], case["labelmap"], "--labels", case["labels"],
+                 "--json", d / "out.json", "--quiet"],
+                [py, "-c", BASELINE, case["image"], case["labelmap"]]),
+            ".seg.nrrd": (
+                [py, "-m", "vbq_cli", "score", case["image"], case["seg"], "--json", d / "out2.json", "--quiet"],
+                [py, "-c", BASELINE, case["image"], case["seg"]]),
+        }
+        for name, (ours, base) in variants.items():
+            ours = [str(x) for x in ours]
+            base = [str(x) for x in base]
+            timed(ours, env), timed(base, env)  # warm the file and bytecode caches
+            t_ours, t_base = [], []
+            for _ in range(args.reps):
+                t_ours.append(timed(ours, env))
+                t_base.append(timed(base, env))
+            mo, mb = statistics.median(t_ours), statistics.median(t_base)
+            print(f"{name:18s} vbq score {mo:6.3f} s   baseline (SimpleITK LabelIntensityStatistics) {mb:6.3f} s"
+                  f"   ratio {mo / mb:5.2f}   (median of {args.reps}, 512x512x24, 7 ROIs, "
+                  f"{'gz' if args.gz else 'uncompressed'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""``vbq cohort analyze``: the whole study (matching, per-level and across-level tests, sex-stratified
+sub-study, logistic regression) from a clinical table, into a report folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _csv_list(text: str) -> list[str]:
+    return [s.strip() for s in str(text).split(",") if s.strip()]
+
+
+def _levels_arg(text: str) -> list[str]:
+    """``VBQ_C2,VBQ_C3`` as they are; a level range like ``C2-C7`` becomes ``VBQ_C2..VBQ_C7``."""
+    from VBQScoreLib.errors import VBQInputError
+    from VBQScoreLib.levels import parse_level_list
+
+    out = []
+    for tok in _csv_list(text):
+        if "-" in tok:
+            try:
+                out.extend(f"VBQ_{lv}" for lv in parse_level_list(tok))
+                continue
+            except VBQInputError:
+                pass
+        out.append(tok)
+    return out
+
+
+def add_matching_options(p) -> None:
+    g = p.add_argument_group("matching options (R MatchIt method='nearest' semantics; default: the plan's)")
+    g.add_argument("--no-matching", action="store_true", help="compare the unmatched groups (no propensity score)")
+    g.add_argument("--method", choices=("nearest", "optimal"), default=None)
+    g.add_argument("--distance", choices=("ps", "logit"), default=None,
+                   help="match on the propensity score or its logit (lu2024: logit)")
+    g.add_argument("--ratio", type=int, default=None, metavar="K", help="controls per treated (1:K)")
+    g.add_argument("--caliper", type=float, default=None, metavar="SD",
+                   help="caliper in SD of the distance (lu2024: 0.2, Austin)")
+    g.add_argument("--no-caliper", action="store_true", help="match without a caliper")
+    g.add_argument("--std-caliper", dest="std_caliper", action="store_const", const=True, default=None,
+                   help="caliper in SD units (default)")
+    g.add_argument("--raw-caliper", dest="std_caliper", action="store_const", const=False,
+                   help="caliper in distance units")
+    g.add_argument("--replace", action="store_const", const=True, default=None, help="match with replacement")
+    g.add_argument("--exact", type=_csv_list, default=None, metavar="COLS", help="exact matching on these columns")
+    g.add_argument("--order", choices=("largest", "smallest", "random", "data"), default=None)
+    g.add_argument("--seed", type=int, default=None, help="seed for --order random")
+
+
+def register(csub) -> None:
+    p = csub.add_parser(
+        "analyze", help="run the whole study and write a report folder",
+        description="Propensity-score matching, per-level comparison (Shapiro-Wilk, rank-sum, signed-rank on "
+        "pairs, Holm), across-level tests (Kruskal-Wallis, Friedman, Dunn), sex-stratified sub-study and "
+        "logistic regression, as described by an analysis plan (default: the built-in lu2024). Flags override "
+        "the plan. Writes OUT/results.json, OUT/report.html, OUT/tables/*.csv, OUT/figures/*.png, OUT/matched.csv.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  vbq cohort analyze clinical.csv --id patient_id --group diagnosis --treated OPLL "
+        "--control CSM \\\n      --levels C2-C7 --covariates age,sex,bmi,smoking --vbq-results vbq.csv --out study/",
+    )
+    p.add_argument("data", metavar="DATA", help="clinical table (CSV, TSV or XLSX)")
+    p.add_argument("--sheet", default=None, help="worksheet of an XLSX file (default: the first)")
+    p.add_argument("--plan", default=None, metavar="NAME|FILE", help="analysis plan: built-in name (lu2024) or "
+                   "a YAML/JSON file (default: lu2024)")
+    p.add_argument("--id", default=None, metavar="COL", help="patient id column")
+    p.add_argument("--group", default=None, metavar="COL", help="group column")
+    p.add_argument("--treated", default=None, metavar="A", help="group value of interest (e.g. OPLL)")
+    p.add_argument("--control", default=None, metavar="B", help="comparison group value (e.g. CSM)")
+    p.add_argument("--levels", type=_levels_arg, default=None, metavar="COLS",
+                   help="VBQ level columns, comma-separated, or a range like C2-C7 (= VBQ_C2..VBQ_C7)")
+    p.add_argument("--covariates", type=_csv_list, default=None, metavar="COLS",
+                   help="matching covariates, comma-separated")
+    p.add_argument("--categorical", type=_csv_list, default=None, metavar="COLS",
+                   help="covariates to dummy-code (text columns are categorical anyway)")
+    p.add_argument("--predictors", type=_csv_list, default=None, metavar="COLS",
+                   help="logistic-regression predictors (default: the covariates when --covariates is given, "
+                   "else the plan's)")
+    p.add_argument("--sex-column", default=None, metavar="COL",
+                   help="column for the sex-stratified sub-study (default: the plan's, 'sex'); '' turns it off")
+    p.add_argument("--vbq-results", default=None, metavar="CSV",
+                   help="VBQ results to join by patient id: the CSV of 'vbq batch', or a long table "
+                   "(case_id, level, vbq)")
+    add_matching_options(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; files replaced)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    p.set_defaults(func=run)
+
+
+def overrides_from_args(args) -> dict:
+    return {
+        "id": args.id, "group": args.group, "treated": args.treated, "control": args.control,
+        "levels": args.levels, "covariates": args.covariates, "categorical": args.categorical,
+        "predictors": args.predictors, "sex_column": args.sex_column,
+        "no_matching": args.no_matching or None, "method": args.method, "distance": args.distance,
+        "ratio": args.ratio, "caliper": args.caliper, "no_caliper": args.no_caliper or None,
+        "std_caliper": args.std_caliper, "replace": args.replace, "exact": args.exact, "order": args.order,
+        "seed": args.seed,
+    }
+
+
+def print_summary(results: dict, written: dict) -> None:
+    import html
+    import re
+
+    from VBQCohortLib.report import summary_sentences
+
+    print(f"Report:  {written['report']}")
+    print(f"Results: {written['results']}")
+    for s in summary_sentences(results):
+        print("  - " + html.unescape(re.sub(r"<[^>]+>", "", s)))
+
+
+def run(args) -> int:
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from VBQScoreLib.errors import VBQInputError
+    from VBQScoreLib.progress import TqdmProgress
+
+    from VBQCohortLib.analysis import run_analysis
+    from VBQCohortLib.plan import load_plan
+    from VBQCohortLib.report import write_report
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise VBQInputError(f"{out}: exists and is not a folder")
+    if not out.parent.is_dir():
+        raise VBQInputError(f"{out}: parent folder {out.parent} does not exist")
+    plan = load_plan(args.plan or "lu2024")
+    command = "vbq " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
+    bar = None if args.quiet else TqdmProgress(desc="vbq cohort analyze", unit="step")
+    try:
+        results, frames = run_analysis(args.data, plan, overrides=overrides_from_args(args),
+                                       vbq_results=args.vbq_results, progress=bar, command=command,
+                                       sheet=args.sheet, return_frames=True)
+        written = write_report(results, out, frames)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        print_summary(results, written)
+    return 0

@@ -1,0 +1,214 @@
+"""``vbq cohort match``: propensity-score matching of a clinical spreadsheet (R MatchIt semantics)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _csv_list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of column names")
+    return items
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {v}")
+    return v
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text}")
+    return v
+
+
+def register(csub) -> None:
+    p = csub.add_parser(
+        "match", help="propensity-score matching (R MatchIt nearest-neighbour semantics)",
+        description="Estimate propensity scores by logistic regression and match treated to control subjects "
+                    "(greedy nearest neighbour like R MatchIt, or optimal pair matching); print sample sizes "
+                    "and covariate balance.")
+    p.add_argument("data", metavar="DATA", help="CSV, TSV or XLSX spreadsheet, one row per subject")
+    p.add_argument("--id", required=True, metavar="COL", help="subject id column")
+    p.add_argument("--group", required=True, metavar="COL", help="group column")
+    p.add_argument("--treated", required=True, metavar="VALUE", help="value of --group that marks treated subjects")
+    p.add_argument("--covariates", required=True, type=_csv_list, metavar="A,B,...",
+                   help="propensity-score covariates (text columns are dummy-coded)")
+    p.add_argument("--categorical", type=_csv_list, default=None, metavar="A,B",
+                   help="covariates to treat as categorical even if numeric")
+    p.add_argument("--sheet", default=None, help="worksheet name for XLSX input")
+    p.add_argument("--distance", choices=("ps", "logit"), default="ps",
+                   help="match on the propensity score or its logit (default ps)")
+    p.add_argument("--ratio", type=_positive_int, default=1, metavar="K", help="controls per treated (default 1)")
+    p.add_argument("--caliper", type=_nonneg_float, default=None, metavar="X",
+                   help="caliper in SDs of the distance (Austin: 0.2 with --distance logit)")
+    p.add_argument("--raw-caliper", action="store_true", help="--caliper is in distance units, not SDs")
+    p.add_argument("--replace", action="store_true", help="match with replacement")
+    p.add_argument("--exact", type=_csv_list, default=None, metavar="A,B", help="match exactly on these columns")
+    p.add_argument("--order", choices=("largest", "smallest", "random", "data"), default="largest",
+                   help="order in which treated subjects are matched (default largest distance first)")
+    p.add_argument("--seed", type=int, default=None, help="seed for --order random")
+    p.add_argument("--method", choices=("nearest", "optimal"), default="nearest")
+    p.add_argument("--discard", choices=("none", "both", "control", "treated"), default="none",
+                   help="drop subjects outside the common support of the distance (default none)")
+    p.add_argument("--compat", choices=("matchit-4.5.1",), default=None,
+                   help="reproduce R MatchIt 4.5.1 bug for bug (integer abs in caliper/tie checks, #163; "
+                        "duplicate controls with --replace --ratio>1, #159)")
+    p.add_argument("--out", default=None, metavar="matched.csv",
+                   help="write the matched rows with distance, weights, subclass")
+    p.add_argument("--json", default=None, metavar="OUT", help="write ps, pairs, n_matched, balance as JSON")
+    p.add_argument("--love-plot", default=None, metavar="PNG", help="write a love plot (png/svg/pdf)")
+    p.set_defaults(func=run)
+
+
+def read_data(path: str, sheet: str | None = None):
+    """Read DATA with VBQCohortLib.spreadsheet.read_table when available, else a minimal pandas reader."""
+    try:
+        from VBQCohortLib.spreadsheet import read_table  # written by the spreadsheet helper
+    except ImportError:
+        read_table = None
+    if read_table is not None:
+        out = read_table(path, sheet=sheet)
+        return out[0] if isinstance(out, tuple) else out  # (DataFrame indexed by spreadsheet row, warnings)
+    return _read_minimal(path, sheet)
+
+
+def _read_minimal(path: str, sheet: str | None):
+    from pathlib import Path
+
+    import pandas as pd
+
+    from VBQScoreLib.errors import VBQInputError
+
+    p = Path(path)
+    if not p.is_file():
+        raise VBQInputError(f"{path}: file not found")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            df = pd.read_excel(p, sheet_name=sheet or 0, engine="openpyxl")
+        elif suffix in (".tsv", ".tab"):
+            df = pd.read_csv(p, sep="\t")
+        elif suffix in (".csv", ".txt"):
+            df = pd.read_csv(p, sep=None, engine="python")
+        else:
+            raise VBQInputError(f"{path}: unsupported file type {suffix or '(none)'}; use CSV, TSV or XLSX")
+    except VBQInputError:
+        raise
+    except (ValueError, OSError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise VBQInputError(f"{path}: cannot read as a table: {exc}") from None
+    if df.empty:
+        raise VBQInputError(f"{path}: no data rows")
+    df.columns = [str(c).strip() for c in df.columns]
+    df.index = range(2, len(df) + 2)  # spreadsheet row numbers (header = row 1), as read_table does
+    return df
+
+
+def _check_numeric(df, covariates, categorical, source):
+    """Text in a column that is mostly numbers -> one-line error naming the column and rows."""
+    import pandas as pd
+
+    from VBQScoreLib.errors import VBQInputError
+
+    for c in covariates:
+        if c not in df.columns or c in (categorical or []):
+            continue
+        col = df[c]
+        if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+            continue
+        num = pd.to_numeric(col, errors="coerce")
+        bad = num.isna() & col.notna()
+        if num.notna().sum() > bad.sum():
+            rows = [str(i) for i in df.index[bad.to_numpy()][:10]]
+            raise VBQInputError(f"{source}: column {c!r} has text in a numeric column in rows {', '.join(rows)} "
+                                f"(e.g. {col[bad].iloc[0]!r})")
+
+
+def run(args) -> int:
+    import json
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from VBQCohortLib.matching import match
+    from VBQScoreLib.atomic import atomic_write, write_text_atomic
+    from VBQScoreLib.errors import VBQInputError
+
+    df = read_data(args.data, args.sheet)
+    source = args.data
+    needed = [args.id, args.group, *args.covariates, *(args.exact or [])]
+    for c in needed:
+        if c not in df.columns:
+            raise VBQInputError(f"{source}: column {c!r} not found; columns are {', '.join(map(str, df.columns))}")
+    _check_numeric(df, args.covariates, args.categorical, source)
+    idc = df[args.id]
+    if pd.api.types.is_float_dtype(idc.dtype) and idc.notna().all() and (idc == np.round(idc)).all():
+        df = df.assign(**{args.id: idc.astype("int64")})  # numeric ids read as floats: 7.0 -> 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # surfaced through res.warnings below
+        try:
+            res = match(df, args.group, args.covariates, id=args.id, distance=args.distance, ratio=args.ratio,
+                        caliper=args.caliper, std_caliper=not args.raw_caliper, replace=args.replace,
+                        exact=args.exact, order=args.order, seed=args.seed, method=args.method,
+                        categorical=args.categorical, discard=args.discard, treated_value=args.treated,
+                        compat=args.compat, source=source)
+        except VBQInputError as exc:
+            msg = str(exc)
+            raise VBQInputError(msg if msg.startswith(f"{source}:") else f"{source}: {msg}") from None
+
+    # compute every output before writing any
+    outputs = []
+    if args.out:
+        outputs.append(("csv", args.out, res.matched_data()))
+    if args.json:
+        d = res.to_dict()
+        d["input"] = {"data": str(args.data), "id": args.id, "group": args.group, "treated": args.treated}
+        outputs.append(("json", args.json, json.dumps(d, indent=1, allow_nan=False)))
+    for kind, path, obj in outputs:
+        if kind == "csv":
+            with atomic_write(path, "w", newline="") as f:
+                obj.to_csv(f, index=False)
+        else:
+            write_text_atomic(path, obj + "\n")
+    if args.love_plot:
+        from VBQCohortLib.balance import love_plot
+
+        love_plot(res.balance_before, res.balance_after, args.love_plot)
+
+    print(_summary(res))
+    return 0
+
+
+def _summary(res) -> str:
+    import pandas as pd
+
+    s = res.settings
+    lines = [f"Propensity-score matching: {s['method']} on {s['distance']}, ratio {s['ratio']}"
+             + (f", caliper {s['caliper']} {'SD' if s['std_caliper'] else 'units'}"
+                f" (= {res.caliper:.6g} in distance units)" if res.caliper is not None else "")
+             + (", with replacement" if s["replace"] else "")
+             + (f", exact on {', '.join(s['exact'])}" if s["exact"] else "")
+             + (f", order {s['order_used']}" if s["method"] == "nearest" else "") + (f", compat {s['compat']}" if s.get("compat") else ""),
+             "", "Sample sizes:"]
+    nn = res.sample_sizes.copy()
+    lines.append(nn.to_string(float_format=lambda v: f"{v:g}"))
+    lines += ["", "Balance (Std. Mean Diff. uses the treated SD of the unmatched sample):"]
+    b = pd.DataFrame({"SMD before": res.balance_before["Std. Mean Diff."],
+                      "SMD after": res.balance_after["Std. Mean Diff."],
+                      "Var. ratio before": res.balance_before["Var. Ratio"],
+                      "Var. ratio after": res.balance_after["Var. Ratio"]})
+    lines.append(b.to_string(float_format=lambda v: f"{v:.3f}", na_rep="."))
+    for w in res.warnings:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
