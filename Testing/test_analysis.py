@@ -269,3 +269,64 @@ def test_text_in_numeric_column(tmp_path, capsys):
     bad.to_csv(p, index=False)
     with pytest.raises(VBQInputError, match="L2"):
         run_analysis(p, "lu2024", overrides=_hand_overrides())
+
+
+def test_degenerate_levels_are_notes_not_crashes(tmp_path):
+    ov = _hand_overrides()
+    ov["levels"] = ["L1"]
+    r = run_analysis(HAND, "lu2024", overrides=ov)
+    assert r["segmental"]["A"]["note"].startswith("across-level tests need at least 2")
+    assert r["comparison"]["levels"]["L1"]["ranksum"]["p"] == pytest.approx(2 / 70)
+    flat = HAND.copy()
+    flat["L2"] = 3.0
+    r, frames = run_analysis(flat, "lu2024", overrides=_hand_overrides(), return_frames=True)
+    e = r["comparison"]["levels"]["L2"]
+    assert e["ranksum"]["p"] is None and e["shapiro"]["A"]["W"] is None
+    # Holm over the two computable levels only (R p.adjust drops NA): 2 * 2/70
+    assert r["comparison"]["levels"]["L1"]["ranksum"]["p_holm"] == pytest.approx(4 / 70)
+    write_report(r, tmp_path / "o", frames)
+    assert "–" in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_xlsx_equals_csv(tmp_path, hand_csv):
+    x = tmp_path / "hand.xlsx"
+    with pd.ExcelWriter(x) as w:
+        pd.DataFrame({"note": ["first sheet"]}).to_excel(w, sheet_name="readme", index=False)
+        HAND.to_excel(w, sheet_name="patients", index=False)
+    a = run_analysis(x, "lu2024", overrides=_hand_overrides(), sheet="patients")
+    b = run_analysis(hand_csv, "lu2024", overrides=_hand_overrides())
+    assert a["comparison"] == b["comparison"] and a["segmental"] == b["segmental"]
+    assert a["provenance"]["inputs"][0]["path"].endswith("hand.xlsx")
+
+
+def test_hand_computed_matched_pairs_signed_rank():
+    """Ages interleave (30/31, 40/41, ...): any logit-linear score pairs each treated with the control one year
+    older, so the pairs and the signed-rank statistics are known by hand."""
+    df = pd.DataFrame({
+        "pid": ["t1", "t2", "t3", "t4", "c1", "c2", "c3", "c4"],
+        "grp": ["A"] * 4 + ["B"] * 4,
+        "age": [30, 40, 50, 60, 31, 41, 51, 61],
+        "L1": [10, 20, 30, 40, 11, 22, 33, 44],  # pair differences -1, -2, -3, -4
+        "L2": [10, 20, 30, 44, 11, 22, 33, 40],  # pair differences -1, -2, -3, +4
+    })
+    ov = dict(id="pid", group="grp", treated="A", control="B", levels=["L1", "L2"], covariates=["age"],
+              sex_column="")
+    r = run_analysis(df, "lu2024", overrides=ov)
+    assert r["matching"]["pairs"] == {"t1": ["c1"], "t2": ["c2"], "t3": ["c3"], "t4": ["c4"]}
+    sr1, sr2 = (r["comparison"]["levels"][c]["signed_rank"] for c in ("L1", "L2"))
+    # V = sum of the ranks of the positive differences; exact null distribution of V for n = 4 has 16
+    # equally likely sign patterns with counts 1,1,1,2,2,2,2,2,1,1,1 for V = 0..10
+    assert sr1["V"] == 0 and sr1["p"] == pytest.approx(2 / 16)
+    assert sr2["V"] == 4 and sr2["p"] == pytest.approx(2 * 7 / 16)
+    assert sr1["p_holm"] == pytest.approx(min(1, 2 * 2 / 16)) and sr2["p_holm"] == pytest.approx(14 / 16)
+    # rank-sum ignores the pairing: L1 treated 10,20,30,40 vs 11,22,33,44 -> U = 0+1+2+3 = 6, p = 48/70
+    rs = r["comparison"]["levels"]["L1"]["ranksum"]
+    assert rs["W"] == 6 and rs["p"] == pytest.approx(48 / 70)
+
+
+def test_deterministic_apart_from_timestamp(hand_csv):
+    a = run_analysis(hand_csv, "lu2024", overrides=_hand_overrides())
+    b = run_analysis(hand_csv, "lu2024", overrides=_hand_overrides())
+    a["provenance"].pop("created_utc")
+    b["provenance"].pop("created_utc")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

@@ -135,6 +135,15 @@ def test_read_manifest_bad_input_names_file_and_rows(tmp_path, text, expected):
     assert expected in msg and str(m) in msg and "\n" not in msg
 
 
+def test_read_manifest_semicolons_bom_and_header_case(tmp_path):
+    m = tmp_path / "m.csv"
+    m.write_bytes("\ufeffCase_ID;Image;Segmentation;Labels\nA;a.nii;a_seg.nii;a.txt\nB;b.nii;b_seg.nii;\n"
+                  .encode("utf-8"))
+    cases = B.read_manifest(m)
+    assert [(c.case_id, Path(c.image).name, Path(c.labels).name if c.labels else None) for c in cases] == [
+        ("A", "a.nii", "a.txt"), ("B", "b.nii", None)]
+
+
 def test_read_manifest_missing_file_is_bad_input(tmp_path):
     with pytest.raises(VBQInputError, match="manifest not found"):
         B.read_manifest(tmp_path / "nope.csv")
@@ -509,6 +518,7 @@ def test_unreachable_scheduler_is_bad_input(study, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     import dask
+    import distributed  # noqa: F401  (load its config defaults first: config.set would drop them on exit)
 
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         with pytest.raises(VBQInputError, match=f"cannot connect to Dask scheduler tcp://127.0.0.1:{port}"):
@@ -626,3 +636,28 @@ def test_task_that_dies_on_the_worker_gives_an_error_row(study, reference_run, t
     assert rows["case001"]["error"] == "worker failed on this case: MemoryError: worker ran out of memory"
     ref = {r["case_id"]: r for r in csv.DictReader(reference_run[0].decode().splitlines())}
     assert all(rows[c] == ref[c] for c in ref if c != "case001")
+
+
+def test_resume_from_cut_journal_and_refusal_keeps_journal(study, reference_run, tmp_path, monkeypatch):
+    cases = B.read_manifest(study / "manifest.csv")
+    out = tmp_path / "j.csv"
+
+    def stop_after_four(done, total, message):
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        B.run_batch(cases, out, workers=0, progress=stop_after_four)
+    journal = B.journal_path_for(out)
+    with open(journal, "ab") as f:  # the interruption cut the last line short
+        f.write(b'{"case_id": "case004", "status": "ok", "wide": {"case_id": "case0')
+    before = journal.read_bytes()
+    with pytest.raises(VBQInputError, match="level_stat=mean, this run uses level_stat=median"):
+        B.run_batch(cases, out, workers=0, resume=True, options=ScoreOptions(stat="median"))
+    assert journal.read_bytes() == before and not (tmp_path / (journal.name + ".new")).exists()
+    seen = _counting(monkeypatch)
+    s = B.run_batch(cases, out, workers=0, resume=True)
+    assert seen == [c.case_id for c in cases[4:]] and s.n_skipped == 4
+    assert out.read_bytes() == reference_run[0]
+    assert B.long_path_for(out).read_bytes() == reference_run[1]
+    assert not journal.exists()

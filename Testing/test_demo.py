@@ -95,13 +95,19 @@ def test_demo_outputs(demo_run):
     assert d["comparison"]["levels"]["VBQ_C3"]["ranksum"] == r["comparison"]["levels"]["VBQ_C3"]["ranksum"]
     assert str(out) in d["provenance"]["inputs"][0]["path"] and ".tmp" not in d["provenance"]["inputs"][0]["path"]
     assert d["join"]["only_in_clinical"] == d["demo"]["no_mri_ids"] and len(d["demo"]["no_mri_ids"]) == 2
-    assert d["exclusions"]["counts"]["excluded"] == 4 + 2  # missing BMI (4) + missing smoking (2)
+    # missing BMI (4), missing smoking (2), no MRI (2: no VBQ at any level, excluded before matching)
+    assert d["exclusions"]["counts"]["excluded"] == 4 + 2 + 2
+    assert d["exclusions"]["counts"]["excluded_by_reason"]["no VBQ value at any level"] == 2
+    ex = pd.read_csv(out / "tables" / "exclusions.csv")
+    assert len(ex) == 8 and set(ex["reason"]) == {"missing bmi", "missing smoking", "no VBQ value at any level"}
     vbq = pd.read_csv(out / "data" / "vbq_results.csv")
     measured = vbq[vbq["source"].str.startswith("phantom")]
     assert len(measured) == 16 and measured["CSF_SI"].notna().all()
     assert (out / "mri" / measured["case_id"].iloc[0] / "t1.nii.gz").is_file()
     html = (out / "report.html").read_text()
     assert "SYNTHETIC DEMO DATA" in html and html.count("<table") >= 8
+    assert "VBQ was lower in OPLL than in CSM at C3 (median" in html
+    assert "no level differed between female and male after adjustment" in html
 
 
 @pytest.mark.slow

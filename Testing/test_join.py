@@ -84,3 +84,55 @@ def test_missing_level_and_file(tmp_path):
         join_vbq(pd.DataFrame({"pid": ["A"]}), tmp_path / "none.csv", id_col="pid")
     with pytest.raises(VBQInputError, match="id column 'id'"):
         join_vbq(pd.DataFrame({"pid": ["A"]}), p, id_col="id")
+
+
+def test_join_real_vbq_batch_output(tmp_path):
+    """The wide and long CSVs that `vbq batch` writes join back to the clinical table with the phantom truth."""
+    from VBQScoreLib.batch import Case, long_path_for, run_batch
+    from VBQScoreLib.phantom import make_phantom, write_phantom
+
+    cases, truth = [], {}
+    for k, cid in enumerate(["007", "012"]):
+        ph = make_phantom(level_si={"C3": 500.0 + 40 * k}, csf_si=200.0, shape=(5, 256, 256), noise_sd=0.0,
+                          seed=k)
+        w = write_phantom(ph, tmp_path / cid, formats=("nifti", "labels"))
+        cases.append(Case(cid, str(w["image"]), str(w["labelmap"]), str(w["labels"])))
+        truth[cid] = ph.truth["vbq"]
+    cases.append(Case("013", str(tmp_path / "missing.nii.gz"), str(tmp_path / "missing.nii.gz")))
+    out_csv = tmp_path / "vbq.csv"
+    run_batch(cases, out_csv, scheduler="synchronous")
+    clin = pd.DataFrame({"pid": [7.0, 12.0, 13.0, 20.0]})  # numeric ids as read from a spreadsheet
+    for path in (out_csv, long_path_for(out_csv)):
+        out, info = join_vbq(clin, path, id_col="pid", levels=["VBQ_C3"])
+        assert out["VBQ_C3"].iloc[0] == pytest.approx(truth["007"]["C3"], rel=1e-9)
+        assert out["VBQ_C3"].iloc[1] == pytest.approx(truth["012"]["C3"], rel=1e-9)
+        assert math.isnan(out["VBQ_C3"].iloc[2]) and math.isnan(out["VBQ_C3"].iloc[3])
+        assert info["only_in_clinical"] == (["20"] if info["format"] == "wide" else ["13", "20"])
+    _, info = join_vbq(clin, out_csv, id_col="pid")
+    assert info["failed"] == ["13"]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(ids=st.lists(st.integers(0, 10_000), min_size=1, max_size=30, unique=True),
+       pad=st.integers(0, 6), keep=st.data())
+def test_join_property_zero_padding_order_and_counts(ids, pad, keep):
+    """Numeric clinical ids match zero-padded text ids; rows keep their order and count; values land on the
+    right patient; ids on one side only are reported exactly."""
+    chosen = keep.draw(st.lists(st.sampled_from(ids), unique=True, max_size=len(ids)))
+    extra = [max(ids) + 1 + k for k in range(keep.draw(st.integers(0, 3)))]
+    vbq = pd.DataFrame({"case_id": [str(i).zfill(pad) for i in chosen + extra],
+                        "VBQ_C3": [i / 1000 + 1 for i in chosen + extra]})
+    clin = pd.DataFrame({"pid": [float(i) for i in ids]})
+    out, info = join_vbq(clin, vbq, id_col="pid")
+    assert out["pid"].tolist() == clin["pid"].tolist()
+    for i, v in zip(ids, out["VBQ_C3"]):
+        if i in chosen:
+            assert v == i / 1000 + 1
+        else:
+            assert math.isnan(v)
+    assert sorted(info["only_in_clinical"]) == sorted(str(i) for i in ids if i not in chosen)
+    assert sorted(info["only_in_vbq"]) == sorted(str(i) for i in extra)
+    assert info["n_joined"] == len(chosen)

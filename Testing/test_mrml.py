@@ -433,3 +433,125 @@ def test_missing_requirements(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     for path in ("VBQScore/Resources/VBQScoreRequirements.txt", "VBQCohort/Resources/requirements.txt"):
         assert mrml.missing_requirements(repo / path) == []  # the shipped files parse; this venv satisfies them
+
+
+def test_segmentation_with_flipped_and_permuted_axes(real_scene, tmp_path):
+    """The same voxels stored on a grid with reversed i and swapped j/k axes map back exactly."""
+    img, lab = real_scene["img"], real_scene["lab"]
+    # new grid: index (x', y', z') = (nx-1-x, z, y); numpy order (z', y', x') = (y, z, nx-1-x)
+    flipped = np.ascontiguousarray(np.transpose(lab[:, :, ::-1], (1, 0, 2)))
+    fi = sitk.GetImageFromArray(flipped)
+    d = np.array(img.GetDirection()).reshape(3, 3)
+    sp = np.array(img.GetSpacing())
+    nx = img.GetSize()[0]
+    new_dir = np.stack([-d[:, 0], d[:, 2], d[:, 1]], axis=1)
+    fi.SetDirection(tuple(new_dir.flatten()))
+    fi.SetSpacing((sp[0], sp[2], sp[1]))
+    fi.SetOrigin(img.TransformIndexToPhysicalPoint((nx - 1, 0, 0)))
+    # independent check of the construction: voxel (x', y', z') of the new grid is MRI voxel (nx-1-x', z', y')
+    assert np.allclose(fi.TransformIndexToPhysicalPoint((3, 5, 7)), img.TransformIndexToPhysicalPoint((nx - 4, 7, 5)))
+    path = tmp_path / "flipped.nii.gz"
+    sitk.WriteImage(fi, str(path))
+    seg = _segmentation_from_labelmap(real_scene["scene"], path, LABELS)
+    by_nodes = mrml.measure_nodes(real_scene["vol"], seg)
+    same_grid = score_files(real_scene["t1"], real_scene["lab_path"], labels=LABELS)
+    assert _comparable(by_nodes) == _comparable(same_grid)
+
+
+# ------------------------------------------------------------------------------------------ phantom scenes
+@pytest.fixture(scope="module")
+def phantom_files(tmp_path_factory):
+    from VBQScoreLib.phantom import make_phantom, write_phantom
+
+    ph = make_phantom(shape=(9, 128, 128), spacing=(3.0, 1.6, 1.6), seed=3)  # sagittal DICOM orientation
+    paths = write_phantom(ph, tmp_path_factory.mktemp("phantom") / "case1")
+    return ph, paths
+
+
+def test_phantom_scene_from_files_equals_score_files_and_truth(phantom_files):
+    """NIfTI read by vtkMRMLVolumeArchetypeStorageNode + slicerio-written cropped .seg.nrrd read by
+    vtkMRMLSegmentationStorageNode: measure_nodes = score_files, and both reproduce the phantom's truth."""
+    ph, paths = phantom_files
+    scene = slicer.vtkMRMLScene()
+    vol = _load_volume(scene, paths["image"])
+    seg = slicer.vtkMRMLSegmentationNode()
+    scene.AddNode(seg)
+    reader = slicer.vtkMRMLSegmentationStorageNode()
+    scene.AddNode(reader)
+    reader.SetFileName(str(paths["seg_nrrd"]))
+    assert reader.ReadData(seg)
+    by_nodes = mrml.measure_nodes(vol, seg)
+    by_files = score_files(paths["image"], paths["seg_nrrd"])
+    assert _comparable(by_nodes) == _comparable(by_files)
+    for level, vbq in ph.truth["vbq"].items():
+        assert by_nodes.level(level).vbq == pytest.approx(vbq, rel=1e-12)
+    assert by_nodes.overall["vbq"] == pytest.approx(ph.truth["overall_vbq"]["lu2024"], rel=1e-12)
+    assert by_nodes.csf.segment == "CSF cisterna magna"
+
+
+def test_phantom_scene_from_arrays(phantom_files):
+    """The phantom put into nodes from memory (SimpleITK -> volume node, labelmap -> segments)."""
+    ph, _ = phantom_files
+    scene = slicer.vtkMRMLScene()
+    vol = mrml.sitk_to_volume_node(ph.image, scene, "phantom")
+    lab = sitk.GetArrayFromImage(ph.labelmap)
+    seg = slicer.vtkMRMLSegmentationNode()
+    scene.AddNode(seg)
+    for value, name in ph.labels.items():
+        seg.AddSegmentFromBinaryLabelmapRepresentation(_oriented_image((lab == value).astype(np.uint8), vol), name)
+    res = mrml.measure_nodes(vol, seg, preset="soliman2023", stat="median")
+    assert res.overall["levels_used"] == ["C3", "C4", "C5", "C6"]
+    for level in ("C3", "C4", "C5", "C6"):
+        assert res.level(level).vbq == pytest.approx(ph.truth["vbq_median"][level], rel=1e-12)
+
+
+def test_ensure_requirements_uses_pip_ensure_when_available(tmp_path, monkeypatch):
+    """No real installation: a stand-in slicer.packaging records what would be installed."""
+    import types
+
+    req = tmp_path / "requirements.txt"
+    req.write_text("numpy>=1.0\nno-such-package-vbq-xyz>=1\n", encoding="utf-8")
+    calls = []
+    fake = types.ModuleType("slicer.packaging")
+    fake.pip_ensure = lambda reqs, prompt_install, requester: calls.append(([str(r) for r in reqs], requester))
+    monkeypatch.setitem(sys.modules, "slicer.packaging", fake)
+    assert mrml.ensure_requirements(req, "VBQ Cohort") is False  # still missing after the (fake) install
+    assert calls == [(["no-such-package-vbq-xyz>=1"], "VBQ Cohort")]
+
+    def declined(reqs, prompt_install, requester):
+        raise RuntimeError("declined")
+
+    fake.pip_ensure = declined
+    assert mrml.ensure_requirements(req, "VBQ Cohort") is False
+    ok = tmp_path / "ok.txt"
+    ok.write_text("numpy>=1.0\n", encoding="utf-8")
+    assert mrml.ensure_requirements(ok, "VBQ Cohort") is True  # nothing missing: nothing called
+
+
+def test_ensure_requirements_fallback_asks_then_pip_install(tmp_path, monkeypatch):
+    req = tmp_path / "requirements.txt"
+    req.write_text("no-such-package-vbq-xyz>=1\n", encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "slicer.packaging", None)  # older Slicer: no pip_ensure
+    monkeypatch.setitem(sys.modules, "slicer.pydeps", None)
+    installed, asked = [], []
+    monkeypatch.setattr(slicer.util, "pip_install", lambda reqs: installed.append(list(reqs)))
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", lambda text, **kw: asked.append(text) or False)
+    assert mrml.ensure_requirements(req, "VBQ Cohort") is False
+    assert installed == [] and "no-such-package-vbq-xyz>=1" in asked[0]  # declined: nothing installed
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", lambda text, **kw: True)
+    assert mrml.ensure_requirements(req, "VBQ Cohort") is False  # the stand-in installs nothing
+    assert installed == [["no-such-package-vbq-xyz>=1"]]
+
+
+def test_translated_volume_only(real_scene, tmp_path):
+    """Volume moved +2 mm R, segmentation not: the segments now cover voxels 2 to the left (i - 2)."""
+    scene, vol, seg = real_scene["scene"], real_scene["vol"], real_scene["seg"]
+    tr = _linear_transform(scene, [[1, 0, 0, 2], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    vol.SetAndObserveTransformNodeID(tr.GetID())
+    by_nodes = mrml.measure_nodes(vol, seg)
+    shifted = np.zeros_like(real_scene["lab"])
+    shifted[:, :, :-2] = real_scene["lab"][:, :, 2:]
+    ref = score_files(real_scene["t1"], _write_labelmap(tmp_path, real_scene["img"], shifted, "sh2.nii.gz"),
+                      labels=LABELS)
+    a, b = _comparable(by_nodes), _comparable(ref)
+    assert a == b

@@ -175,3 +175,28 @@ def test_vbqcohort_run_analysis_into_nodes(monkeypatch, tmp_path):
     c = [50 + i % 7 for i in range(12, 24)]
     # MatchIt (ATT): difference in means over the treated group's SD (n - 1) in the unmatched sample
     assert abs(smd) == pytest.approx(abs(statistics.mean(t) - statistics.mean(c)) / statistics.stdev(t), rel=1e-12)
+
+
+def test_vbqscore_logic_batch_over_a_folder(vbqscore, tmp_path):
+    """Two phantom cases in {case_id}/ folders, measured in-process; the table node holds the batch CSV."""
+    from VBQScoreLib.api import score_files
+    from VBQScoreLib.phantom import make_phantom, write_phantom
+
+    module, _, scene = vbqscore
+    expected = {}
+    for cid, seed in (("007", 1), ("012", 2)):
+        ph = make_phantom(shape=(9, 128, 128), spacing=(3.0, 1.6, 1.6), seed=seed)
+        paths = write_phantom(ph, tmp_path / "cases" / cid, formats=("nifti", "seg.nrrd"))
+        expected[cid] = score_files(paths["image"], paths["seg_nrrd"]).overall["vbq"]
+    calls = []
+    summary, table = module.VBQScoreLogic().runBatch(
+        str(tmp_path / "cases"), str(tmp_path / "vbq.csv"), pattern="{case_id}/phantom.nii.gz,{case_id}/phantom.seg.nrrd",
+        progress=lambda d, t, m: calls.append((d, t)), preset="lu2024", stat="mean", erode_mm=0.0,
+        mid_sagittal_slices=None)
+    assert (summary.n_cases, summary.n_ok, summary.n_failed) == (2, 2, 0)
+    assert calls[-1] == (2, 2)
+    t = table.GetTable()
+    assert [t.GetValueByName(i, "case_id").ToString() for i in range(2)] == ["007", "012"]  # zeros kept
+    assert [t.GetValueByName(i, "VBQ_overall").ToDouble() for i in range(2)] == pytest.approx(
+        [expected["007"], expected["012"]], rel=1e-12)
+    assert t.GetColumnByName("VBQ_overall").GetClassName() == "vtkDoubleArray"

@@ -99,6 +99,8 @@ def test_overrides():
     r = p.with_overrides(covariates=["age", "bmi"], predictors=["bmi"])
     assert r.predictors == ["bmi"]
     assert p.with_overrides(no_caliper=True).matching["caliper"] is None
+    assert p.with_overrides(method="optimal").matching["caliper"] is None  # optimal matching has no caliper
+    assert p.with_overrides(method="nearest").matching["caliper"] == 0.2
     assert not p.with_overrides(sex_column="").sex_stratified["enabled"]
     assert p.covariates[0] == "age" and p.matching_enabled  # original untouched
     with pytest.raises(VBQInputError, match="matching.distance"):

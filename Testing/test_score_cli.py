@@ -88,6 +88,23 @@ def test_score_extras(case, capsys):
     assert code == 2 and "missing C2, C5, C6, C7" in err and not (case / "x.json").exists()
 
 
+def test_csf_reference_picks_among_several_csf_segments(case, capsys):
+    lab = sitk.GetArrayFromImage(sitk.ReadImage(str(case / "seg.nii.gz")))
+    lab[5:8, 14:18, 2:6] = 4  # a second CSF ROI (image value 10 there)
+    img = sitk.ReadImage(str(case / "t1.nii.gz"))
+    sitk.WriteImage(labelmap_image(lab, img), str(case / "seg2.nii.gz"))
+    (case / "labels2.txt").write_text("1=C3\n2=C4\n3=CSF at C2\n4=CSF at C5\n")
+    base = [case / "t1.nii.gz", case / "seg2.nii.gz", "--labels", case / "labels2.txt", "--quiet"]
+    code, _, err = run(base, capsys)
+    assert code == 2 and "2 CSF segments ('CSF at C2', 'CSF at C5')" in err
+    code, _, err = run([*base, "--csf-reference", "C5", "--json", case / "c5.json"], capsys)
+    assert code == 0, err
+    d = json.loads((case / "c5.json").read_text())
+    assert d["csf"]["segment"] == "CSF at C5" and d["csf"]["mean"] == 10.0 and d["levels"][0]["vbq"] == 12.0
+    code, _, err = run([*base, "--preset", "soliman2023", "--json", case / "c2.json"], capsys)
+    assert code == 0 and json.loads((case / "c2.json").read_text())["csf"]["mean"] == 40.0
+
+
 def _bad_inputs(case):
     a = np.full((8, 20, 20), 10.0)
     img = make_image(a, (0.5, 0.5, 3.0))
@@ -108,8 +125,10 @@ def _bad_inputs(case):
     slicerio.add_segment(seg, lab.T == 1, {"id": "C3", "name": "C3"})
     slicerio.add_segment(seg, np.zeros(lab.T.shape, bool), {"id": "CSF", "name": "CSF"})  # empty
     slicerio.write_segmentation(str(case / "empty.seg.nrrd"), seg)
+    (case / "bad.seg.nrrd").write_text("NRRD0004\ntype: what\n")
     L = ["--labels", case / "labels.txt"]
     return [
+        ([case / "t1.nii.gz", case / "bad.seg.nrrd"], "not a readable Slicer segmentation"),
         ([case / "notes.txt", case / "seg.nii.gz", *L], "not a readable image"),
         ([case / "flat.nii.gz", case / "seg.nii.gz", *L], "is 2-D"),
         ([case / "dyn.nii.gz", case / "seg.nii.gz", *L], "is 4-D"),

@@ -5,13 +5,11 @@ the Slicer Python lacks (``Resources/requirements.txt``) are installed on Apply 
 import.
 """
 
-from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
-import ctk
 import qt
 import slicer
 import vtk
@@ -199,7 +197,7 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 dialog.value = min(done, dialog.maximum)
                 dialog.labelText = message
                 slicer.app.processEvents()
-                if dialog.wasCanceled:
+                if dialog.wasCanceled and done < total:  # the last call comes after the report is written
                     raise KeyboardInterrupt("cancelled")
 
             try:

@@ -4,13 +4,10 @@ Thin Slicer glue over :mod:`VBQScoreLib` (the measuring core, also used by the `
 :mod:`VBQScoreLib.mrml` (the MRML adapter). Everything numeric happens in the Lib and is tested there.
 """
 
-from __future__ import annotations
 
-import logging
 import os
 from typing import Annotated, Optional
 
-import ctk
 import qt
 import slicer
 import vtk
@@ -137,6 +134,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         self._liveTimer.stop()
         self._observeSegmentation(None)
+        self._lastResult = None
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -186,11 +184,14 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _updateSegmentEditor(self) -> None:
         p = self._parameterNode
         editor = self.ui.segmentEditorWidget
+        if p is None:  # scene closing: do not create nodes
+            editor.setSegmentationNode(None)
+            return
         if self._segmentEditorNode is None or self._segmentEditorNode.GetScene() is None:
             self._segmentEditorNode = self.logic.segmentEditorNode()
             editor.setMRMLSegmentEditorNode(self._segmentEditorNode)
-        editor.setSegmentationNode(p.segmentation if p else None)
-        volume = p.inputVolume if p else None
+        editor.setSegmentationNode(p.segmentation)
+        volume = p.inputVolume
         if hasattr(editor, "setSourceVolumeNode"):  # Slicer >= 5.2
             editor.setSourceVolumeNode(volume)
         else:  # pragma: no cover
@@ -290,7 +291,8 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 summary, table = self.logic.runBatch(folder, outCsv, pattern=pattern,
                                                      progress=progress, **self.logic.optionsFrom(self._parameterNode))
             except KeyboardInterrupt:
-                slicer.util.infoDisplay("Batch cancelled: finished cases are kept; run again to resume.")
+                slicer.util.infoDisplay("Batch cancelled: the output CSV was not written (cases finished so far "
+                                        "are kept in the journal file beside it).")
                 return
             finally:
                 dialog.close()
@@ -461,9 +463,12 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
             raise ValueError("choose the folder with the cases (or a manifest CSV)")
         if not outCsv:
             raise ValueError("choose the output CSV file")
+        from VBQScoreLib.mrml import csv_to_table_node
+
         cases = load_cases(folder, pattern)
         summary = run_batch(cases, outCsv, options=ScoreOptions(**options), workers=0, progress=progress)
-        table = slicer.util.loadTable(str(summary.out_csv))
+        table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", os.path.basename(str(summary.out_csv)))
+        csv_to_table_node(summary.out_csv, table)
         return summary, table
 
 

@@ -4,7 +4,8 @@ Input: a 512 x 512 x 24 int16 image (0.5 x 0.5 x 3 mm) with 7 ROIs (C2-C7 + CSF)
 labels file, and the same ROIs as a Slicer .seg.nrrd (written by slicerio). Baseline: a Python process that
 reads the same image and segmentation files with SimpleITK and runs one LabelIntensityStatisticsImageFilter
 pass (mean, median, SD, ... of every label) and prints them. Both run as fresh subprocesses, interleaved,
-several repetitions; the medians are compared. Goal: ratio (vbq / baseline) <= 1.
+several repetitions; the medians of wall time and of CPU time (user + system; steadier on a shared machine) are
+compared. Goal: ratio (vbq / baseline) <= 1. Byte-compiled modules are cached for both, as in a normal install.
 
     python benchmarks/bench_score.py [--reps 7] [--gz]
 """
@@ -68,13 +69,18 @@ def make_case(folder: Path, gz: bool) -> dict:
             "seg": folder / "rois.seg.nrrd"}
 
 
-def timed(cmd, env=None) -> float:
+def timed(cmd, env=None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user+system) of one subprocess run."""
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise SystemExit(f"command failed: {' '.join(map(str, cmd))}\n{p.stderr}")
-    return dt
+    return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def main() -> None:
@@ -106,10 +112,11 @@ def main() -> None:
             for _ in range(args.reps):
                 t_ours.append(timed(ours, env))
                 t_base.append(timed(base, env))
-            mo, mb = statistics.median(t_ours), statistics.median(t_base)
-            print(f"{name:18s} vbq score {mo:6.3f} s   baseline (SimpleITK LabelIntensityStatistics) {mb:6.3f} s"
-                  f"   ratio {mo / mb:5.2f}   (median of {args.reps}, 512x512x24, 7 ROIs, "
-                  f"{'gz' if args.gz else 'uncompressed'})")
+            mo, mb = (statistics.median(w for w, _ in t) for t in (t_ours, t_base))
+            co, cb = (statistics.median(c for _, c in t) for t in (t_ours, t_base))
+            print(f"{name:18s} wall: vbq score {mo:6.3f} s, baseline {mb:6.3f} s, ratio {mo / mb:5.2f} | "
+                  f"CPU: {co:6.3f} s vs {cb:6.3f} s, ratio {co / cb:5.2f}   (median of {args.reps}; 512x512x24, "
+                  f"7 ROIs, {'gz' if args.gz else 'uncompressed'} NIfTI)")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+class _LazyBar:
+    """A tqdm bar (count and rate) created at the first progress call, i.e. once the cluster is up, so that the
+    rate does not include starting it."""
+
+    def __init__(self):
+        self._bar = None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if self._bar is None:
+            from VBQScoreLib.progress import TqdmProgress
+
+            self._bar = TqdmProgress(desc="vbq batch", unit="case", disable=None)
+        self._bar(done, total, message)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
 def run(args) -> int:
     from VBQScoreLib.batch import load_cases, run_batch
     from VBQScoreLib.errors import VBQInputError
@@ -87,11 +107,7 @@ def run(args) -> int:
                            require_all_levels=args.require_all_levels,
                            vbq_range=tuple(args.vbq_range)).validate()
 
-    bar = None
-    if not args.no_progress:
-        from VBQScoreLib.progress import TqdmProgress
-
-        bar = TqdmProgress(desc="vbq batch", unit="case", disable=None)
+    bar = None if args.no_progress else _LazyBar()
     try:
         summary = run_batch(cases, args.out, options=options, scheduler=args.scheduler, workers=args.workers,
                             resume=args.resume, progress=bar, max_in_flight=args.max_in_flight)

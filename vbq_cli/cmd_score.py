@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--levels", metavar="LIST", default=None, help="levels of the overall score, e.g. C3-C6")
     p.add_argument("--aggregate", choices=("mean", "median"), default=None,
                    help="aggregate of level SIs across levels (default: the preset's)")
+    p.add_argument("--csf-reference", metavar="WHERE", default=None,
+                   help="which CSF segment to use when there are several (e.g. 'cisterna magna', C2, C5); "
+                   "default: the preset's")
     p.add_argument("--erode-mm", type=float, default=0.0, metavar="X",
                    help="erode each ROI by X mm before measuring (default 0)")
     p.add_argument("--mid-slices", type=int, default=None, metavar="N",
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
     _check_outputs(args)
     options = ScoreOptions(preset=args.preset, stat=args.stat, levels=args.levels, aggregate=args.aggregate,
-                           erode_mm=args.erode_mm, mid_sagittal_slices=args.mid_slices,
+                           csf_reference=args.csf_reference, erode_mm=args.erode_mm, mid_sagittal_slices=args.mid_slices,
                            require_all_levels=args.require_all_levels, vbq_range=tuple(args.vbq_range))
     result = score_files(args.image, args.segmentation, labels=args.labels, options=options)
     json_text = result.to_json() + "\n" if args.json else None

@@ -45,6 +45,8 @@ def add_matching_options(p) -> None:
     g.add_argument("--exact", type=_csv_list, default=None, metavar="COLS", help="exact matching on these columns")
     g.add_argument("--order", choices=("largest", "smallest", "random", "data"), default=None)
     g.add_argument("--seed", type=int, default=None, help="seed for --order random")
+    g.add_argument("--compat", choices=("matchit-4.5.1",), default=None,
+                   help="reproduce R MatchIt 4.5.1 bug for bug (only to compare with that version)")
 
 
 def register(csub) -> None:
@@ -94,7 +96,7 @@ def overrides_from_args(args) -> dict:
         "no_matching": args.no_matching or None, "method": args.method, "distance": args.distance,
         "ratio": args.ratio, "caliper": args.caliper, "no_caliper": args.no_caliper or None,
         "std_caliper": args.std_caliper, "replace": args.replace, "exact": args.exact, "order": args.order,
-        "seed": args.seed,
+        "seed": args.seed, "compat": args.compat,
     }
 
 
@@ -130,11 +132,24 @@ def run(args) -> int:
     plan = load_plan(args.plan or "lu2024")
     command = "vbq " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
     bar = None if args.quiet else TqdmProgress(desc="vbq cohort analyze", unit="step")
+    n_report = 3  # figures, page, written
+    n_an = [0]
+
+    def analysis_progress(done, total, message):
+        n_an[0] = total
+        if bar is not None:
+            bar(done, total + n_report, message)
+
     try:
         results, frames = run_analysis(args.data, plan, overrides=overrides_from_args(args),
-                                       vbq_results=args.vbq_results, progress=bar, command=command,
-                                       sheet=args.sheet, return_frames=True)
-        written = write_report(results, out, frames)
+                                       vbq_results=args.vbq_results, progress=analysis_progress,
+                                       command=command, sheet=args.sheet, return_frames=True)
+
+        def report_progress(done, total, message):
+            if bar is not None:
+                bar(n_an[0] + done, n_an[0] + total, message)
+
+        written = write_report(results, out, frames, progress=report_progress)
     finally:
         if bar is not None:
             bar.close()

@@ -246,13 +246,14 @@ def segmental_tests(df, levels, *, kruskal=True, friedman=True, dunn=True, p_adj
     return out
 
 
-def _match(df, plan: Plan, covariates, categorical, id_col):
+def _match(df, plan: Plan, covariates, categorical, id_col, drop_exact=()):
     from .matching import match
 
     m = plan.matching
+    exact = [c for c in (m["exact"] or []) if c not in drop_exact]
     return match(df, TREAT_COL, covariates, id=id_col, distance=m["distance"], ratio=int(m["ratio"]),
                  caliper=m["caliper"], std_caliper=bool(m["std_caliper"]), replace=bool(m["replace"]),
-                 exact=list(m["exact"] or []) or None, order=m["order"], seed=m["seed"], method=m["method"],
+                 exact=exact or None, **({"compat": m["compat"]} if m.get("compat") else {}), order=m["order"], seed=m["seed"], method=m["method"],
                  categorical=[c for c in categorical if c in covariates] or None)
 
 
@@ -295,6 +296,29 @@ def _prepare(df, plan: Plan, source: str):
     data = cohort.data.copy()
     summary = cohort.to_dict()
     return data, summary, list(cohort.warnings)
+
+
+def _drop_without_vbq(work, exclusions: dict, warnings: list, levels, id_col):
+    """Patients without a VBQ value at any level (no MRI, failed measurement) are excluded before matching, so
+    that they do not take a partner; they are listed with the other exclusions."""
+    none = work[levels].isna().all(axis=1)
+    if not none.any():
+        return work
+    reason = "no VBQ value at any level"
+    rows = [{"row": int(r) if str(r).lstrip("-").isdigit() else str(r), "id": str(i), "reason": reason}
+            for r, i in zip(work.index[none], work.loc[none, id_col])]
+    exclusions.setdefault("exclusions", []).extend(rows)
+    c = exclusions.setdefault("counts", {})
+    n = int(none.sum())
+    c["excluded"] = int(c.get("excluded", 0)) + n
+    c["included"] = int(c.get("included", len(work))) - n
+    c["treated"] = int((work.loc[~none, TREAT_COL] == 1).sum())
+    c["control"] = int((work.loc[~none, TREAT_COL] == 0).sum())
+    c.setdefault("excluded_by_reason", {})[reason] = n
+    if "missing_by_level" in c:
+        c["missing_by_level"] = {lv: int(work.loc[~none, lv].isna().sum()) for lv in levels}
+    warnings.append(f"{n} patient(s) excluded: {reason}")
+    return work.loc[~none]
 
 
 def _check_plan_columns(df, plan: Plan, source: str) -> None:
@@ -348,10 +372,36 @@ def run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_r
     ``overrides``: keyword arguments of :meth:`Plan.with_overrides` (CLI flags). ``vbq_results``: a VBQ table
     (path or DataFrame) to join by id (:func:`VBQCohortLib.join.join_vbq`). Returns the results dict
     (JSON-safe); with ``return_frames=True`` also a dict of the analysed DataFrames (``work``: all included
-    rows with the ``treated`` 0/1 column, ``matched``: the matched rows) for the report. Bad input raises :class:`VBQInputError` before anything is written.
+    rows with the ``treated`` 0/1 column, ``matched``: the matched rows) for the report. Bad input raises
+    :class:`VBQInputError` before anything is written.
+
+    Python warnings raised on the way (e.g. separation in the propensity model) are collected into
+    ``results["warnings"]`` (shown in the report) instead of being printed.
     """
-    import numpy as np
-    import pandas as pd
+    import warnings as _w
+
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        out = _run_analysis(data, plan, overrides=overrides, vbq_results=vbq_results, progress=progress,
+                            command=command, sheet=sheet, extra_provenance=extra_provenance,
+                            return_frames=return_frames)
+    res = out[0] if return_frames else out
+    have = list(res.get("warnings") or [])
+    for w in caught:
+        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning, FutureWarning)):
+            continue
+        msg = " ".join(str(w.message).split())
+        if msg not in have:
+            have.append(msg)
+    res["warnings"] = have
+    return out
+
+
+def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_results=None,
+                  progress: ProgressCallback = None, command: Optional[str] = None,
+                  sheet: Optional[str] = None, extra_provenance: Optional[dict] = None,
+                  return_frames: bool = False):
+    """The body of :func:`run_analysis`."""
 
     from . import stats  # noqa: F401  (fail early if missing)
 
@@ -378,6 +428,12 @@ def run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_r
         from .join import join_vbq
 
         df, join_info = join_vbq(df, vbq_results, id_col=id_col, levels=plan.levels)
+        if join_info.get("replaced_columns"):
+            read_warnings.append(f"column(s) {', '.join(join_info['replaced_columns'])} of the clinical table "
+                                 f"were replaced by the VBQ results of {Path(join_info['source']).name}")
+        if join_info.get("only_in_clinical"):
+            read_warnings.append(f"{len(join_info['only_in_clinical'])} patient(s) of the clinical table have no "
+                                 f"VBQ results (their VBQ is missing)")
         vsrc = join_info["source"]
         inputs.append({"role": "VBQ results", "path": vsrc,
                        "sha256": sha256_file(vsrc) if Path(vsrc).is_file() else None})
@@ -386,6 +442,7 @@ def run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_r
     _check_plan_columns(df, plan, source)
     work, exclusions, warnings = _prepare(df, plan, source)
     levels = plan.levels
+    work = _drop_without_vbq(work, exclusions, warnings, levels, id_col)
     tr_all = work[work[TREAT_COL] == 1]
     co_all = work[work[TREAT_COL] == 0]
     if len(tr_all) < 2 or len(co_all) < 2:
@@ -508,8 +565,6 @@ def _adjust(comp_levels: dict, levels, method: str) -> None:
 
 
 def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None) -> dict:
-    import numpy as np
-
     ss = plan.sex_stratified
     sex_col = ss["column"]
     within_val = 1 if ss["within"] == "treated" else 0
@@ -549,14 +604,23 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None) -> dic
     sub[TREAT_COL] = (sub[sex_col] == s1).astype(int)
     pairs = None
     if plan.matching_enabled and covs:
+        import warnings as _w
+
         try:
-            mr = _match(sub, plan, covs, cat, id_col)
+            with _w.catch_warnings(record=True) as caught:
+                _w.simplefilter("always")
+                mr = _match(sub, plan, covs, cat, id_col, drop_exact=(sex_col,))
         except VBQInputError as exc:
             out.update(enabled=False, note=f"matching failed: {exc}")
             return out
         md = mr.to_dict()
+        warns = list(md.get("warnings", []))
+        for w in caught:
+            msg = " ".join(str(w.message).split())
+            if not issubclass(w.category, (DeprecationWarning, FutureWarning)) and msg not in warns:
+                warns.append(msg)
         out["matching"] = {"n_matched": md["n_matched"], "pairs": md["pairs"], "balance": md["balance"],
-                           "sample_sizes": md.get("sample_sizes"), "warnings": md.get("warnings", [])}
+                           "sample_sizes": md.get("sample_sizes"), "warnings": warns}
         sample = mr.matched_data()
         pairs = mr.pairs
         out["sample"] = "matched"
@@ -569,7 +633,6 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None) -> dic
                                    p_adjust_method=ss["p_adjust"], shapiro=True, ranksum=True,
                                    signed_rank=pairs is not None)
     out["p_adjust"] = ss["p_adjust"]
-    _ = np
     return out
 
 

@@ -23,10 +23,7 @@ same cohort, images, numbers and report (apart from the creation time stamp).
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 

@@ -18,7 +18,7 @@ import copy
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from VBQScoreLib.errors import VBQInputError
 
@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
         "order": "largest",
         "exact": [],
         "seed": None,
+        "compat": None,
     },
     "comparison": {"sample": "matched", "shapiro": True, "ranksum": True, "signed_rank": True, "p_adjust": "holm"},
     "segmental": {"sample": "matched", "kruskal": True, "friedman": True, "dunn": True, "p_adjust": "holm"},
@@ -65,7 +66,8 @@ _TYPES = {
     "columns": {"id": str, "group": str, "treated": (str, int, float), "control": (str, int, float),
                 "levels": list, "covariates": list, "categorical": list},
     "matching": {"enabled": bool, "method": str, "distance": str, "ratio": int, "caliper": (int, float, type(None)),
-                 "std_caliper": bool, "replace": bool, "order": str, "exact": list, "seed": (int, type(None))},
+                 "std_caliper": bool, "replace": bool, "order": str, "exact": list, "seed": (int, type(None)),
+                 "compat": (str, type(None))},
     "comparison": {"sample": str, "shapiro": bool, "ranksum": bool, "signed_rank": bool, "p_adjust": str},
     "segmental": {"sample": str, "kruskal": bool, "friedman": bool, "dunn": bool, "p_adjust": str},
     "sex_stratified": {"enabled": bool, "column": (str, type(None)), "within": str,
@@ -135,7 +137,8 @@ class Plan:
         Keys: ``id, group, treated, control, levels, covariates, categorical, predictors`` (columns; when
         ``covariates`` are given but not ``predictors``, the regression uses the covariates), ``no_matching``
         (True: compare the unmatched groups), ``sex_column`` (None keeps the plan's; "" disables the sub-study)
-        and the matching options ``method, distance, ratio, caliper, std_caliper, replace, exact, order, seed``.
+        and the matching options ``method, distance, ratio, caliper, std_caliper, replace, exact, order, seed,
+        compat`` (``"matchit-4.5.1"``: reproduce that R build bug for bug, for comparisons with it).
         """
         d = self.to_dict()
         applied = {}
@@ -152,11 +155,16 @@ class Plan:
             # keep only the plan's categorical columns that are still covariates/predictors
             keep = set(d["columns"]["covariates"]) | set(d["logistic"]["predictors"] or [])
             d["columns"]["categorical"] = [c for c in d["columns"]["categorical"] if c in keep]
-        for k in ("method", "distance", "ratio", "caliper", "std_caliper", "replace", "exact", "order", "seed"):
+        for k in ("method", "distance", "ratio", "caliper", "std_caliper", "replace", "exact", "order", "seed",
+                  "compat"):
             if kw.get(k) is not None:
                 d["matching"][k] = _as_list(kw[k]) if k == "exact" else kw[k]
                 applied[k] = d["matching"][k]
         if kw.get("no_caliper"):
+            d["matching"]["caliper"] = None
+            applied["caliper"] = None
+        if kw.get("method") == "optimal" and kw.get("caliper") is None:
+            # optimal pair matching has no caliper (as in MatchIt): drop the plan's default one
             d["matching"]["caliper"] = None
             applied["caliper"] = None
         if kw.get("no_matching"):
@@ -247,6 +255,8 @@ def _from_dict(raw: dict, source: str) -> Plan:
         raise VBQInputError(f"plan {source}: matching.distance '{m['distance']}' is not one of {', '.join(DISTANCES)}")
     if m["order"] not in ORDERS:
         raise VBQInputError(f"plan {source}: matching.order '{m['order']}' is not one of {', '.join(ORDERS)}")
+    if m["compat"] not in (None, "matchit-4.5.1"):
+        raise VBQInputError(f"plan {source}: matching.compat must be null or 'matchit-4.5.1', not {m['compat']!r}")
     if m["ratio"] < 1:
         raise VBQInputError(f"plan {source}: matching.ratio {m['ratio']} must be >= 1")
     if m["caliper"] is not None and not m["caliper"] > 0:

@@ -22,7 +22,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from VBQScoreLib.atomic import atomic_directory
 
@@ -65,6 +65,14 @@ def _table(headers, rows, cls="") -> str:
     h = "".join(f"<th>{c}</th>" for c in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
     return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
+
+
+ADJUST_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "hochberg": "Hochberg", "hommel": "Hommel",
+                "BH": "Benjamini-Hochberg", "fdr": "Benjamini-Hochberg", "BY": "Benjamini-Yekutieli", "none": "no"}
+
+
+def adjust_name(m) -> str:
+    return ADJUST_NAMES.get(str(m), str(m))
 
 
 def _sig(p) -> bool:
@@ -316,6 +324,9 @@ def _tables(results: dict) -> dict:
     lg = results.get("logistic") or {}
     if lg.get("terms"):
         out["logistic"] = pd.DataFrame.from_dict(lg["terms"], orient="index").rename_axis("term")
+    ex = (results.get("exclusions") or {}).get("exclusions")
+    if ex:
+        out["exclusions"] = pd.DataFrame(ex, columns=["row", "id", "reason"])
     return out
 
 
@@ -353,7 +364,7 @@ def summary_sentences(results: dict) -> list[str]:
         out.append(f"VBQ was higher in {esc(t)} than in {esc(c)} at " + ", ".join(higher) + ".")
     if not lower and not higher:
         out.append(f"No level differed significantly between {esc(t)} and {esc(c)} after "
-                   f"{esc(comp['p_adjust'])} adjustment.")
+                   f"{esc(adjust_name(comp['p_adjust']))} adjustment.")
     raw_only = [e["level"] for e in comp["levels"].values()
                 if _sig((e.get("ranksum") or {}).get("p")) and not _sig((e.get("ranksum") or {}).get("p_holm",
                                                                           (e.get("ranksum") or {}).get("p_adj")))]
@@ -363,10 +374,18 @@ def summary_sentences(results: dict) -> list[str]:
         kw, fr = s.get("kruskal") or {}, s.get("friedman") or {}
         d = s["describe"]
         meds = {lv: v["median"] for lv, v in d.items() if v["median"] is not None}
-        if meds:
+        if meds and (kw or fr):
             lowest = sorted(meds, key=meds.get)[:2]
-            out.append(f"In {esc(grp)}, VBQ differed across levels (Kruskal-Wallis {fmt_p_text(kw.get('p'))}; "
-                       f"Friedman {fmt_p_text(fr.get('p'))}); lowest median at {', '.join(lowest)}.")
+            tests = f"Kruskal-Wallis {fmt_p_text(kw.get('p'))}; Friedman {fmt_p_text(fr.get('p'))}"
+            skw, sfr = _sig(kw.get("p")), _sig(fr.get("p"))
+            if skw and sfr:
+                out.append(f"In {esc(grp)}, VBQ differed across levels ({tests}); lowest median at "
+                           f"{', '.join(lowest)}.")
+            elif skw or sfr:
+                out.append(f"In {esc(grp)}, VBQ differed across levels by the {'Kruskal-Wallis' if skw else 'Friedman'}"
+                           f" test only ({tests}); lowest median at {', '.join(lowest)}.")
+            else:
+                out.append(f"In {esc(grp)}, VBQ did not differ significantly across levels ({tests}).")
     ss = results.get("sex_stratified") or {}
     if ss.get("enabled") and ss.get("levels"):
         sig = [e["level"] for e in ss["levels"].values()
@@ -406,13 +425,19 @@ def methods_paragraph(results: dict) -> str:
         cal = (f" with a caliper of {s['caliper']} standard deviations of the {'logit of the ' if s['distance'] == 'logit' else ''}"
                f"propensity score" if s["caliper"] is not None and s["std_caliper"] else
                (f" with a caliper of {s['caliper']}" if s["caliper"] is not None else " without a caliper"))
+        dist = f"{'logit of the ' if s['distance'] == 'logit' else ''}propensity score"
+        if s["method"] == "optimal":
+            how = f"optimal 1:{s['ratio']} pair matching (minimum total absolute distance) on the {dist} "
+        else:
+            order = {"largest": "largest score first", "smallest": "smallest score first",
+                     "random": "in random order", "data": "in data order"}.get(s["order"], s["order"])
+            how = (f"greedy nearest-neighbour 1:{s['ratio']} matching on the {dist}{cal}, "
+                   f"{'with' if s['replace'] else 'without'} replacement, {esc(order)}"
+                   f"{', exactly on ' + esc(', '.join(s['exact'])) if s.get('exact') else ''} ")
         parts.append(
             f"Propensity scores for {t} versus {c} were estimated by unpenalised logistic regression on "
-            f"{esc(', '.join(cols['covariates']))}. {t} patients were matched to {c} patients by greedy "
-            f"nearest-neighbour 1:{s['ratio']} matching on the "
-            f"{'logit of the ' if s['distance'] == 'logit' else ''}propensity score{cal}, "
-            f"{'with' if s['replace'] else 'without'} replacement, {esc(s['order'])} score first "
-            f"(R MatchIt 4.5 semantics); balance was assessed by standardised mean differences "
+            f"{esc(', '.join(cols['covariates']))}. {t} patients were matched to {c} patients by {how}"
+            f"{'(scipy linear_sum_assignment)' if s['method'] == 'optimal' else ('(bug-compatible with R MatchIt 4.5.1)' if s.get('compat') else '(R MatchIt semantics)')}; balance was assessed by standardised mean differences "
             f"(|SMD| < 0.1 taken as balanced). Matching gave {m['n_matched']['treated']} {t} and "
             f"{m['n_matched']['control']} {c} patients.")
     else:
@@ -427,10 +452,12 @@ def methods_paragraph(results: dict) -> str:
                      "test on the matched pairs is reported as well.")
     adj = results["comparison"]["p_adjust"]
     parts.append(f"P-values across the {len(cols['levels'])} levels were adjusted with the "
-                 f"{'Holm' if adj == 'holm' else esc(adj)} method and are reported next to the unadjusted values.")
+                 f"{esc(adjust_name(adj))} method and are reported next to the unadjusted values.")
     parts.append("Differences across levels within each group were tested with the Kruskal-Wallis test and, "
                  "because the levels are repeated measures within a patient, with the Friedman test on "
-                 "patients with all levels; Dunn's post-hoc test with Holm adjustment located the differences.")
+                 "patients with all levels; Dunn's post-hoc test with "
+                 f"{esc(adjust_name(plan['segmental']['p_adjust']))} "
+                 "adjustment located the differences.")
     ss = results.get("sex_stratified") or {}
     if ss.get("enabled"):
         parts.append(f"Within the {esc(ss['within'])} group, {esc(ss['groups'][0])} patients were matched to "
@@ -632,7 +659,7 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
             continue
         rows = [[f"{esc(r['group1'])} vs {esc(r['group2'])}", fmt(r["mean_rank1"], 1), fmt(r["mean_rank2"], 1),
                  fmt(r["z"]), fmt_p(r["p"]), fmt_p(r["p_adj"])] for r in d["comparisons"]]
-        parts.append(f"<h3>Dunn post-hoc, {esc(grp)} ({esc(d.get('p_adjust'))} adjusted)</h3>")
+        parts.append(f"<h3>Dunn post-hoc, {esc(grp)} ({esc(adjust_name(d.get('p_adjust')))}-adjusted)</h3>")
         parts.append(_table(["Levels", "Mean rank 1", "Mean rank 2", "z", "p", "p adj."], rows))
     # sex
     ss = results.get("sex_stratified") or {}
@@ -645,6 +672,8 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
                      + (f"; matched {nm['treated']} {esc(ss['groups'][0])} to {nm['control']} "
                         f"{esc(ss['groups'][1])} on {esc(', '.join(ss['covariates']))}" if nm else "")
                      + ".</p>")
+        for w in mm.get("warnings", []) or []:
+            parts.append(f"<p class='warn'>Sex-stratified matching: {esc(w)}</p>")
         parts.append(_comparison_html(ss["levels"], tuple(ss["groups"]), ss.get("matching") is not None))
         parts.append(_img(figs.get("sex_boxplots"), "Box plots by sex"))
     else:

@@ -51,8 +51,10 @@ Where it runs (``scheduler`` / ``workers``):
   with finished cases kept in the journal for ``resume=True``.
 
 Results do not depend on where or in which order cases complete: each task reads its own files and returns
-only a small dict of numbers; rows are sorted into input order. At most a few tasks per worker are in flight,
-so memory stays bounded however many cases there are.
+only a small dict of numbers; rows are sorted into input order. At most a few tasks per worker are in flight
+(``max_in_flight``, default twice the worker threads), results go to the journal as they arrive, and the final
+tables are streamed from the journal, so memory stays bounded however many cases there are (only case ids and
+journal offsets are kept).
 
 A failed case (missing or unreadable file, empty CSF ROI, worker crash...) gets ``status=failed`` and a
 one-line ``error``; the others go on. :class:`BatchSummary` counts them.
@@ -63,12 +65,14 @@ Each finished case is appended at once to a journal ``<out_csv>.journal.jsonl``;
 written atomically (temporary file + rename) and the journal is removed. With ``resume=True`` the existing
 output CSVs and any journal left by an interrupted run are read back: cases already ``ok`` there are skipped
 (and their rows copied unchanged), failed or missing ones are run again. The final files hold the rows of
-all cases of the current input, in input order. Resuming with a different preset, statistic or aggregate
+all cases of the current input, in input order (rows of cases no longer in the input are dropped). Records
+from a journal are copied by offset; rows taken from the final CSVs are held in memory while the run starts. Resuming with a different preset, statistic or aggregate
 (or erosion, or mid-sagittal slices) than the existing rows is refused (bad input).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -78,7 +82,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Optional, Sequence
 
 from .errors import VBQInputError
 from .progress import ProgressCallback, report
@@ -212,7 +216,7 @@ def _split_pattern(pattern) -> tuple[str, ...]:
     if pattern is None:
         return DEFAULT_PATTERN
     if isinstance(pattern, str):
-        parts = tuple(p.strip() for p in re.split(r"[,+]", pattern) if p.strip())
+        parts = tuple(p.strip() for p in pattern.split(",") if p.strip())
     else:
         parts = tuple(str(p).strip() for p in pattern)
     if len(parts) not in (2, 3):
@@ -452,33 +456,28 @@ def journal_path_for(out_csv) -> Path:
     return out_csv.with_name(out_csv.name + ".journal.jsonl")
 
 
-def _wide_columns(records: Sequence[dict], preset_levels: Sequence[str]) -> list[str]:
-    from .levels import level_sort_key
+class _Columns:
+    """Columns of the wide table, from the rows seen: the preset's levels, other levels measured (spine order),
+    and the DICOM fields any case has."""
 
-    levels = list(preset_levels)
-    seen = set(levels)
-    extra = set()
-    for rec in records:
-        for k in rec["wide"]:
-            if k.startswith("VBQ_") and k != "VBQ_overall" and k[4:] not in seen:
-                extra.add(k[4:])
-    levels += sorted(extra, key=lambda s: (level_sort_key(s), s))
-    dicom = [c for c in DICOM_COLUMNS if any(rec["wide"].get(c) not in (None, "") for rec in records)]
-    return list(WIDE_HEAD) + [f"VBQ_{lv}" for lv in levels] + list(WIDE_TAIL) + dicom + list(HASH_COLUMNS)
+    def __init__(self, preset_levels: Sequence[str]):
+        self.levels = list(preset_levels)
+        self.extra: set[str] = set()
+        self.dicom: set[str] = set()
 
+    def add(self, wide: dict) -> None:
+        for k, v in wide.items():
+            if k.startswith("VBQ_") and k != "VBQ_overall" and k[4:] not in self.levels:
+                self.extra.add(k[4:])
+            elif k in DICOM_COLUMNS and v not in (None, ""):
+                self.dicom.add(k)
 
-def _csv_text(columns: Sequence[str], rows: Iterable[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for row in rows:
-        w.writerow([_fmt(row.get(c)) for c in columns])
-    return buf.getvalue()
+    def columns(self) -> list[str]:
+        from .levels import level_sort_key
 
-
-def _read_csv_rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        levels = self.levels + sorted(self.extra, key=lambda s: (level_sort_key(s), s))
+        dicom = [c for c in DICOM_COLUMNS if c in self.dicom]
+        return list(WIDE_HEAD) + [f"VBQ_{lv}" for lv in levels] + list(WIDE_TAIL) + dicom + list(HASH_COLUMNS)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -510,48 +509,57 @@ class BatchSummary:
 # resume
 
 
-def _previous_records(out_csv: Path, long_csv: Path, journal: Path, wanted: set[str]) -> dict[str, dict]:
-    """Ok records of an earlier run: from the final CSVs, then the journal (newer) on top."""
-    prev: dict[str, dict] = {}
+def _previous_records(out_csv: Path, long_csv: Path, journal: Path, wanted: set[str]):
+    """What an earlier run finished ok, for ``resume``: ``(from_csv, from_journal)``.
+
+    ``from_csv`` maps case id -> record rebuilt from the final CSVs (only ok cases of ``wanted`` that have
+    their long rows); ``from_journal`` maps case id -> byte offset of the case's last journal line when that
+    line is ok (the journal of an interrupted run is newer than the CSVs and overrides them). Journal records
+    are not held in memory; they are copied by offset.
+    """
+    from_csv: dict[str, dict] = {}
     if out_csv.exists():
         try:
-            wide_rows = _read_csv_rows(out_csv)
+            with open(out_csv, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                if reader.fieldnames and ("case_id" not in reader.fieldnames or "status" not in reader.fieldnames):
+                    raise VBQInputError(f"{out_csv}: existing output has no case_id/status columns; not a vbq "
+                                        "batch table, cannot resume")
+                for r in reader:
+                    cid = r.get("case_id", "")
+                    if r.get("status") == "ok" and cid in wanted:
+                        from_csv[cid] = {"case_id": cid, "status": "ok", "wide": r, "long": []}
+            if long_csv.exists():
+                with open(long_csv, newline="", encoding="utf-8") as f:
+                    for r in csv.DictReader(f):
+                        rec = from_csv.get(r.get("case_id", ""))
+                        if rec is not None:
+                            rec["long"].append(r)
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise VBQInputError(f"{out_csv}: cannot read the existing output to resume ({exc})") from None
-        if wide_rows and ("case_id" not in wide_rows[0] or "status" not in wide_rows[0]):
-            raise VBQInputError(f"{out_csv}: existing output has no case_id/status columns; not a vbq batch "
-                                f"table, cannot resume")
-        long_rows: dict[str, list[dict]] = {}
-        if long_csv.exists():
-            try:
-                for r in _read_csv_rows(long_csv):
-                    long_rows.setdefault(r.get("case_id", ""), []).append(r)
-            except (OSError, UnicodeDecodeError, csv.Error) as exc:
-                raise VBQInputError(f"{long_csv}: cannot read the existing output to resume ({exc})") from None
-        for r in wide_rows:
-            cid = r.get("case_id", "")
-            if r.get("status") == "ok" and cid in wanted and cid in long_rows:  # else: run it again
-                prev[cid] = {"case_id": cid, "status": "ok", "wide": dict(r), "long": long_rows.get(cid, [])}
+        for cid in [cid for cid, rec in from_csv.items() if not rec["long"]]:
+            del from_csv[cid]  # without its long rows (file missing or edited) the case is run again
+    last: dict[str, tuple] = {}
     if journal.exists():
-        with open(journal, encoding="utf-8") as f:
-            for line in f:
+        with open(journal, "rb") as f:
+            while True:
+                offset = f.tell()
+                line = f.readline()
+                if not line:
+                    break
                 try:
                     rec = json.loads(line)
                 except ValueError:
                     continue  # a line cut short by an interruption
-                if not isinstance(rec, dict) or "case_id" not in rec:
-                    continue
-                cid = rec["case_id"]
-                if cid not in wanted:
-                    continue
-                if rec.get("status") == "ok":
-                    prev[cid] = rec
-                else:
-                    prev.pop(cid, None)
-    return prev
+                if isinstance(rec, dict) and rec.get("case_id") in wanted and isinstance(rec.get("wide"), dict):
+                    last[rec["case_id"]] = (rec.get("status"), offset)
+    for cid in last:
+        from_csv.pop(cid, None)
+    from_journal = {cid: off for cid, (status, off) in last.items() if status == "ok"}
+    return from_csv, from_journal
 
 
-def _check_compatible(prev: dict[str, dict], options, preset) -> None:
+def _check_compatible(cid: str, wide: dict, options, preset) -> None:
     """Refuse to mix rows measured with other settings (the settings columns of the wide table)."""
 
     def norm(key, value) -> str:
@@ -566,19 +574,17 @@ def _check_compatible(prev: dict[str, dict], options, preset) -> None:
 
     expect = {"preset": preset.name, "level_stat": preset.level_stat, "aggregate": preset.aggregate,
               "erode_mm": float(options.erode_mm or 0.0), "mid_slices": options.mid_sagittal_slices}
-    for cid, rec in prev.items():
-        w = rec["wide"]
-        for key, value in expect.items():
-            if key not in w:
-                continue  # a table without that column: nothing to compare
-            got, want = norm(key, w[key]), norm(key, value)
-            if got == "" and key != "mid_slices":  # empty mid_slices means all slices
-                continue
-            if got != want:
-                raise VBQInputError(
-                    f"cannot resume: case '{cid}' in the existing output was measured with {key}="
-                    f"{got or 'all'}, this run uses {key}={want or 'all'}; use the same settings, or run "
-                    f"without --resume to start over")
+    for key, value in expect.items():
+        if key not in wide:
+            continue  # a table without that column: nothing to compare
+        got, want = norm(key, wide[key]), norm(key, value)
+        if got == "" and key != "mid_slices":  # empty mid_slices means all slices
+            continue
+        if got != want:
+            raise VBQInputError(
+                f"cannot resume: case '{cid}' in the existing output was measured with {key}="
+                f"{got or 'all'}, this run uses {key}={want or 'all'}; use the same settings, or run "
+                f"without --resume to start over")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -704,41 +710,70 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
         if os.path.abspath(p) in inputs:
             raise VBQInputError(f"{p}: output would overwrite an input file")
 
-    prev = _previous_records(out_csv, long_csv, journal, set(seen)) if resume else {}
-    _check_compatible(prev, options, preset)
-    todo = [c for c in cases if c.case_id not in prev]
-
-    records: dict[str, dict] = dict(prev)
+    from_csv, from_journal = _previous_records(out_csv, long_csv, journal, set(seen)) if resume else ({}, {})
+    n_skipped = len(from_csv) + len(from_journal)
+    todo = [c for c in cases if c.case_id not in from_csv and c.case_id not in from_journal]
     done = 0
     n_failed_now = 0
     total = len(todo)
-    synchronous = scheduler == SYNCHRONOUS or workers == 0
-    client = cluster = None
-    where = "nothing to run"
-    if todo:
-        if synchronous:
-            where = "in-process (synchronous)"
-        else:
-            client, cluster, where = _connect(scheduler, workers)
+    # Only small bookkeeping stays in memory: each case's offset in the journal, the columns seen, the failures.
+    # The final tables are streamed from the journal in input order.
+    offsets: dict[str, int] = {}
+    cols = _Columns(preset.levels)
+
+    # The new journal starts with the records carried over (copied, so a new interruption loses nothing); it is
+    # written beside the old one and replaces it only once the run can start.
+    new_journal = journal.with_name(journal.name + ".new")
+    try:
+        with open(new_journal, "wb") as out:
+            src = open(journal, "rb") if from_journal else None
+            try:
+                for c in cases:
+                    cid = c.case_id
+                    if cid in from_journal:
+                        src.seek(from_journal[cid])
+                        line = src.readline()
+                        rec = json.loads(line)
+                    elif cid in from_csv:
+                        rec = from_csv.pop(cid)
+                        line = _json_line(rec).encode("utf-8")
+                    else:
+                        continue
+                    _check_compatible(cid, rec["wide"], options, preset)
+                    offsets[cid] = out.tell()
+                    out.write(line if line.endswith(b"\n") else line + b"\n")
+                    cols.add(rec["wide"])
+            finally:
+                if src is not None:
+                    src.close()
+        synchronous = scheduler == SYNCHRONOUS or workers == 0
+        client = cluster = None
+        where = "nothing to run"
+        if todo:
+            if synchronous:
+                where = "in-process (synchronous)"
+            else:
+                client, cluster, where = _connect(scheduler, workers)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(new_journal)
+        raise
+    os.replace(new_journal, journal)
     own_client = cluster is not None or isinstance(scheduler, str)
     try:
-        # the journal: carried-over records first (so a new interruption loses nothing), then each result
-        with open(journal, "w", encoding="utf-8") as jf:
+        with open(journal, "ab") as jf:
 
             def on_done(rec: dict) -> None:
                 nonlocal done, n_failed_now
-                records[rec["case_id"]] = rec
-                jf.write(_json_line(rec))
+                offsets[rec["case_id"]] = jf.tell()
+                jf.write(_json_line(rec).encode("utf-8"))
                 jf.flush()
+                cols.add(rec["wide"])
                 done += 1
                 if rec["status"] != "ok":
                     n_failed_now += 1
                 report(progress, done, total, f"{n_failed_now} failed" if n_failed_now else "")
 
-            for cid in (c.case_id for c in cases):
-                if cid in prev:
-                    jf.write(_json_line(prev[cid]))
-            jf.flush()
             report(progress, 0, total, "")
             if todo and synchronous:
                 _run_synchronous(todo, options, on_done)
@@ -758,15 +793,25 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
         if cluster is not None:
             cluster.close()
 
-    ordered = [records[c.case_id] for c in cases]
-    columns = _wide_columns(ordered, preset.levels)
-    wide_text = _csv_text(columns, (r["wide"] for r in ordered))
-    long_text = _csv_text(LONG_COLUMNS, (row for r in ordered for row in r["long"]))
-    from .atomic import write_text_atomic
+    from .atomic import atomic_write
 
+    columns = cols.columns()
+    failed: list[tuple[str, str]] = []
     try:
-        write_text_atomic(long_csv, long_text)
-        write_text_atomic(out_csv, wide_text)
+        with open(journal, "rb") as jf, atomic_write(long_csv, "w", newline="") as lf, \
+                atomic_write(out_csv, "w", newline="") as wf:
+            wl = csv.writer(lf, lineterminator="\n")
+            ww = csv.writer(wf, lineterminator="\n")
+            wl.writerow(LONG_COLUMNS)
+            ww.writerow(columns)
+            for c in cases:
+                jf.seek(offsets[c.case_id])
+                rec = json.loads(jf.readline())
+                ww.writerow([_fmt(rec["wide"].get(k)) for k in columns])
+                for row in rec["long"]:
+                    wl.writerow([_fmt(row.get(k)) for k in LONG_COLUMNS])
+                if rec["status"] != "ok":
+                    failed.append((c.case_id, rec["wide"].get("error", "")))
     except OSError as exc:
         raise VBQInputError(f"{out_csv}: cannot write the results ({exc.strerror or exc}); finished cases are "
                             f"kept in {journal} for resume=True") from None
@@ -774,9 +819,8 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
         os.unlink(journal)
     except FileNotFoundError:  # pragma: no cover
         pass
-    failed = [(r["case_id"], r["wide"].get("error", "")) for r in ordered if r["status"] != "ok"]
     return BatchSummary(n_cases=len(cases), n_ok=len(cases) - len(failed), n_failed=len(failed),
-                        n_skipped=len(prev), out_csv=out_csv, long_csv=long_csv, failed=failed,
+                        n_skipped=n_skipped, out_csv=out_csv, long_csv=long_csv, failed=failed,
                         seconds=time.perf_counter() - t0, where=where)
 
 

@@ -725,8 +725,16 @@ def ensure_requirements(path, requester: str, prompt: bool = True) -> bool:
     missing = missing_requirements(path)
     if not missing:
         return True
-    packaging_module = getattr(slicer, "packaging", None)
-    pip_ensure = getattr(packaging_module, "pip_ensure", None)
+    import importlib
+
+    pip_ensure = None
+    for name in ("slicer.packaging", "slicer.pydeps"):  # a submodule: must be imported, not just looked up
+        try:
+            pip_ensure = getattr(importlib.import_module(name), "pip_ensure", None)
+        except ImportError:
+            continue
+        if pip_ensure is not None:
+            break
     if pip_ensure is not None:
         from packaging.requirements import Requirement
 
@@ -741,3 +749,44 @@ def ensure_requirements(path, requester: str, prompt: bool = True) -> bool:
         return False
     slicer.util.pip_install(missing)
     return not missing_requirements(path)
+
+
+# ------------------------------------------------------------------------------------------ CSV -> table node
+def csv_to_table_node(path, tableNode, text_columns: Iterable[str] = ("case_id",)):
+    """Fill a table node from a CSV (e.g. the ``vbq batch`` table): columns whose every non-empty cell is a
+    number become numeric (empty -> NaN), the others and ``text_columns`` stay text (ids like ``007`` keep
+    their zeros). Works in Slicer and in slicer-core (no application IO manager)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise VBQInputError(f"{path}: empty CSV")
+    header, body = rows[0], rows[1:]
+    text_columns = set(text_columns)
+    was = tableNode.StartModify()
+    try:
+        tableNode.RemoveAllColumns()
+        table = tableNode.GetTable()
+        for c, name in enumerate(header):
+            cells = [r[c] if c < len(r) else "" for r in body]
+            numeric = name not in text_columns and all(_is_float(v) for v in cells if v != "") and \
+                any(v != "" for v in cells)
+            arr = vtk.vtkDoubleArray() if numeric else vtk.vtkStringArray()
+            arr.SetName(name)
+            arr.SetNumberOfValues(len(cells))
+            for i, v in enumerate(cells):
+                arr.SetValue(i, (float(v) if v != "" else float("nan")) if numeric else v)
+            table.AddColumn(arr)
+        table.Modified()
+    finally:
+        tableNode.EndModify(was)
+    return tableNode
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
