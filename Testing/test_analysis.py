@@ -69,7 +69,7 @@ def test_hand_computed_no_matching(hand_csv):
 def test_results_keys_of_the_issue(hand_csv, tmp_path):
     r, frames = run_analysis(hand_csv, "lu2024", overrides=_hand_overrides(), return_frames=True)
     write_report(r, tmp_path / "out", frames)
-    d = json.loads((tmp_path / "out" / "results.json").read_text())
+    d = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     assert set(d["matching"]["n_matched"]) == {"treated", "control"} and "balance" in d["matching"]
     for col in ("L1", "L2", "L3"):
         e = d["comparison"]["levels"][col]
@@ -85,7 +85,7 @@ def test_results_keys_of_the_issue(hand_csv, tmp_path):
 
     assert prov["input_sha256"] == hashlib.sha256(hand_csv.read_bytes()).hexdigest()
     assert prov["plan"]["name"] == "lu2024" and prov["versions"]["scipy"]
-    html = (tmp_path / "out" / "report.html").read_text()
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "<table" in html and "Kruskal-Wallis" in html and "data:image/png;base64," in html
     assert (tmp_path / "out" / "tables" / "comparison.csv").is_file()
     assert not (tmp_path / "out" / "matched.csv").exists()  # no matching, no matched.csv
@@ -198,7 +198,7 @@ def test_report_of_matched_run(matched_run, tmp_path):
                                                                    for c in v}
     for f in ("love_plot", "boxplots", "segmental", "forest", "sex_boxplots"):
         assert (out / "figures" / f"{f}.png").stat().st_size > 1000
-    html = (out / "report.html").read_text()
+    html = (out / "report.html").read_text(encoding="utf-8")
     for words in ("Covariate balance", "Signed-rank V", "Dunn post-hoc", "Sex-stratified", "Odds ratio",
                   "Holm", "ignores the matched pairing", "Friedman"):
         assert words in html
@@ -212,10 +212,10 @@ def test_cli_analyze_and_no_matching(tmp_path, hand_csv, capsys):
     out = tmp_path / "res"
     code = main(["cohort", "analyze", str(hand_csv), *HAND_ARGS, "--no-matching", "--out", str(out), "--quiet"])
     assert code == 0
-    d = json.loads((out / "results.json").read_text())
+    d = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert d["comparison"]["levels"]["L2"]["ranksum"]["W"] == 6
     assert d["matching"]["enabled"] is False
-    html = (out / "report.html").read_text()
+    html = (out / "report.html").read_text(encoding="utf-8")
     assert "Rank-sum W" in html and "Dunn post-hoc" in html
 
 
@@ -229,7 +229,7 @@ def test_cli_analyze_matching_options(tmp_path):
                  "--control", "CSM", "--levels", "C2-C7", "--covariates", "age,sex,bmi,smoking",
                  "--ratio", "2", "--caliper", "0.25", "--distance", "ps", "--out", str(out), "--quiet"])
     assert code == 0
-    d = json.loads((out / "results.json").read_text())
+    d = json.loads((out / "results.json").read_text(encoding="utf-8"))
     s = d["provenance"]["plan"]["matching"]
     assert (s["caliper"], s["ratio"], s["distance"]) == (0.25, 2, "ps")
     assert d["matching"]["settings"]["ratio"] == 2
@@ -285,7 +285,7 @@ def test_degenerate_levels_are_notes_not_crashes(tmp_path):
     # Holm over the two computable levels only (R p.adjust drops NA): 2 * 2/70
     assert r["comparison"]["levels"]["L1"]["ranksum"]["p_holm"] == pytest.approx(4 / 70)
     write_report(r, tmp_path / "o", frames)
-    assert "–" in (tmp_path / "o" / "report.html").read_text()
+    assert "–" in (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
 
 
 def test_xlsx_equals_csv(tmp_path, hand_csv):

@@ -32,7 +32,7 @@ def ours_default():
 
 @pytest.fixture(scope="module")
 def ref():
-    return json.loads((REF / "analysis_reference.json").read_text())
+    return json.loads((REF / "analysis_reference.json").read_text(encoding="utf-8"))
 
 
 def test_matching_equals_matchit(ours, ref):
@@ -95,7 +95,7 @@ def test_fixture_is_what_r_computes(tmp_path, ref):
     out = tmp_path / "live.json"
     subprocess.run(["Rscript", "analysis_reference.R", str(out)], cwd=REF, check=True, capture_output=True,
                    timeout=120)
-    live = json.loads(out.read_text())
+    live = json.loads(out.read_text(encoding="utf-8"))
     assert live["pairs"] == ref["pairs"] and live["n_matched"] == ref["n_matched"]
     for col, r in ref["levels"].items():
         for k in ("W", "p", "V", "p_signed", "p_holm"):

@@ -109,7 +109,7 @@ def reference_run(study, tmp_path_factory):
 def test_read_manifest_resolves_relative_paths_and_keeps_ids_verbatim(tmp_path):
     (tmp_path / "sub").mkdir()
     m = tmp_path / "sub" / "m.csv"
-    m.write_text("case_id,image,segmentation\n007,a/img.nii.gz,/abs/seg.seg.nrrd\n 12 ,b.nii,c.nii\n")
+    m.write_text("case_id,image,segmentation\n007,a/img.nii.gz,/abs/seg.seg.nrrd\n 12 ,b.nii,c.nii\n", encoding="utf-8")
     cases = B.read_manifest(m)
     assert [c.case_id for c in cases] == ["007", "12"]
     assert cases[0].image == str(tmp_path / "sub" / "a" / "img.nii.gz")
@@ -128,7 +128,7 @@ def test_read_manifest_resolves_relative_paths_and_keeps_ids_verbatim(tmp_path):
 ])
 def test_read_manifest_bad_input_names_file_and_rows(tmp_path, text, expected):
     m = tmp_path / "m.csv"
-    m.write_text(text)
+    m.write_text(text, encoding="utf-8")
     with pytest.raises(VBQInputError) as exc:
         B.read_manifest(m)
     msg = str(exc.value)
@@ -311,7 +311,7 @@ def test_interrupted_run_resumes_from_journal_to_identical_files(study, referenc
     with pytest.raises(KeyboardInterrupt):
         B.run_batch(cases, out, workers=0, progress=stop_after_three)
     assert not out.exists() and not B.long_path_for(out).exists()  # no partial output
-    journal = [json.loads(x) for x in B.journal_path_for(out).read_text().splitlines()]
+    journal = [json.loads(x) for x in B.journal_path_for(out).read_text(encoding="utf-8").splitlines()]
     assert [j["case_id"] for j in journal] == ["case000", "case001", "case002"]
     seen = _counting(monkeypatch)
     s = B.run_batch(cases, out, workers=0, resume=True)
@@ -362,7 +362,7 @@ def test_cli_exit_codes_and_messages(study, tmp_path, capsys):
     assert "5 case(s): 5 ok, 0 failed" in capsys.readouterr().err
 
     bad = tmp_path / "bad.csv"
-    bad.write_text("case_id,image\nA,a.nii\n")
+    bad.write_text("case_id,image\nA,a.nii\n", encoding="utf-8")
     assert main(["batch", str(bad), "--out", str(tmp_path / "o.csv"), "--workers", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"vbq batch: error: {bad}: manifest is missing column(s) segmentation (header is: " \
@@ -427,9 +427,9 @@ def dask_scheduler(tmp_path_factory):
         address = None
         while time.monotonic() < deadline and address is None:
             if procs[0].poll() is not None:
-                pytest.fail(f"dask scheduler exited: {(d / 'dask.log').read_text()[-2000:]}")
+                pytest.fail(f"dask scheduler exited: {(d / 'dask.log').read_text(encoding="utf-8")[-2000:]}")
             try:
-                address = json.loads(sched_file.read_text())["address"]
+                address = json.loads(sched_file.read_text(encoding="utf-8"))["address"]
             except (OSError, ValueError, KeyError):
                 time.sleep(0.1)
         assert address and address.startswith("tcp://127.0.0.1:"), "scheduler did not start"

@@ -91,7 +91,7 @@ def test_demo_outputs(demo_run):
     for f in ("report.html", "results.json", "matched.csv", "data/clinical.csv", "data/vbq_results.csv",
               "tables/comparison.csv", "tables/logistic.csv", "figures/boxplots.png"):
         assert (out / f).is_file(), f
-    d = json.loads((out / "results.json").read_text())
+    d = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert d["comparison"]["levels"]["VBQ_C3"]["ranksum"] == r["comparison"]["levels"]["VBQ_C3"]["ranksum"]
     assert str(out) in d["provenance"]["inputs"][0]["path"] and ".tmp" not in d["provenance"]["inputs"][0]["path"]
     assert d["join"]["only_in_clinical"] == d["demo"]["no_mri_ids"] and len(d["demo"]["no_mri_ids"]) == 2
@@ -104,7 +104,7 @@ def test_demo_outputs(demo_run):
     measured = vbq[vbq["source"].str.startswith("phantom")]
     assert len(measured) == 16 and measured["CSF_SI"].notna().all()
     assert (out / "mri" / measured["case_id"].iloc[0] / "t1.nii.gz").is_file()
-    html = (out / "report.html").read_text()
+    html = (out / "report.html").read_text(encoding="utf-8")
     assert "SYNTHETIC DEMO DATA" in html and html.count("<table") >= 8
     assert "VBQ was lower in OPLL than in CSM at C3 (median" in html
     assert "no level differed between female and male after adjustment" in html
@@ -117,13 +117,13 @@ def test_cli_demo_small(tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert f"Report:  {out / 'report.html'}" in text and "1 phantom MRIs" in text
-    r = json.loads((out / "results.json").read_text())
+    r = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert r["demo"]["n_patients"] == 120 and len(r["demo"]["mri_ids"]) == 1
 
 
 def test_cli_demo_bad_out(tmp_path, capsys):
     f = tmp_path / "file"
-    f.write_text("x")
+    f.write_text("x", encoding="utf-8")
     assert main(["demo", "--out", str(f), "--quiet"]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "no" / "such"), "--quiet"]) == 2

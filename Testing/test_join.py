@@ -22,7 +22,7 @@ def test_wide_batch_csv(tmp_path):
                  "001,ok,3.1,2.9,3.0,200,,\n"
                  "002,failed,,,,,,image not found\n"
                  "007,ok,2.5,2.25,2.375,210,TINY_ROI:C3,\n"
-                 "042,ok,2.0,2.0,2.0,190,,\n")
+                 "042,ok,2.0,2.0,2.0,190,,\n", encoding="utf-8")
     clin = _clinical()
     before = clin.copy()
     out, info = join_vbq(clin, p, id_col="pid", levels=["VBQ_C2", "VBQ_C3"])
@@ -43,7 +43,7 @@ def test_long_score_csv_rows(tmp_path):
     p = tmp_path / "long.csv"
     p.write_text("case_id,level,segment,mean,vbq,overall_vbq\n"
                  "A,C2,C2,600,3.0,2.75\nA,C3,C3,500,2.5,2.75\nA,CSF,CSF,200,,2.75\n"
-                 "B,C2,C2,640,3.2,3.2\n")
+                 "B,C2,C2,640,3.2,3.2\n", encoding="utf-8")
     clin = pd.DataFrame({"patient": ["A", "B", "C"], "x": [1, 2, 3]})
     out, info = join_vbq(clin, p, id_col="patient")
     assert info["format"] == "long"
@@ -69,7 +69,7 @@ def test_long_dataframe_with_clinical_id_name():
 ])
 def test_bad_vbq_tables(tmp_path, text, words):
     p = tmp_path / "v.csv"
-    p.write_text(text)
+    p.write_text(text, encoding="utf-8")
     with pytest.raises(VBQInputError) as ei:
         read_vbq_table(p)
     assert words in str(ei.value) and str(p) in str(ei.value)
@@ -77,7 +77,7 @@ def test_bad_vbq_tables(tmp_path, text, words):
 
 def test_missing_level_and_file(tmp_path):
     p = tmp_path / "v.csv"
-    p.write_text("case_id,VBQ_C3\nA,2.5\n")
+    p.write_text("case_id,VBQ_C3\nA,2.5\n", encoding="utf-8")
     with pytest.raises(VBQInputError, match="no VBQ column.*VBQ_C7"):
         join_vbq(pd.DataFrame({"pid": ["A"]}), p, id_col="pid", levels=["VBQ_C3", "VBQ_C7"])
     with pytest.raises(VBQInputError, match="not found"):

@@ -18,7 +18,7 @@ RREF = Path(__file__).parent / "r_reference"
 
 
 def test_pseudo_r2_from_r_loglik():
-    ref = json.loads((RREF / "stats_glm.json").read_text())["cohort_mle"]
+    ref = json.loads((RREF / "stats_glm.json").read_text(encoding="utf-8"))["cohort_mle"]
     d = pd.read_csv(RREF / "stats_data_logistic.csv")
     r = fit_logistic(d, "opll", ["age", "bmi", "hypertension", "smoking"], reference={"smoking": "never"})
     n, ll, ll0 = ref["n"], ref["loglik"], -ref["null_deviance"] / 2

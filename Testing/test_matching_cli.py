@@ -32,11 +32,11 @@ def test_match_writes_json_csv_and_plot(lalonde_csv, tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "Matched" in text and "raceblack" in text
-    d = json.loads(js.read_text())
+    d = json.loads(js.read_text(encoding="utf-8"))
     assert {"ps", "pairs", "n_matched", "balance"} <= set(d)
     assert d["n_matched"] == {"treated": 185, "control": 185}
     fx = json.loads((pytest.importorskip("pathlib").Path(__file__).parent / "r_reference"
-                     / "matchit_lalonde.json").read_text())
+                     / "matchit_lalonde.json").read_text(encoding="utf-8"))
     assert d["pairs"] == {k: v for k, v in fx["cases"]["default"]["match_matrix"].items() if v}
     assert max(abs(d["ps"][k] - v) for k, v in fx["ps"].items()) < 1e-10
     m = pd.read_csv(out)
@@ -48,7 +48,7 @@ def test_caliper_logit_default_algorithm(lalonde_csv, tmp_path):
     js = tmp_path / "m.json"
     assert main(["cohort", "match", str(lalonde_csv), "--id", "rownames", "--group", "group", "--treated", "NSW",
                  "--covariates", COVS, "--distance", "logit", "--caliper", "0.2", "--json", str(js)]) == 0
-    d = json.loads(js.read_text())
+    d = json.loads(js.read_text(encoding="utf-8"))
     cal = d["caliper_distance_units"]
     logit = d["distance"]
     assert cal == pytest.approx(0.2 * np.std(list(logit.values()), ddof=1))

@@ -14,17 +14,23 @@ the committed JSON is used here.
 * Exception: synth_ties has one treated unit (P062) whose two nearest controls lie at the same logit distance
   in exact arithmetic (age -4/+4 and bmi +2.5/-2.5 years/units around it). Which of them is "nearer" is decided
   by the last bit of the fitted coefficients, so R and we can differ there (two logit cases). These cases are
-  asserted to differ ONLY at that tie, and the tie itself is asserted (R's two gaps equal to 1e-14, ~10 ulp of the logits).
-* With R's own distances (``ps17``/``logit17``: 17 significant digits, exact doubles; ``ps``/``logit`` keep only
-  15, which is not enough to break such ties like R) substituted for ours, the default algorithm reproduces fixed R exactly
-  in ALL cases, ties included: the algorithm is the same, only floating-point ties can differ.
+  asserted to differ ONLY at that tie, and the tie itself is asserted (R's two gaps equal to 1e-14, about
+  10 ulp of the logits).
+* With R's own distances (``ps17``/``logit17``: 17 significant digits, exact doubles; ``ps``/``logit`` keep
+  only 15, not enough to break such ties like R) substituted for ours, the default algorithm reproduces fixed
+  R exactly in ALL cases, ties included: the algorithm is the same, only floating-point ties can differ.
+
+The newest MatchIt, 4.7.2 (``matchit_fixed_472_<data>.json``, same script with a TAG), rewrote the search
+(nn_matchC_vec/find_control_vec) and the subclass numbering (mm2subclassC, #207/#208). Fed R's scores, we agree
+with it on every match matrix without replacement (same order), numbering subclasses differently (same
+pairs); with replacement the controls differ only among controls at exactly the same distance (4.7.2 breaks
+such ties by the order of its left/right scan and returns equal-distance controls in a different order).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import warnings
 from pathlib import Path
 
@@ -52,14 +58,14 @@ _FX: dict = {}
 
 def fixed_fixture(name: str) -> dict:
     if name not in _FX:
-        _FX[name] = json.loads((RREF / f"matchit_fixed_{name}.json").read_text())
+        _FX[name] = json.loads((RREF / f"matchit_fixed_{name}.json").read_text(encoding="utf-8"))
     return _FX[name]
 
 
 def old_fixture(name: str) -> dict:
     key = ("old", name)
     if key not in _FX:
-        _FX[key] = json.loads((RREF / f"matchit_{name}.json").read_text())
+        _FX[key] = json.loads((RREF / f"matchit_{name}.json").read_text(encoding="utf-8"))
     return _FX[key]
 
 
@@ -229,3 +235,73 @@ def test_agreement_between_r_builds():
             if f["cases"][cname]["match_matrix"] == oc["match_matrix"]:
                 same.append(f"{name}-{cname}")
     assert same == ["synth_few_controls-default", "synth_few_controls-ratio2"]
+
+
+# --------------------------------------------------------------------------------------------------------
+# MatchIt 4.7.2 (current CRAN): same algorithm up to ties between equally distant controls and subclass labels
+
+
+def fixture_472(name: str) -> dict:
+    key = ("472", name)
+    if key not in _FX:
+        _FX[key] = json.loads((RREF / f"matchit_fixed_472_{name}.json").read_text(encoding="utf-8"))
+    return _FX[key]
+
+
+def cases_472():
+    return [pytest.param(name, cname, id=f"{name}-{cname}")
+            for name in DATASETS for cname in fixture_472(name)["cases"]]
+
+
+def _partition(sub: dict) -> list:
+    groups: dict = {}
+    for k, v in sub.items():
+        groups.setdefault(v, set()).add(str(k))
+    return sorted(sorted(g) for g in groups.values())
+
+
+# replacement cases of synth_ties (many controls with identical covariates): 4.7.2 picks other controls at
+# exactly the same distance, so the match sets (and weights, nn, balance) differ
+TIE_SET_CASES_472 = {("synth_ties", "replace"), ("synth_ties", "replace_ratio2"),
+                     ("synth_ties", "replace_ratio2_caliper01")}
+
+
+def test_fixture_472_provenance():
+    for name in DATASETS:
+        fx = fixture_472(name)
+        assert fx["MatchIt"] == "4.7.2"
+        assert fx["ps17"] == fixed_fixture(name)["ps17"] and fx["logit17"] == fixed_fixture(name)["logit17"]
+        assert set(fx["cases"]) == set(fixed_fixture(name)["cases"])
+
+
+@pytest.mark.parametrize("name,cname", cases_472())
+def test_default_vs_matchit_472(name, cname, monkeypatch):
+    fx = fixture_472(name)
+    c = fx["cases"][cname]
+    d = load_data(name)
+    r_ps = pd.Series([float(fx["ps17"][str(i)]) for i in d.index], index=d.index, name="ps")
+    r_logit = pd.Series([float(fx["logit17"][str(i)]) for i in d.index], index=d.index, name="logit")
+    real = propensity.estimate_ps
+    monkeypatch.setattr(propensity, "estimate_ps", lambda *a, **k: dataclasses.replace(
+        real(*a, **k), ps=r_ps, linear_predictor=r_logit))
+    res = run(fx, d, c["settings"])
+    dist = r_logit if c["settings"]["distance"] == "logit" else r_ps
+    assert np.array_equal(res.distance.to_numpy(), dist.to_numpy())
+    mm = _mm(res)
+    assert set(mm) == set(c["match_matrix"])
+    # every treated unit gets controls at exactly the same distances as in R
+    for t, ks in c["match_matrix"].items():
+        assert sorted(dist[k] for k in mm[t]) == sorted(dist[k] for k in ks), t
+    if not c["settings"]["replace"]:
+        assert mm == c["match_matrix"]
+        assert _partition({str(k): int(v) for k, v in res.subclass.dropna().items()}) == _partition(c["subclass"])
+        assert c["subclass"] != {str(k): int(v) for k, v in res.subclass.dropna().items()}  # 4.5.x labels
+        c = dict(c, subclass=None)
+        res.subclass = None
+    elif (name, cname) in TIE_SET_CASES_472:
+        assert any(sorted(mm[t]) != sorted(ks) for t, ks in c["match_matrix"].items())
+        return
+    else:
+        assert all(sorted(mm[t]) == sorted(ks) for t, ks in c["match_matrix"].items())
+        c = dict(c, match_matrix=mm)  # same controls, possibly in another order among equal distances
+    assert_same_as_r(res, c)

@@ -53,7 +53,7 @@ _DATA: dict = {}
 def fixture(name: str, folder: Path = RREF) -> dict:
     key = (name, str(folder))
     if key not in _FX:
-        _FX[key] = json.loads((folder / f"matchit_{name}.json").read_text())
+        _FX[key] = json.loads((folder / f"matchit_{name}.json").read_text(encoding="utf-8"))
     return _FX[key]
 
 

@@ -95,7 +95,7 @@ def test_ui_connects_the_scene_to_every_mrml_widget(module):
 
 
 def _cmake_list(module, var):
-    text = (REPO / module / "CMakeLists.txt").read_text()
+    text = (REPO / module / "CMakeLists.txt").read_text(encoding="utf-8")
     m = re.search(rf"set\({var}\n(.*?)\n\s*\)", text, re.S)
     return [line.strip() for line in m.group(1).splitlines() if line.strip()]
 
@@ -114,7 +114,7 @@ def test_cmake_lists_every_python_file_and_resource(module, libs):
         assert (REPO / module / f).is_file(), f
     assert f"Resources/UI/{module}.ui" in resources and f"Resources/Icons/{module}.png" in resources
     assert any(r.endswith(".txt") and "equirements" in r for r in resources)
-    cmake = (REPO / module / "CMakeLists.txt").read_text()
+    cmake = (REPO / module / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "WITH_GENERIC_TESTS" in cmake and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in cmake
 
 
@@ -134,13 +134,13 @@ def test_icons_are_128():
 
 
 def test_extension_catalog_entry_and_top_cmake():
-    d = json.loads((REPO / "VBQ.json").read_text())
+    d = json.loads((REPO / "VBQ.json").read_text(encoding="utf-8"))
     allowed = {"$schema", "category", "scm_url", "scm_revision", "scm_type", "build_dependencies",
                "build_subdirectory", "enabled", "tier"}  # schema v1.0.1, additionalProperties false
     assert set(d) <= allowed and {"$schema", "category", "scm_url"} <= set(d)
     assert d["$schema"].endswith("slicer-extension-catalog-entry-schema-v1.0.1.json#")
     assert d["tier"] in (1, 3, 5) and d["scm_type"] in ("git", "local")
-    top = (REPO / "CMakeLists.txt").read_text()
+    top = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
     for needle in ("project(VBQ)", "EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS",
                    "EXTENSION_DESCRIPTION", "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", 'EXTENSION_DEPENDS "NA"',
                    "find_package(Slicer REQUIRED)", "include(${Slicer_USE_FILE})", "add_subdirectory(VBQScore)",

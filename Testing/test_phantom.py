@@ -263,11 +263,11 @@ def test_write_phantom_round_trip_nifti_and_labels(phantom, written):
     assert back.GetDirection() == pytest.approx(phantom.image.GetDirection(), abs=1e-6)
     lback = sitk.ReadImage(str(paths["labelmap"]))
     np.testing.assert_array_equal(sitk.GetArrayFromImage(lback), lab)
-    lines = paths["labels"].read_text().splitlines()
+    lines = paths["labels"].read_text(encoding="utf-8").splitlines()
     assert lines == ["1=C2", "2=C3", "3=C4", "4=C5", "5=C6", "6=C7", "7=CSF cisterna magna"]
     import json
 
-    assert json.loads(paths["truth"].read_text())["vbq"] == pytest.approx(phantom.truth["vbq"], rel=1e-15)
+    assert json.loads(paths["truth"].read_text(encoding="utf-8"))["vbq"] == pytest.approx(phantom.truth["vbq"], rel=1e-15)
     assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]  # no temp folder left
 
 
@@ -336,7 +336,7 @@ def test_seg_nrrd_reads_in_slicer_core(phantom, written):
 def test_write_phantom_keeps_other_files_and_rejects_bad_format(phantom, tmp_path):
     out = tmp_path / "case"
     out.mkdir()
-    (out / "notes.txt").write_text("keep me")
+    (out / "notes.txt").write_text("keep me", encoding="utf-8")
     paths = write_phantom(phantom, out, basename="p01", formats=("nifti", "labels"))
     assert set(paths) == {"image", "labelmap", "labels", "truth"}
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "p01.nii.gz", "p01_labels.nii.gz",

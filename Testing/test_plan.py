@@ -32,9 +32,9 @@ def test_user_file_yaml_and_json_take_defaults(tmp_path):
     import yaml
 
     y = tmp_path / "plan.yaml"
-    y.write_text(yaml.safe_dump(MINIMAL))
+    y.write_text(yaml.safe_dump(MINIMAL), encoding="utf-8")
     j = tmp_path / "plan.json"
-    j.write_text(json.dumps({**MINIMAL, "matching": {"caliper": None, "distance": "ps"}}))
+    j.write_text(json.dumps({**MINIMAL, "matching": {"caliper": None, "distance": "ps"}}), encoding="utf-8")
     py, pj = load_plan(str(y)), load_plan(j)
     assert py.matching["distance"] == "logit" and py.matching["caliper"] == 0.2  # defaults
     assert pj.matching["distance"] == "ps" and pj.matching["caliper"] is None
@@ -74,15 +74,15 @@ def test_bad_files(tmp_path):
     with pytest.raises(VBQInputError, match="no such file, and not a built-in plan"):
         load_plan(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("columns: [unclosed\n")
+    bad.write_text("columns: [unclosed\n", encoding="utf-8")
     with pytest.raises(VBQInputError, match="not valid YAML"):
         load_plan(bad)
     empty = tmp_path / "empty.yaml"
-    empty.write_text("")
+    empty.write_text("", encoding="utf-8")
     with pytest.raises(VBQInputError, match="empty"):
         load_plan(empty)
     badj = tmp_path / "bad.json"
-    badj.write_text("{")
+    badj.write_text("{", encoding="utf-8")
     with pytest.raises(VBQInputError, match="not valid JSON"):
         load_plan(badj)
 
@@ -111,9 +111,9 @@ def test_cli_bad_plan_file_exit_2_no_output(tmp_path, capsys):
     from vbq_cli.main import main
 
     plan = tmp_path / "p.yaml"
-    plan.write_text("matching:\n  calliper: 0.2\n")
+    plan.write_text("matching:\n  calliper: 0.2\n", encoding="utf-8")
     data = tmp_path / "d.csv"
-    data.write_text("pid,grp,age,L1\n1,A,50,2\n")
+    data.write_text("pid,grp,age,L1\n1,A,50,2\n", encoding="utf-8")
     out = tmp_path / "out"
     code = main(["cohort", "analyze", str(data), "--plan", str(plan), "--out", str(out), "--quiet"])
     err = capsys.readouterr().err

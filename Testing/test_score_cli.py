@@ -30,7 +30,7 @@ def case(tmp_path):
     img = make_image(a, (0.5, 0.5, 3.0))
     sitk.WriteImage(img, str(tmp_path / "t1.nii.gz"))
     sitk.WriteImage(labelmap_image(lab, img), str(tmp_path / "seg.nii.gz"))
-    (tmp_path / "labels.txt").write_text("1=C3\n2=C4\n3=CSF\n")
+    (tmp_path / "labels.txt").write_text("1=C3\n2=C4\n3=CSF\n", encoding="utf-8")
     return tmp_path
 
 
@@ -46,7 +46,7 @@ def test_score_writes_table_json_csv(case, capsys):
                           case / "r.json", "--csv", case / "r.csv", "--preset", "soliman2023"], capsys)
     assert code == 0, err
     assert "C3" in out and "3.000" in out and "overall VBQ (soliman2023" in out and "MISSING_LEVEL" in out
-    d = json.loads((case / "r.json").read_text())
+    d = json.loads((case / "r.json").read_text(encoding="utf-8"))
     assert set(d) == {"levels", "csf", "overall", "flags", "provenance"}
     c3, c4 = d["levels"]
     assert {"name", "n_voxels", "volume_mm3", "mean", "median", "sd", "vbq"} <= set(c3)
@@ -68,7 +68,7 @@ def test_score_writes_table_json_csv(case, capsys):
     code, out, _ = run([case / "t1.nii.gz", case / "seg.nii.gz", "--labels", case / "labels.txt", "--stat",
                         "median", "--json", case / "m.json", "--quiet"], capsys)
     assert code == 0 and out == ""
-    m = json.loads((case / "m.json").read_text())
+    m = json.loads((case / "m.json").read_text(encoding="utf-8"))
     assert m["levels"][1]["vbq"] == 2.0 and m["overall"]["level_stat"] == "median"
     assert all(p.read_bytes() == b for p, b in inputs.items())  # inputs untouched
 
@@ -78,7 +78,7 @@ def test_score_extras(case, capsys):
                           "C3-C4", "--aggregate", "median", "--vbq-range", "2.5", "2.9", "--erode-mm", "0.5",
                           "--json", case / "e.json"], capsys)
     assert code == 0, err
-    d = json.loads((case / "e.json").read_text())
+    d = json.loads((case / "e.json").read_text(encoding="utf-8"))
     assert d["overall"]["preset"] == "custom" and d["overall"]["aggregate"] == "median"
     assert d["levels"][0]["n_voxels"] == 2 * 2 * 3  # 0.5 mm erosion: 1 voxel in x/y, none across 3 mm slices
     assert [(f["code"], f["level"]) for f in d["flags"] if f["code"] == "VBQ_OUT_OF_RANGE"][0] == \
@@ -93,22 +93,22 @@ def test_csf_reference_picks_among_several_csf_segments(case, capsys):
     lab[5:8, 14:18, 2:6] = 4  # a second CSF ROI (image value 10 there)
     img = sitk.ReadImage(str(case / "t1.nii.gz"))
     sitk.WriteImage(labelmap_image(lab, img), str(case / "seg2.nii.gz"))
-    (case / "labels2.txt").write_text("1=C3\n2=C4\n3=CSF at C2\n4=CSF at C5\n")
+    (case / "labels2.txt").write_text("1=C3\n2=C4\n3=CSF at C2\n4=CSF at C5\n", encoding="utf-8")
     base = [case / "t1.nii.gz", case / "seg2.nii.gz", "--labels", case / "labels2.txt", "--quiet"]
     code, _, err = run(base, capsys)
     assert code == 2 and "2 CSF segments ('CSF at C2', 'CSF at C5')" in err
     code, _, err = run([*base, "--csf-reference", "C5", "--json", case / "c5.json"], capsys)
     assert code == 0, err
-    d = json.loads((case / "c5.json").read_text())
+    d = json.loads((case / "c5.json").read_text(encoding="utf-8"))
     assert d["csf"]["segment"] == "CSF at C5" and d["csf"]["mean"] == 10.0 and d["levels"][0]["vbq"] == 12.0
     code, _, err = run([*base, "--preset", "soliman2023", "--json", case / "c2.json"], capsys)
-    assert code == 0 and json.loads((case / "c2.json").read_text())["csf"]["mean"] == 40.0
+    assert code == 0 and json.loads((case / "c2.json").read_text(encoding="utf-8"))["csf"]["mean"] == 40.0
 
 
 def _bad_inputs(case):
     a = np.full((8, 20, 20), 10.0)
     img = make_image(a, (0.5, 0.5, 3.0))
-    (case / "notes.txt").write_text("not an image")
+    (case / "notes.txt").write_text("not an image", encoding="utf-8")
     sitk.WriteImage(sitk.Image(20, 20, sitk.sitkFloat32), str(case / "flat.nii.gz"))
     sitk.WriteImage(sitk.Image([20, 20, 8, 2], sitk.sitkFloat32), str(case / "dyn.nii.gz"))
     lab = sitk.GetArrayFromImage(sitk.ReadImage(str(case / "seg.nii.gz")))
@@ -117,15 +117,15 @@ def _bad_inputs(case):
     far = labelmap_image(lab, img)
     far.SetOrigin((500.0, 0.0, 0.0))
     sitk.WriteImage(far, str(case / "far.nii.gz"))
-    (case / "bad_labels.txt").write_text("1=C3\ntwo=C4\n")
-    (case / "empty_csf_labels.txt").write_text("1=C3\n2=C4\n3=C5\n")  # the CSF box becomes C5: no CSF
+    (case / "bad_labels.txt").write_text("1=C3\ntwo=C4\n", encoding="utf-8")
+    (case / "empty_csf_labels.txt").write_text("1=C3\n2=C4\n3=C5\n", encoding="utf-8")  # the CSF box becomes C5: no CSF
     import slicerio
 
     seg = slicerio.create_segmentation(lab.T.shape, np.diag([0.5, 0.5, 3.0, 1.0]))
     slicerio.add_segment(seg, lab.T == 1, {"id": "C3", "name": "C3"})
     slicerio.add_segment(seg, np.zeros(lab.T.shape, bool), {"id": "CSF", "name": "CSF"})  # empty
     slicerio.write_segmentation(str(case / "empty.seg.nrrd"), seg)
-    (case / "bad.seg.nrrd").write_text("NRRD0004\ntype: what\n")
+    (case / "bad.seg.nrrd").write_text("NRRD0004\ntype: what\n", encoding="utf-8")
     L = ["--labels", case / "labels.txt"]
     return [
         ([case / "t1.nii.gz", case / "bad.seg.nrrd"], "not a readable Slicer segmentation"),

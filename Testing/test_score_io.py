@@ -43,7 +43,7 @@ def real(real_t1_path, tmp_path_factory):
         masks[name] = m
         lab[m] = i
     sitk.WriteImage(labelmap_image(lab, img), str(d / "labels.nii.gz"))
-    (d / "labels.txt").write_text(LABELS_TEXT)
+    (d / "labels.txt").write_text(LABELS_TEXT, encoding="utf-8")
     write_seg_nrrd_slicer(d / "rois.seg.nrrd", img, masks)
     canal = np.zeros(shape, bool)
     canal[15:72, 33:45, 18:25] = True  # overlaps CSF and C3's z range: goes to layer 1, label value 1
@@ -137,16 +137,16 @@ def test_ras_space_seg_nrrd_agrees(real, tmp_path):
 
 def test_label_map_formats(tmp_path):
     p = tmp_path / "l.txt"
-    p.write_text(LABELS_TEXT)
+    p.write_text(LABELS_TEXT, encoding="utf-8")
     assert read_label_map(p) == {1: "C3", 2: "C4 body", 3: "vertebrae_C5", 4: "C6", 5: "CSF"}
     ctbl = tmp_path / "colors.ctbl"
     ctbl.write_text("# Color table file\n# 3 values\n0 Background 0 0 0 0\n1 C3 128 174 128 255\n"
-                    "2 cisterna_magna 241 214 145 255\n")
+                    "2 cisterna_magna 241 214 145 255\n", encoding="utf-8")
     assert read_label_map(ctbl) == {1: "C3", 2: "cisterna_magna"}
     for text, msg in [("1=C3\nC4\n", "line 2"), ("x=C3\n", "'x' is not a whole number"),
                       ("1=C3\n1=C4\n", "given twice"), ("# nothing\n", "names no labels"), ("1=\n", "no name"),
                       ("-2=C3\n", "negative")]:
-        p.write_text(text)
+        p.write_text(text, encoding="utf-8")
         with pytest.raises(VBQInputError, match=msg) as e:
             read_label_map(p)
         assert str(p) in str(e.value) and "\n" not in str(e.value)
@@ -187,7 +187,7 @@ def test_read_image_refuses_non_3d_and_non_images(tmp_path):
     sitk.WriteImage(sitk.Image(8, 8, sitk.sitkFloat32), str(tmp_path / "two_d.nii.gz"))
     sitk.WriteImage(sitk.Image([4, 4, 4, 3], sitk.sitkFloat32), str(tmp_path / "four_d.nii.gz"))
     sitk.WriteImage(sitk.Image([4, 4, 4], sitk.sitkVectorFloat32, 3), str(tmp_path / "rgb.nrrd"))
-    (tmp_path / "notes.nii.gz").write_text("hello")
+    (tmp_path / "notes.nii.gz").write_text("hello", encoding="utf-8")
     cases = [("two_d.nii.gz", "is 2-D"), ("four_d.nii.gz", "is 4-D"), ("rgb.nrrd", "3 components"),
              ("notes.nii.gz", "not a readable image"), ("missing.nii", "image not found")]
     for name, msg in cases:
@@ -263,10 +263,10 @@ def test_dicom_series_image_provenance_and_flags(tmp_path):
 
     from vbq_cli.main import main
 
-    (tmp_path / "labels.txt").write_text("1=C4\n2=CSF\n")
+    (tmp_path / "labels.txt").write_text("1=C4\n2=CSF\n", encoding="utf-8")
     assert main(["score", str(folder), str(tmp_path / "lab.nrrd"), "--labels", str(tmp_path / "labels.txt"),
                  "--json", str(tmp_path / "r.json"), "--quiet"]) == 0
-    d = json.loads((tmp_path / "r.json").read_text())
+    d = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert d["provenance"]["dicom"]["magnetic_field_strength"] == 1.5
     assert d["provenance"]["dicom"]["pixel_bandwidth"] == 190.0 and d["provenance"]["dicom"]["echo_time"] == 11.0
     assert d["provenance"]["inputs"]["image"]["sha256"] == h.hexdigest()

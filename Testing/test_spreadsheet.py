@@ -33,7 +33,7 @@ def write_csv(path: Path, header=HEADER, rows=ROWS, sep=",", blank_after=None):
         lines.append(sep.join("" if v is None else str(v) for v in r))
         if blank_after is not None and i == blank_after:
             lines.append("")
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
@@ -86,7 +86,7 @@ def test_tsv_by_extension_and_sniffed_txt(tmp_path):
 
 def test_semicolon_decimal_comma(tmp_path):
     p = tmp_path / "eu.csv"
-    p.write_text("id;group;bmi\na;X;25,5\nb;Y;27,25\nc;X;\n")
+    p.write_text("id;group;bmi\na;X;25,5\nb;Y;27,25\nc;X;\n", encoding="utf-8")
     df, warns = read_table(p)
     assert df["bmi"].tolist()[:2] == [25.5, 27.25]
     assert any("decimal commas" in w and "bmi" in w for w in warns)
@@ -129,7 +129,7 @@ def test_xlsx_sheet_selection(tmp_path):
 def test_read_errors(tmp_path, name, content, msg):
     p = tmp_path / name
     if content is not None:
-        p.write_text(content)
+        p.write_text(content, encoding="utf-8")
     with pytest.raises(VBQInputError) as ei:
         read_table(p)
     assert msg in str(ei.value) and str(p) in str(ei.value) and "\n" not in str(ei.value)
@@ -262,7 +262,7 @@ def test_error_bad_type_name(tmp_path):
 
 def test_identifier_columns_keep_leading_zeros(tmp_path):
     p = tmp_path / "ids.csv"
-    p.write_text("id,group,age\n007,A,60\n010,B,61\n123,A,62\n1234567890123456789,B,63\n")
+    p.write_text("id,group,age\n007,A,60\n010,B,61\n123,A,62\n1234567890123456789,B,63\n", encoding="utf-8")
     df, _ = read_table(p)
     assert df["id"].tolist() == ["007", "010", "123", "1234567890123456789"]
     assert df["age"].dtype == float

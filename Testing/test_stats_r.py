@@ -29,7 +29,7 @@ PERM_Y = [1.15, 0.88, 0.90, 0.74, 1.21]
 
 
 def load(name):
-    return json.loads((RREF / name).read_text())
+    return json.loads((RREF / name).read_text(encoding="utf-8"))
 
 
 def csv(name):
@@ -258,7 +258,7 @@ def test_live_r_reproduces_fixtures(rscript, tmp_path):
                          timeout=120)
     assert res.returncode == 0, res.stderr
     for f in sorted(RREF.glob("stats_data_*.csv")):
-        assert (tmp_path / f.name).read_text() == f.read_text(), f.name
+        assert (tmp_path / f.name).read_text(encoding="utf-8") == f.read_text(encoding="utf-8"), f.name
 
     def same(a, b, path=""):
         if isinstance(a, dict):
@@ -275,4 +275,4 @@ def test_live_r_reproduces_fixtures(rscript, tmp_path):
             assert a == b, path
 
     for f in sorted(RREF.glob("stats_*.json")):
-        same(json.loads((tmp_path / f.name).read_text()), json.loads(f.read_text()), f.name)
+        same(json.loads((tmp_path / f.name).read_text(encoding="utf-8")), json.loads(f.read_text(encoding="utf-8")), f.name)

@@ -449,7 +449,7 @@ class VBQCohortTest(ScriptedLoadableModuleTest):
             base = 2.0 + 0.05 * i
             rows.append({"patient_id": f"P{i:03d}", "diagnosis": grp, "age": 50 + i % 7, "sex": "M" if i % 2 else "F",
                          **{f"VBQ_C{k}": round(base + 0.1 * k, 4) for k in range(2, 8)}})
-        with open(path, "w", newline="") as f:
+        with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)

@@ -19,6 +19,9 @@
 # Debian's rlang 1.0.6: its DESCRIPTION asks rlang >= 1.1.0, lowered to >= 1.0.6 in the private build copy
 # (the code only calls rlang::check_installed, is_formula, caller_call and call_name, all in 1.0.6).
 # Linking needs Debian's libgfortran-12-dev, liblapack-dev and libblas-dev.
+#   Rscript matchit_reference.R OUTDIR LIBDIR TAG   writes matchit_fixed_<TAG>_<data>.json: the committed
+# matchit_fixed_472_*.json come from MatchIt 4.7.2 (commit ac853e7, chk 0.10.0, rlang lowered to >= 1.0.6 the
+# same way: it also calls rlang::abort, warn, inform and with_options, all in 1.0.6).
 args <- commandArgs(trailingOnly = TRUE)
 here <- local({
   a <- commandArgs(FALSE); f <- sub("^--file=", "", a[grep("^--file=", a)])
@@ -38,7 +41,8 @@ if (fixed) {
 } else {
   stopifnot(packageVersion("MatchIt") == "4.5.1")
 }
-prefix <- if (fixed) "matchit_fixed_" else "matchit_"
+tag <- if (length(args) >= 3 && nzchar(args[3])) paste0(args[3], "_") else ""
+prefix <- if (fixed) paste0("matchit_fixed_", tag) else "matchit_"
 
 case <- function(distance = "ps", ratio = 1, caliper = NULL, std_caliper = TRUE, replace = FALSE,
                  exact = NULL, order = "largest", discard = "none") {

@@ -149,7 +149,7 @@ def check_compute_exact(scene, logic):
 
     path = os.path.join(tempfile.mkdtemp(), "vbq.csv")
     logic.exportCsv(result, path)
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
     _eq(len(lines), 7, "CSV lines")
     _eq(lines[0].split(",")[:3], ["level", "segment", "n_voxels"], "CSV header")
