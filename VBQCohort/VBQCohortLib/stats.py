@@ -965,7 +965,37 @@ def _p_adjust_array(p: np.ndarray, method: str) -> np.ndarray:
     if m == "none" or ok.sum() == 1:
         out[ok] = p[ok]
         return out
-    out[ok] = multipletests(p[ok], method=_SM[m], is_sorted=False)[1]
+    if m == "hommel":
+        out[ok] = multipletests(p[ok], method=_SM[m], is_sorted=False)[1]
+    else:
+        # R's p.adjust, one line per method. Not statsmodels' multipletests here: statsmodels 0.15 runs
+        # gc.collect() on every call (0.3 s each once pandas/matplotlib are loaded), which dominated analyses.
+        out[ok] = _p_adjust_r(p[ok], m)
+    return out
+
+
+def _p_adjust_r(p: np.ndarray, m: str) -> np.ndarray:
+    n = p.size
+    if m == "bonferroni":
+        return np.minimum(1.0, n * p)
+    if m == "holm":
+        o = np.argsort(p, kind="stable")
+        i = np.arange(1, n + 1)
+        adj = np.minimum(1.0, np.maximum.accumulate((n - i + 1) * p[o]))
+    else:  # hochberg, BH, BY: step-up, from the largest p down
+        o = np.argsort(-p, kind="stable")
+        i = np.arange(n, 0, -1)
+        if m == "hochberg":
+            adj = np.minimum(1.0, np.minimum.accumulate((n - i + 1) * p[o]))
+        elif m == "BH":
+            adj = np.minimum(1.0, np.minimum.accumulate(n / i * p[o]))
+        elif m == "BY":
+            q = np.sum(1.0 / np.arange(1, n + 1))
+            adj = np.minimum(1.0, np.minimum.accumulate(q * n / i * p[o]))
+        else:  # pragma: no cover - _canonical_method guards this
+            raise ValueError(m)
+    out = np.empty(n)
+    out[o] = adj
     return out
 
 

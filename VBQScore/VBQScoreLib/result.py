@@ -72,8 +72,10 @@ class CsfResult(RoiStats):
 
 @dataclass
 class Flag:
-    code: str  # e.g. MISSING_LEVEL, EMPTY_ROI, TINY_ROI, ROI_AT_BORDER, ROI_PARTLY_OUTSIDE, CSF_NOT_BRIGHTER,
-    #            VBQ_OUT_OF_RANGE, HETEROGENEOUS_ROI, FAT_SATURATION, CONTRAST_ENHANCED, NOT_T1, UNKNOWN_SEGMENT
+    code: str  # MISSING_LEVEL, EMPTY_ROI, TINY_ROI, ROI_AT_BORDER, ROI_PARTLY_OUTSIDE, CSF_NOT_DARKER (CSF SI not
+    #            below the level SI: on T1 marrow is 2-3x brighter than CSF), VBQ_OUT_OF_RANGE, HETEROGENEOUS_ROI,
+    #            FAT_SATURATION, CONTRAST_ENHANCED, NOT_T1, CSF_LOCATION, UNKNOWN_SEGMENT, DUPLICATE_LEVEL
+    #            (the list lives in flags.py)
     level: Optional[str]  # level name, "CSF", or None for the whole measurement
     message: str  # one plain sentence for the user
 
