@@ -1,8 +1,11 @@
-"""Propensity-score matching with R MatchIt 4.5.1 ``matchit(method="nearest")`` semantics.
+"""Propensity-score matching with R MatchIt 4.5 ``matchit(method="nearest")`` semantics.
 
 ``match(data, treat, covariates, ...)`` estimates the propensity score (:mod:`.propensity`, R ``glm``), then
-reproduces MatchIt 4.5.1's greedy nearest-neighbour algorithm (``R/matchit2nearest.R`` and
-``src/nn_matchC_vec.cpp``):
+reproduces MatchIt's greedy nearest-neighbour algorithm (``R/matchit2nearest.R`` and ``src/nn_matchC_vec.cpp``)
+as fixed in MatchIt 4.5.3/4.5.4: by default the output equals MatchIt 4.5.5 (checked in
+``Testing/test_matching_fixed_r.py``); ``compat="matchit-4.5.1"`` reproduces MatchIt 4.5.1 bug for bug (its
+integer ``abs`` in the distance comparison, #163, and the replace+ratio bug, #159; checked in
+``Testing/test_matching_r.py``):
 
 * All units are sorted by distance (``sort.list``: stable, so ties keep data order). Treated units are taken in
   ``m.order``: ``largest``/``smallest`` distance first (R ``order``: stable, ties in data order), ``data`` order,
