@@ -427,7 +427,7 @@ def dask_scheduler(tmp_path_factory):
         address = None
         while time.monotonic() < deadline and address is None:
             if procs[0].poll() is not None:
-                pytest.fail(f"dask scheduler exited: {(d / 'dask.log').read_text(encoding="utf-8")[-2000:]}")
+                pytest.fail(f"dask scheduler exited: {(d / 'dask.log').read_text(encoding='utf-8')[-2000:]}")
             try:
                 address = json.loads(sched_file.read_text(encoding="utf-8"))["address"]
             except (OSError, ValueError, KeyError):

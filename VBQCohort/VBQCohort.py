@@ -167,6 +167,7 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             path = self.ui.dataPathEdit.currentPath
             p.inputTable = self.logic.loadSpreadsheet(path)
             p.dataPath = path
+            self.ui.dataPathEdit.addCurrentPathToHistory()  # settingKey: offered again next time
             if not p.outputDirectory:
                 p.outputDirectory = os.path.join(os.path.dirname(path), "vbq_cohort_report")
             self.onGuess()
@@ -320,11 +321,27 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         return o
 
     def run(self, p, progress=None) -> dict:
-        path = p.dataPath or (p.inputTable.GetAttribute("VBQCohort.sourcePath") if p.inputTable else None)
+        # the file behind the selected table (the user may have selected another loaded table since), else the
+        # last loaded file
+        path = (p.inputTable.GetAttribute("VBQCohort.sourcePath") if p.inputTable else None) or p.dataPath
         if not path:
             raise ValueError("load the spreadsheet with the Load button (the analysis reads the file itself)")
-        return self.runAnalysis(path, p.outputDirectory, plan="lu2024", overrides=self.overridesFrom(p),
+        overrides = self.overridesFrom(p)
+        return self.runAnalysis(path, p.outputDirectory, plan=self.planFrom(p.plan, overrides), overrides=overrides,
                                 progress=progress)
+
+    @staticmethod
+    def planFrom(plan: str, overrides: dict):
+        """The plan handed to run_analysis: a built-in name, or for "custom" a plan dict with only the mapped
+        columns (VBQCohortLib.plan defaults for everything else; the plan loader refuses empty columns)."""
+        if plan != "custom":
+            return plan
+        columns = {k: overrides.get(k) for k in ("id", "group", "treated", "control", "levels", "covariates")}
+        missing = [k for k in ("id", "group", "treated", "control", "levels") if not columns[k]]
+        if missing:
+            raise ValueError(f"custom plan: fill in the {', '.join(missing)} column field(s) first")
+        columns["covariates"] = columns["covariates"] or []
+        return {"name": "custom", "columns": columns, "matching": {"enabled": not overrides.get("no_matching")}}
 
     def runAnalysis(self, dataPath, outputDirectory, plan="lu2024", overrides=None, progress=None):
         """run_analysis + write_report; results into table and plot nodes. Returns a dict of nodes and paths."""

@@ -32,7 +32,7 @@ class VBQScore(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "VBQ Score"
         self.parent.categories = ["Quantification"]
-        self.parent.dependencies = ["Segmentations", "Markups"]
+        self.parent.dependencies = ["Segmentations", "Markups", "Plots"]
         self.parent.contributors = ["SlicerVBQ contributors"]
         self.parent.helpText = """
 Vertebral bone quality (VBQ) score on a non-contrast sagittal T1-weighted MRI: VBQ of a level = signal
@@ -103,8 +103,13 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/VBQScore.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = VBQScoreLogic()
+        # like Slicer's Segment Editor module: undo states, and the editor node set before the scene so that
+        # the editor's automatic selections are stored in our own node
+        self.ui.segmentEditorWidget.setMaximumNumberOfUndoStates(10)
+        self._segmentEditorNode = self.logic.segmentEditorNode()
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self._segmentEditorNode)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -123,9 +128,14 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        # Segment Editor keyboard shortcuts while this module is shown (as Slicer's Segment Editor module does)
+        self.ui.segmentEditorWidget.installKeyboardShortcuts()
 
     def exit(self) -> None:
+        # deactivating the effect also removes the editor's slice-view observations
         self.ui.segmentEditorWidget.setActiveEffect(None)
+        self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
+        self.ui.segmentEditorWidget.removeViewObservations()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
@@ -136,6 +146,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._observeSegmentation(None)
         self._lastResult = None
         self.setParameterNode(None)
+        self.ui.segmentEditorWidget.removeViewObservations()
 
     def onSceneEndClose(self, caller, event) -> None:
         self._segmentEditorNode = None
@@ -191,17 +202,16 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._segmentEditorNode = self.logic.segmentEditorNode()
             editor.setMRMLSegmentEditorNode(self._segmentEditorNode)
         editor.setSegmentationNode(p.segmentation)
-        volume = p.inputVolume
-        if hasattr(editor, "setSourceVolumeNode"):  # Slicer >= 5.2
-            editor.setSourceVolumeNode(volume)
-        else:  # pragma: no cover
-            editor.setMasterVolumeNode(volume)
+        if editor.sourceVolumeNode() != p.inputVolume:
+            editor.setSourceVolumeNode(p.inputVolume)  # the "master" volume API is deprecated since 5.2
 
     # -- live update: recompute (throttled) when the segmentation changes
     def _observeSegmentation(self, segmentationNode) -> None:
         if segmentationNode is self._observedSegmentation:
             return
-        events = (slicer.vtkSegmentation.RepresentationModified, slicer.vtkSegmentation.SegmentAdded,
+        # source representation only (as Slicer's auto-complete effects observe): derived representations
+        # (closed surface for 3D display) are rebuilt after each stroke and must not trigger a second computation
+        events = (slicer.vtkSegmentation.SourceRepresentationModified, slicer.vtkSegmentation.SegmentAdded,
                   slicer.vtkSegmentation.SegmentRemoved, slicer.vtkSegmentation.SegmentModified)
         if self._observedSegmentation is not None:
             for e in events:
@@ -219,7 +229,8 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if not (p and p.liveUpdate and p.inputVolume and p.segmentation):
             return
         try:
-            self._compute()
+            # no layout switch while the user paints (ShowChartInLayout changes the view arrangement)
+            self._compute(showChart=False)
         except ValueError as exc:  # bad input while drawing (e.g. no CSF yet): say so, no dialog
             self.ui.overallLabel.text = "-"
             self.ui.flagsText.plainText = f"Not computed: {exc}"
@@ -240,7 +251,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("Failed to compute VBQ.", waitCursor=True):
             self._compute()
 
-    def _compute(self) -> None:
+    def _compute(self, showChart: bool = True) -> None:
         p = self._parameterNode
         if not p.outputTable:
             p.outputTable = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "VBQ results")
@@ -250,7 +261,8 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.overallLabel.text = self.logic.overallText(result)
         self.ui.flagsText.plainText = self.logic.flagsText(result)
         self._onParameterNodeModified()
-        slicer.modules.plots.logic().ShowChartInLayout(chart)
+        if showChart:
+            slicer.modules.plots.logic().ShowChartInLayout(chart)
         self.ui.resultsTableView.setMRMLTableNode(p.outputTable)
 
     def onExportCsv(self) -> None:
@@ -276,6 +288,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             folder = self.ui.batchFolderEdit.currentPath
             outCsv = self.ui.batchOutputEdit.currentPath
             pattern = self.ui.batchPatternEdit.text.strip() or None
+            self.ui.batchFolderEdit.addCurrentPathToHistory()  # settingKey: offered again next time
             dialog = slicer.util.createProgressDialog(parent=self.parent, value=0, maximum=1,
                                                       labelText="Measuring cases...", windowTitle="VBQ batch")
 
@@ -520,23 +533,24 @@ class VBQScoreTest(ScriptedLoadableModuleTest):
 
     def test_WidgetCompute(self):
         """GUI path: select nodes through the parameter node, press Compute, read the panel."""
-        import numpy as np
-
         checks = self._checks()
-        img, vol, arr = checks.make_phantom(slicer.mrmlScene)
-        seg = checks.new_segmentation(slicer.mrmlScene, vol)
-        ids = VBQScoreLogic().createLevelSegments(seg, "lu2024")
-        checks.paint(seg, ids["C3"], img, vol, np.s_[9:13, 10:20, 15:25])
-        checks.paint(seg, ids["CSF"], img, vol, np.s_[5:35, 25:30, 15:25])
+        vol, seg = checks.make_partial_scene(slicer.mrmlScene, VBQScoreLogic())
         slicer.util.selectModule("VBQScore")
         widget = slicer.modules.VBQScoreWidget
         widget._parameterNode.inputVolume = vol
         widget._parameterNode.segmentation = seg
+        editorNode = widget.ui.segmentEditorWidget.mrmlSegmentEditorNode()
+        self.assertEqual(editorNode.GetSingletonTag(), "VBQScore")
+        self.assertEqual(editorNode.GetSegmentationNode().GetID(), seg.GetID())
+        self.assertEqual(editorNode.GetSourceVolumeNode().GetID(), vol.GetID())
         self.assertTrue(widget.ui.computeButton.enabled)
         widget.ui.computeButton.click()
         self.assertIsNotNone(widget._lastResult)
-        self.assertEqual(widget._lastResult.level("C3").vbq, 220.0 / 80.0)
-        self.assertIn("MISSING_LEVEL", widget.ui.flagsText.plainText)
+        checks.check_partial_result(widget._lastResult)
+        self.assertEqual(widget.ui.flagsText.plainText, VBQScoreLogic.flagsText(widget._lastResult))
+        self.assertIn("C2: EMPTY_ROI", widget.ui.flagsText.plainText)
         self.assertTrue(widget.ui.overallLabel.text.startswith(f"{220.0 / 80.0:.3f}"))
         self.assertTrue(widget.ui.exportCsvButton.enabled)
+        table = widget._parameterNode.outputTable
+        self.assertEqual(table.GetTable().GetValueByName(1, "vbq").ToDouble(), 220.0 / 80.0)
         self.delayDisplay("Widget compute OK")

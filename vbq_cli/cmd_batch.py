@@ -67,6 +67,9 @@ def register(sub) -> None:
     p.add_argument("--max-in-flight", type=int, default=None, metavar="N", help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+    from .oneline import one_line_errors
+
+    one_line_errors(p)
 
 
 class _LazyBar:
@@ -89,6 +92,23 @@ class _LazyBar:
             self._bar = None
 
 
+def _check_out(out: str, manifest: str) -> None:
+    """--out (and the long table / journal beside it) must not be the manifest, and must be a file name."""
+    import os
+    from pathlib import Path
+
+    from VBQScoreLib.batch import journal_path_for, long_path_for
+    from VBQScoreLib.errors import VBQInputError
+
+    o = Path(out)
+    if o.is_dir():
+        raise VBQInputError(f"--out {out}: is a folder; give a file name such as {o / 'results.csv'}")
+    m = os.path.realpath(manifest)
+    for p in (o, long_path_for(o), journal_path_for(o)):
+        if os.path.realpath(p) == m:
+            raise VBQInputError(f"--out {out}: would overwrite the manifest {manifest}; choose another name")
+
+
 def run(args) -> int:
     from VBQScoreLib.batch import load_cases, run_batch
     from VBQScoreLib.errors import VBQInputError
@@ -101,6 +121,10 @@ def run(args) -> int:
     pattern = None
     if args.pattern:
         pattern = args.pattern[0] if len(args.pattern) == 1 else tuple(args.pattern)
+    from .cmd_score import check_measure_flags
+
+    check_measure_flags(args)
+    _check_out(args.out, args.manifest)
     cases = load_cases(args.manifest, pattern)
     options = ScoreOptions(preset=args.preset, stat=args.stat, levels=args.levels, aggregate=args.aggregate,
                            erode_mm=args.erode_mm, mid_sagittal_slices=args.mid_slices,

@@ -10,6 +10,9 @@ def register(sub) -> None:
                        description="Cohort statistics of a VBQ study from a clinical spreadsheet.")
     csub = p.add_subparsers(dest="cohort_command", metavar="SUBCOMMAND")
     csub.required = True
+    from .oneline import one_line_errors
+
+    one_line_errors(p)
     for name in ("cohort_match", "cohort_analyze"):
         try:
             mod = import_module(f"vbq_cli.{name}")

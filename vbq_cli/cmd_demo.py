@@ -18,6 +18,9 @@ def register(sub) -> None:
                    help="patients with a phantom MRI measured by VBQScore (default 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     p.set_defaults(func=run)
+    from .oneline import one_line_errors
+
+    one_line_errors(p)
 
 
 def run(args) -> int:
@@ -36,6 +39,12 @@ def run(args) -> int:
     seed = demo.DEFAULT_SEED if args.seed is None else args.seed
     n = demo.DEFAULT_N if args.n_patients is None else args.n_patients
     k = min(demo.DEFAULT_N_MRI, n) if args.n_mri is None else args.n_mri
+    if n < 40:
+        raise VBQInputError(f"--n-patients {n}: must be at least 40 (the demo matches and compares two groups)")
+    if k < 0:
+        raise VBQInputError(f"--n-mri {k}: must be 0 or more")
+    if k > n:
+        raise VBQInputError(f"--n-mri {k}: more phantom MRIs than patients (--n-patients {n})")
     bar = None if args.quiet else TqdmProgress(desc="vbq demo", unit="step")
     try:
         res = demo.run_demo(out, seed=seed, n_patients=n, n_mri=k, progress=bar)

@@ -41,6 +41,9 @@ def register(sub) -> None:
     p.add_argument("--csv", metavar="OUT", help="write one row per level as CSV")
     p.add_argument("--quiet", action="store_true", help="do not print the table")
     p.set_defaults(func=run)
+    from .oneline import one_line_errors
+
+    one_line_errors(p)
 
 
 def _fmt(x, nd=2) -> str:
@@ -49,6 +52,10 @@ def _fmt(x, nd=2) -> str:
     if isinstance(x, int):
         return str(x)
     return f"{x:.{nd}f}"
+
+
+#: flags printed by the table; the rest are summarised by code (the JSON has them all)
+MAX_FLAGS_SHOWN = 20
 
 
 def format_table(result) -> str:
@@ -73,8 +80,15 @@ def format_table(result) -> str:
     if result.flags:
         lines.append("")
         lines.append(f"flags ({len(result.flags)}):")
-        for f in result.flags:
+        shown = result.flags if len(result.flags) <= MAX_FLAGS_SHOWN else result.flags[:MAX_FLAGS_SHOWN - 1]
+        for f in shown:
             lines.append(f"  {f.code:<18} {f.level or '':<4} {f.message}")
+        if len(shown) < len(result.flags):
+            from collections import Counter
+
+            rest = Counter(f.code for f in result.flags[len(shown):])
+            lines.append(f"  ... and {len(result.flags) - len(shown)} more ("
+                         + ", ".join(f"{n} {c}" for c, n in rest.most_common()) + "); all are in --json")
     return "\n".join(lines)
 
 
@@ -99,6 +113,9 @@ def _check_outputs(args) -> None:
     from VBQScoreLib.errors import VBQInputError
 
     inputs = {Path(p).resolve() for p in (args.image, args.segmentation, args.labels) if p}
+    if Path(args.image).resolve() == Path(args.segmentation).resolve():
+        raise VBQInputError(f"{args.segmentation}: IMAGE and SEGMENTATION are the same file; give the MRI first, "
+                            f"then its segmentation")
     outs = [(flag, Path(v)) for flag, v in (("--json", args.json), ("--csv", args.csv)) if v]
     if len(outs) == 2 and outs[0][1].resolve() == outs[1][1].resolve():
         raise VBQInputError(f"--json and --csv both write {outs[0][1]}")
@@ -112,11 +129,30 @@ def _check_outputs(args) -> None:
             raise VBQInputError(f"{flag} {p}: output folder {parent} does not exist")
 
 
+def check_measure_flags(args) -> None:
+    """Name the flag when a measuring option is out of range (shared with ``vbq batch``)."""
+    import math
+
+    from VBQScoreLib.errors import VBQInputError
+
+    e = args.erode_mm
+    if e is not None and not (math.isfinite(e) and e >= 0):
+        raise VBQInputError(f"--erode-mm {e:g}: erosion margin must be a finite number of mm >= 0")
+    if args.mid_slices is not None and args.mid_slices < 1:
+        raise VBQInputError(f"--mid-slices {args.mid_slices}: mid-sagittal slices must be a whole number >= 1")
+    lo, hi = args.vbq_range
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise VBQInputError(f"--vbq-range {lo:g} {hi:g}: both ends must be finite numbers")
+    if not lo < hi:
+        raise VBQInputError(f"--vbq-range {lo:g} {hi:g}: LO must be below HI")
+
+
 def run(args: argparse.Namespace) -> int:
     from VBQScoreLib.api import score_files
     from VBQScoreLib.atomic import write_text_atomic
     from VBQScoreLib.options import ScoreOptions
 
+    check_measure_flags(args)
     _check_outputs(args)
     options = ScoreOptions(preset=args.preset, stat=args.stat, levels=args.levels, aggregate=args.aggregate,
                            csf_reference=args.csf_reference, erode_mm=args.erode_mm, mid_sagittal_slices=args.mid_slices,

@@ -15,15 +15,25 @@ def _levels_arg(text: str) -> list[str]:
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.levels import parse_level_list
 
+    import re
+
     out = []
     for tok in _csv_list(text):
         if "-" in tok:
             try:
                 out.extend(f"VBQ_{lv}" for lv in parse_level_list(tok))
                 continue
-            except VBQInputError:
-                pass
+            except VBQInputError as exc:
+                if re.fullmatch(r"[CTLSctls]\d+\s*-\s*[CTLSctls]\d+", tok):  # meant as a level range
+                    raise argparse.ArgumentTypeError(str(exc)) from None
+        elif re.fullmatch(r"[CTLSctls]\d+", tok):  # looks like a level: must be one (C9 is not)
+            try:
+                parse_level_list(tok)
+            except VBQInputError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
         out.append(tok)
+    if not out:
+        raise argparse.ArgumentTypeError("expected level columns (VBQ_C2,VBQ_C3) or a range like C2-C7")
     return out
 
 
@@ -85,7 +95,10 @@ def register(csub) -> None:
     add_matching_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; files replaced)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, command="cohort analyze")  # main.py prints "vbq <command>: error: ..."
+    from .oneline import one_line_errors
+
+    one_line_errors(p)
 
 
 def overrides_from_args(args) -> dict:
@@ -110,6 +123,31 @@ def print_summary(results: dict, written: dict) -> None:
     print(f"Results: {written['results']}")
     for s in summary_sentences(results):
         print("  - " + html.unescape(re.sub(r"<[^>]+>", "", s)))
+    warns = [" ".join(str(w).split()) for w in results.get("warnings") or []]
+    for w in warns[:8]:
+        print(f"  ! {w}")
+    if len(warns) > 8:
+        print(f"  ! ... and {len(warns) - 8} more warning(s) in the report")
+
+
+def _check_inputs_not_replaced(out, inputs) -> None:
+    """The report writes results.json, report.html, matched.csv, tables/*.csv and figures/*.png into OUT: refuse
+    an OUT where that would replace an input file."""
+    import os
+    from pathlib import Path
+
+    from VBQScoreLib.errors import VBQInputError
+
+    o = Path(os.path.realpath(out))
+    for flag, value in inputs:
+        if not value:
+            continue
+        p = Path(os.path.realpath(value))
+        rel = p.parent.relative_to(o).as_posix() if p.parent.is_relative_to(o) else None
+        if ((rel == "." and p.name in ("results.json", "report.html", "matched.csv"))
+                or (rel == "tables" and p.suffix.lower() == ".csv")
+                or (rel == "figures" and p.suffix.lower() == ".png")):
+            raise VBQInputError(f"--out {out}: would replace the input {flag} {value}; choose another folder")
 
 
 def run(args) -> int:
@@ -124,11 +162,21 @@ def run(args) -> int:
     from VBQCohortLib.plan import load_plan
     from VBQCohortLib.report import write_report
 
+    import math
+
+    # checked here (not as argparse types) so that main() returns 2 with one line, as for every bad input
+    if args.ratio is not None and args.ratio < 1:
+        raise VBQInputError(f"--ratio {args.ratio}: must be a whole number >= 1 (controls per treated subject)")
+    if args.caliper is not None and not (args.caliper > 0 and math.isfinite(args.caliper)):
+        raise VBQInputError(f"--caliper {args.caliper:g}: must be a finite number > 0 (SDs of the distance); "
+                            f"use --no-caliper for none")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise VBQInputError(f"{out}: exists and is not a folder")
     if not out.parent.is_dir():
         raise VBQInputError(f"{out}: parent folder {out.parent} does not exist")
+    _check_inputs_not_replaced(out, [("DATA", args.data), ("--vbq-results", args.vbq_results),
+                                     ("--plan", args.plan)])
     plan = load_plan(args.plan or "lu2024")
     command = "vbq " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
     bar = None if args.quiet else TqdmProgress(desc="vbq cohort analyze", unit="step")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def _csv_list(text: str) -> list[str]:
@@ -68,18 +69,27 @@ def register(csub) -> None:
                    help="write the matched rows with distance, weights, subclass")
     p.add_argument("--json", default=None, metavar="OUT", help="write ps, pairs, n_matched, balance as JSON")
     p.add_argument("--love-plot", default=None, metavar="PNG", help="write a love plot (png/svg/pdf)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, command="cohort match")  # main.py prints "vbq <command>: error: ..."
+    from .oneline import one_line_errors
+
+    one_line_errors(p)
 
 
-def read_data(path: str, sheet: str | None = None):
-    """Read DATA with VBQCohortLib.spreadsheet.read_table when available, else a minimal pandas reader."""
+def read_data(path: str, sheet: str | None = None, warnings: list | None = None):
+    """Read DATA with VBQCohortLib.spreadsheet.read_table when available, else a minimal pandas reader.
+    Reading warnings (Excel error cells, decimal commas, encoding, first of several sheets) are appended to
+    ``warnings`` when given."""
     try:
         from VBQCohortLib.spreadsheet import read_table  # written by the spreadsheet helper
     except ImportError:
         read_table = None
     if read_table is not None:
         out = read_table(path, sheet=sheet)
-        return out[0] if isinstance(out, tuple) else out  # (DataFrame indexed by spreadsheet row, warnings)
+        if isinstance(out, tuple):  # (DataFrame indexed by spreadsheet row, warnings)
+            if warnings is not None:
+                warnings.extend(out[1])
+            return out[0]
+        return out
     return _read_minimal(path, sheet)
 
 
@@ -145,13 +155,16 @@ def run(args) -> int:
     from VBQScoreLib.atomic import atomic_write, write_text_atomic
     from VBQScoreLib.errors import VBQInputError
 
-    df = read_data(args.data, args.sheet)
+    read_warnings: list[str] = []
+    df = read_data(args.data, args.sheet, read_warnings)
     source = args.data
     needed = [args.id, args.group, *args.covariates, *(args.exact or [])]
     for c in needed:
         if c not in df.columns:
             raise VBQInputError(f"{source}: column {c!r} not found; columns are {', '.join(map(str, df.columns))}")
     _check_numeric(df, args.covariates, args.categorical, source)
+    _check_group_sizes(df, args.group, args.treated, source)
+    _check_outputs(args)
     idc = df[args.id]
     if pd.api.types.is_float_dtype(idc.dtype) and idc.notna().all() and (idc == np.round(idc)).all():
         df = df.assign(**{args.id: idc.astype("int64")})  # numeric ids read as floats: 7.0 -> 7
@@ -165,7 +178,11 @@ def run(args) -> int:
                         compat=args.compat, source=source)
         except VBQInputError as exc:
             msg = str(exc)
-            raise VBQInputError(msg if msg.startswith(f"{source}:") else f"{source}: {msg}") from None
+            msg = msg if msg.startswith(f"{source}:") else f"{source}: {msg}"
+            excel = [w for w in read_warnings if "Excel error cells" in w]
+            if excel and "missing" in msg:
+                msg += f" (note: {excel[0]})"
+            raise VBQInputError(msg) from None
 
     # compute every output before writing any
     outputs = []
@@ -187,7 +204,56 @@ def run(args) -> int:
         love_plot(res.balance_before, res.balance_after, args.love_plot)
 
     print(_summary(res))
+    for w in read_warnings:
+        print(f"vbq cohort match: warning: {w}", file=sys.stderr)
     return 0
+
+
+def _check_group_sizes(df, group: str, treated: str, source: str) -> None:
+    """Both groups need at least 2 subjects: one subject cannot carry a propensity model or a balance SD."""
+    from VBQCohortLib.spreadsheet import normalise_label
+    from VBQScoreLib.errors import VBQInputError
+
+    lab = df[group].map(lambda v: None if v is None or v != v else normalise_label(v))
+    t = normalise_label(treated)
+    n_t = int((lab == t).sum())
+    n_c = int((lab.notna() & (lab != t)).sum())
+    if n_t == 0:
+        return  # matching names the values present
+    for name, n, mask in ((f"treated group '{treated}'", n_t, lab == t),
+                          ("control group (the other values)", n_c, lab.notna() & (lab != t))):
+        if n < 2:
+            rows = ", ".join(str(r) for r in df.index[mask.to_numpy()])
+            raise VBQInputError(f"{source}: {name} of column '{group}' has {n} subject{'s' if n != 1 else ''}"
+                                f"{' (row ' + rows + ')' if rows else ''}; matching needs at least 2 per group")
+
+
+def _check_outputs(args) -> None:
+    """--out/--json/--love-plot: not an input, not a folder, folder exists, not the same file twice."""
+    import os
+    from pathlib import Path
+
+    from VBQScoreLib.errors import VBQInputError
+
+    data = os.path.realpath(args.data)
+    seen: dict[str, str] = {}
+    for flag, value in (("--out", args.out), ("--json", args.json), ("--love-plot", args.love_plot)):
+        if not value:
+            continue
+        p = Path(value)
+        rp = os.path.realpath(p)
+        if rp == data:
+            raise VBQInputError(f"{flag} {value}: would overwrite the input spreadsheet; choose another name")
+        if p.is_dir():
+            raise VBQInputError(f"{flag} {value}: is a folder; give a file name")
+        parent = p.parent if str(p.parent) else Path(".")
+        if not parent.is_dir():
+            raise VBQInputError(f"{flag} {value}: output folder {parent} does not exist")
+        if rp in seen:
+            raise VBQInputError(f"{seen[rp]} and {flag} both write {value}")
+        if flag == "--love-plot" and p.suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise VBQInputError(f"--love-plot {value}: give a .png, .svg or .pdf file name")
+        seen[rp] = flag
 
 
 def _summary(res) -> str:

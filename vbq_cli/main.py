@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from VBQScoreLib import __version__
 
+    from .oneline import one_line_errors
+
     parser = argparse.ArgumentParser(
         prog="vbq",
         description="MRI vertebral bone quality (VBQ): measure VBQ from a T1 MRI and a segmentation, "
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         mod.register(sub)
-    return parser
+    return one_line_errors(parser)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -355,6 +355,8 @@ def _read(data, sheet=None):
     from .spreadsheet import read_table
 
     path = Path(data)
+    if path.is_dir():
+        raise VBQInputError(f"{path}: is a folder, not a spreadsheet (give a CSV, TSV or XLSX file)")
     if not path.is_file():
         raise VBQInputError(f"{path}: data file not found")
     df, warns = read_table(path, sheet=sheet)
@@ -428,6 +430,11 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
         from .join import join_vbq
 
         df, join_info = join_vbq(df, vbq_results, id_col=id_col, levels=plan.levels)
+        if join_info.get("n_vbq") and not join_info.get("n_joined"):
+            ex_v = (join_info.get("only_in_vbq") or ["?"])[0]
+            ex_c = (join_info.get("only_in_clinical") or ["?"])[0]
+            raise VBQInputError(f"{join_info['source']}: none of its {join_info['n_vbq']} case ids matches a patient "
+                                f"id in column '{id_col}' of {source} (e.g. VBQ '{ex_v}' vs clinical '{ex_c}')")
         if join_info.get("replaced_columns"):
             read_warnings.append(f"column(s) {', '.join(join_info['replaced_columns'])} of the clinical table "
                                  f"were replaced by the VBQ results of {Path(join_info['source']).name}")
@@ -440,8 +447,17 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
 
     tick("validating cohort")
     _check_plan_columns(df, plan, source)
+    sex_flag = (overrides or {}).get("sex_column")
+    if sex_flag and sex_flag not in df.columns:
+        raise VBQInputError(f"{source}: sex column '{sex_flag}' (--sex-column) not found (columns: "
+                            f"{', '.join(map(str, df.columns))}); give '' to turn the sex-stratified study off")
     work, exclusions, warnings = _prepare(df, plan, source)
     levels = plan.levels
+    empty = [c for c in levels if c in work.columns and work[c].isna().all()]
+    if empty:
+        raise VBQInputError(f"{source}: level column{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} "
+                            f"{'have' if len(empty) > 1 else 'has'} no values (all {len(work)} rows missing); "
+                            f"leave {'them' if len(empty) > 1 else 'it'} out of the levels")
     work = _drop_without_vbq(work, exclusions, warnings, levels, id_col)
     tr_all = work[work[TREAT_COL] == 1]
     co_all = work[work[TREAT_COL] == 0]

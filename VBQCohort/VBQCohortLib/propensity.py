@@ -159,6 +159,8 @@ def design_matrix(data, covariates, categorical=None, *, intercept: bool = True,
         names.append("(Intercept)")
     for c in covariates:
         col = data[c]
+        if n and col.isna().all():
+            raise VBQInputError(f"{_where(source)}covariate {c!r} has no values (all {n} rows missing)")
         if col.isna().any():
             raise VBQInputError(f"{_where(source)}covariate {c!r} is missing in rows {_rows(col.isna())}")
         if c in categorical or _is_categorical(col):

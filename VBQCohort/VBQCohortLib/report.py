@@ -753,6 +753,26 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     return figs
 
 
+#: list of the files a report wrote into its folder (so that a later report can remove the ones it replaces)
+REPORT_FILES = ".vbq_report_files.json"
+
+
+def _previous_report_files(out_dir: Path) -> set:
+    """Files listed by an earlier report in ``out_dir`` (only plain names and tables/ figures/ entries)."""
+    try:
+        names = json.loads((Path(out_dir) / REPORT_FILES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    ok = set()
+    for n in names if isinstance(names, list) else []:
+        parts = str(n).split("/")
+        if (len(parts) == 1 and parts[0] in ("results.json", "report.html", "matched.csv")) or (
+                len(parts) == 2 and parts[0] in ("tables", "figures") and parts[1]
+                and not parts[1].startswith(".") and ".." not in parts[1]):
+            ok.add(str(n))
+    return ok
+
+
 def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progress=None) -> dict:
     """Write results.json, report.html, tables/*.csv, figures/*.png and matched.csv into ``out_dir``
     (atomically: on error nothing is written). ``frames`` is the second return value of
@@ -767,6 +787,7 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
     text = json.dumps(results, indent=1, allow_nan=False)
     out_dir = Path(out_dir)
     written = {}
+    previous = _previous_report_files(out_dir)
     with atomic_directory(out_dir) as tmp:
         tmp = Path(tmp)
         (tmp / "results.json").write_text(text, encoding="utf-8")
@@ -781,6 +802,15 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
         if frames and frames.get("matched") is not None:
             frames["matched"].to_csv(tmp / "matched.csv", index=True)  # index = spreadsheet row number
             written["matched"] = out_dir / "matched.csv"
+        produced = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        (tmp / REPORT_FILES).write_text(json.dumps(produced, indent=0) + "\n", encoding="utf-8")
+    # a file an earlier report wrote into this folder but this one did not (e.g. forest.png when the logistic
+    # model is now off) would sit beside the new report as if it belonged to it: remove it
+    for rel in sorted(previous - set(produced)):
+        try:
+            (out_dir / rel).unlink()
+        except OSError:
+            pass
     report(progress, 3, 3, "written")
     written.update({"results": out_dir / "results.json", "report": out_dir / "report.html",
                     "tables": out_dir / "tables", "figures": out_dir / "figures"})

@@ -107,6 +107,9 @@ def _read_delimited(path: Path, ext: str, warnings: list[str]):
         raise VBQInputError(f"{path}: the file is empty")
     if raw[:4] == b"PK\x03\x04":
         raise VBQInputError(f"{path}: this is an Excel/zip file, not text; give it the .xlsx extension")
+    kind = _binary_kind(raw)
+    if kind:
+        raise VBQInputError(f"{path}: this is {kind}, not a text table (CSV/TSV)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -146,6 +149,21 @@ def _read_delimited(path: Path, ext: str, warnings: list[str]):
         rows.append((r + [""] * width)[:width])
         rownums.append(i + 1)
     return header, rows, rownums, sep
+
+
+def _binary_kind(raw: bytes) -> str | None:
+    """A short description when ``raw`` is plainly not text (an image, an archive, any file with NUL bytes)."""
+    magic = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"\x1f\x8b", "a gzip file (e.g. .nii.gz)"),
+             (b"%PDF", "a PDF document"), (b"\xd0\xcf\x11\xe0", "an old Excel .xls/Office file"),
+             (b"NRRD", "an NRRD image"))
+    for m, what in magic:
+        if raw.startswith(m):
+            return what
+    if len(raw) >= 348 and raw[344:348] in (b"n+1\x00", b"ni1\x00"):
+        return "a NIfTI image"
+    if b"\x00" in raw[:4096]:
+        return "a binary file"
+    return None
 
 
 def _read_xlsx(path: Path, sheet, warnings: list[str]):
@@ -215,7 +233,7 @@ def _read_xlsx(path: Path, sheet, warnings: list[str]):
                             f"the file in Excel or LibreOffice to compute them): {_rows_text(uncached, 10)}")
         if len(names) > 1 and sheet is None:
             warnings.append(f"{path.name}: read the first sheet '{ws.title}' of {len(names)} "
-                            f"({', '.join(names)}); choose another with sheet=")
+                            f"({', '.join(names)}); choose another with --sheet NAME")
         return header, rows, rownums
     finally:
         wb.close()

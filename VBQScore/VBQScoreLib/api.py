@@ -49,25 +49,36 @@ def score_arrays(image, segments, options=None, provenance: Optional[dict] = Non
 
     from . import flags as F
     from .levels import level_sort_key, parse_segment_name
-    from .measure import (erode, restrict_mid_slices, roi_stats, roi_values, sagittal_axis, touches_border)
     from .options import ScoreOptions
     from .provenance import base_provenance
-    from .resample import map_to_image
-    from .result import CsfResult, LevelResult, VBQResult
 
     options = (options or ScoreOptions()).validate()
     preset = options.resolve_preset()
-    stat = preset.level_stat
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise VBQInputError(f"image is {image.GetDimension()}-D with {image.GetNumberOfComponentsPerPixel()} "
                             "component(s); a 3-D scalar image is needed")
-    flags = []
     prov = dict(provenance) if provenance else base_provenance(options, preset)
-    prov.setdefault("options", options.to_dict())
     if prov.get("options") is None:
         prov["options"] = options.to_dict()
     if prov.get("preset") is None:
         prov["preset"] = preset.to_dict()
+    return _score(image, segments, options, preset, prov, progress)
+
+
+def _score(image, segments, options, preset, prov: dict, progress: ProgressCallback = None):
+    """:func:`score_arrays` after validation; ``prov`` is the provenance dict to complete (its ``dicom`` fields
+    give flags)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from . import flags as F
+    from .levels import level_sort_key, parse_segment_name
+    from .measure import (erode, restrict_mid_slices, roi_stats, roi_values, sagittal_axis, touches_border)
+    from .resample import ImageGrid, map_segment
+    from .result import CsfResult, LevelResult, VBQResult
+
+    stat = preset.level_stat
+    flags = []
     flags.extend(F.dicom_flags(prov.get("dicom")))
 
     # -- which segment is which level
@@ -102,14 +113,15 @@ def score_arrays(image, segments, options=None, provenance: Optional[dict] = Non
     # -- map onto the image grid and measure
     image_array = sitk.GetArrayViewFromImage(image)
     spacing = image.GetSpacing()
-    voxel_volume = float(np.prod(spacing))
+    voxel_volume = float(np.prod(spacing))  # as before: numpy's product of the three spacings
     size = image.GetSize()
     sag = sagittal_axis(image)
+    grid = ImageGrid(image)
     todo = [("CSF", csf_seg)] + list(level_segs.items())
     measured = {}
     for i, (name, seg) in enumerate(todo):
         report(progress, i, len(todo), f"measuring {name}")
-        roi = map_to_image(seg.mask, image)
+        roi = map_segment(seg, image, grid)
         mask = roi.mask
         n_mapped = int(np.count_nonzero(mask))
         mask = erode(mask, spacing, float(options.erode_mm))
@@ -224,24 +236,28 @@ def score_files(image_path, segmentation_path, labels=None, options=None, progre
 
     from .image_io import read_image
     from .options import ScoreOptions
-    from .provenance import BackgroundHash, build_provenance
+    from .provenance import MEASUREMENT, BackgroundHash, BackgroundHashes, build_provenance
     from .segments import read_segmentation
 
     options = (options or ScoreOptions()).validate()
     preset = options.resolve_preset()
-    # hash the inputs in background threads while the files are read and measured
-    img_hash = BackgroundHash([str(image_path)]) if Path(image_path).is_file() else None
+    # hash the input files in one background thread (hashlib releases the GIL) while they are read and measured
+    groups = {key: [str(p)] for key, p in (("image", image_path), ("segmentation", segmentation_path))
+              if Path(p).is_file()}
+    hash_job = BackgroundHashes(groups) if groups else None
     img = read_image(image_path)
-    if img_hash is None or list(img.files) != [str(image_path)]:  # a DICOM series
-        img_hash = BackgroundHash(img.files)
-    seg_hash = BackgroundHash([segmentation_path]) if Path(segmentation_path).is_file() else None
+    dicom_hash = BackgroundHash(img.files) if list(img.files) != [str(image_path)] else None  # a DICOM series
     segments = read_segmentation(segmentation_path, labels)
     try:
-        result = score_arrays(img.image, segments, options, None, progress)
+        # read_image gives a 3-D scalar image; the provenance is built below, once the input hashes are known
+        result = _score(img.image, segments, options, preset, {"dicom": None, "measurement": dict(MEASUREMENT)},
+                        progress)
     except VBQInputError as exc:
         raise VBQInputError(f"{segmentation_path}: {exc}") from None
     try:
-        hashes = {"image": img_hash.result(), "segmentation": seg_hash.result() if seg_hash else None}
+        done = hash_job.result() if hash_job is not None else {}
+        hashes = {"image": dicom_hash.result() if dicom_hash is not None else done["image"],
+                  "segmentation": done.get("segmentation")}
     except OSError as exc:
         raise VBQInputError(f"{exc.filename or image_path}: cannot read input for its SHA-256 "
                             f"({exc.strerror or exc})") from None

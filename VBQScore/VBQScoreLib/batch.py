@@ -701,6 +701,8 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
     parent = out_csv.parent if str(out_csv.parent) else Path(".")
     if not parent.is_dir():
         raise VBQInputError(f"{out_csv}: output folder {parent} does not exist")
+    if out_csv.is_dir():
+        raise VBQInputError(f"{out_csv}: is a folder; give the output table a file name")
     if not os.access(parent, os.W_OK):
         raise VBQInputError(f"{out_csv}: output folder {parent} is not writable")
     long_csv = long_path_for(out_csv)

@@ -112,20 +112,46 @@ def quantiles_type7(values: np.ndarray, probs) -> list[float]:
     return [float(part[lo]) if t == 0 else float(_lerp(part[lo], part[hi], t)) for lo, hi, t in pos]
 
 
+def mean_sd(values: np.ndarray) -> tuple:
+    """``(mean, sample SD)`` of float64 ``values`` (SD ``None`` for one value), bit for bit
+    ``np.mean(values)`` and ``np.std(values, ddof=1)`` (tested): numpy's own steps (pairwise sum / n; squared
+    deviations from that mean, pairwise sum / (n - 1), square root), the mean computed once for both."""
+    n = values.size
+    mean = np.add.reduce(values) / n
+    if n < 2:
+        return float(mean), None
+    dev = np.subtract(values, mean)
+    np.square(dev, out=dev)
+    return float(mean), float(np.sqrt(np.add.reduce(dev) / (n - 1)))
+
+
 def roi_stats(values: np.ndarray, voxel_volume_mm3: float) -> dict:
-    """n_voxels, volume_mm3, mean, median, sd, p5, p95, min, max, cv of the voxel values (None when undefined)."""
+    """n_voxels, volume_mm3, mean, median, sd, p5, p95, min, max, cv of the voxel values (None when undefined).
+
+    One ``np.partition`` call places every order statistic needed (min, max, the median's one or two, and the
+    two neighbours of each of p5 and p95); median (as ``np.median``), p5/p95 (as ``np.percentile``, see
+    :func:`quantiles_type7`), min and max are read from it, bit for bit equal to the numpy functions."""
     n = int(values.size)
     out = {"n_voxels": n, "volume_mm3": float(n * voxel_volume_mm3), "mean": None, "median": None, "sd": None,
            "p5": None, "p95": None, "min": None, "max": None, "cv": None}
     if n == 0:
         return out
-    mean = float(np.mean(values))
-    sd = float(np.std(values, ddof=1)) if n > 1 else None
-    p5, p95 = quantiles_type7(values, (0.05, 0.95))
+    mean, sd = mean_sd(values)
+    pos = []
+    for p in (0.05, 0.95):
+        h = p * (n - 1)
+        lo = int(np.floor(h))
+        pos.append((lo, min(lo + 1, n - 1), h - lo))
     half = n // 2
-    part = np.partition(values, [half - 1, half] if n % 2 == 0 else [half])
+    med = [half - 1, half] if n % 2 == 0 else [half]
+    kth = sorted({0, n - 1, *med, *(k for lo, hi, _ in pos for k in (lo, hi))})
+    part = np.partition(values, kth)
+    p5, p95 = (float(part[lo]) if t == 0 else float(_lerp(part[lo], part[hi], t)) for lo, hi, t in pos)
     median = float(part[half]) if n % 2 else float((part[half - 1] + part[half]) / 2.0)  # exact, like np.median
-    out.update(mean=mean, median=median, sd=sd, p5=p5, p95=p95,
-               min=float(values.min()), max=float(values.max()),
+    if mean == mean and abs(mean) != float("inf"):  # no NaN among the values: the order statistics are min/max
+        vmin, vmax = float(part[0]), float(part[n - 1])
+    else:
+        vmin, vmax = float(values.min()), float(values.max())
+    out.update(mean=mean, median=median, sd=sd, p5=p5, p95=p95, min=vmin, max=vmax,
                cv=(sd / mean) if (sd is not None and mean != 0) else None)
     return out

@@ -550,7 +550,8 @@ SNOMED_CODES = {
     "T10": ("7610001", "T10 vertebra"), "T11": ("12989004", "T11 vertebra"), "T12": ("23215003", "T12 vertebra"),
     "L1": ("66794005", "L1 vertebra"), "L2": ("14293000", "L2 vertebra"), "L3": ("36470004", "L3 vertebra"),
     "L4": ("11994002", "L4 vertebra"), "L5": ("49668003", "L5 vertebra"),
-    "CSF": ("65216001", "Cerebrospinal fluid"),
+    # CSF: code and meaning as in Slicer's "Segmentation category and type - DICOM master list"
+    "CSF": ("65216001", "Cerebrospinal Fluid"),
 }
 
 #: distinct colours (Okabe-Ito / Tableau-like), cycled over the levels; CSF is always light blue
@@ -563,12 +564,18 @@ CSF_COLOR = (0.000, 0.447, 0.698)
 
 
 def terminology_entry(level: str) -> Optional[str]:
-    """Slicer terminology entry string for a level or CSF (None when no code is known, e.g. S1)."""
+    """Slicer terminology entry string for a level or CSF (None when no code is known, e.g. S1).
+
+    The seven ``~``-separated fields of ``vtkSlicerTerminologiesModuleLogic::SerializeTerminologyEntry``
+    (context, category, type, type modifier, region context, region, region modifier); no trailing ``|``
+    (that is the tag separator of the ``.seg.nrrd`` header, not part of the entry). The vertebra codes are those of
+    the TotalSegmentator terminology; the DICOM master list context is used because it is always loaded.
+    """
     code = SNOMED_CODES.get(level)
     if code is None:
         return None
     return ("Segmentation category and type - DICOM master list~SCT^123037004^Anatomical Structure~"
-            f"SCT^{code[0]}^{code[1]}~^^~Anatomic codes - DICOM master list~^^~^^|")
+            f"SCT^{code[0]}^{code[1]}~^^~Anatomic codes - DICOM master list~^^~^^")
 
 
 def find_level_segment(segmentationNode, level: str) -> Optional[str]:
@@ -727,14 +734,10 @@ def ensure_requirements(path, requester: str, prompt: bool = True) -> bool:
         return True
     import importlib
 
-    pip_ensure = None
-    for name in ("slicer.packaging", "slicer.pydeps"):  # a submodule: must be imported, not just looked up
-        try:
-            pip_ensure = getattr(importlib.import_module(name), "pip_ensure", None)
-        except ImportError:
-            continue
-        if pip_ensure is not None:
-            break
+    try:  # Slicer >= 5.12; a submodule: must be imported, not just looked up on ``slicer``
+        pip_ensure = importlib.import_module("slicer.packaging").pip_ensure
+    except (ImportError, AttributeError):
+        pip_ensure = None
     if pip_ensure is not None:
         from packaging.requirements import Requirement
 
@@ -743,6 +746,11 @@ def ensure_requirements(path, requester: str, prompt: bool = True) -> bool:
         except RuntimeError:  # declined by the user
             return False
         return not missing_requirements(path)
+    app = getattr(slicer, "app", None)
+    if app is not None and app.testingEnabled():
+        # like pip_ensure(skip_in_testing=True): tests never install packages (confirmOkCancelDisplay would
+        # return OK without asking in testing mode)
+        return False
     if prompt and not slicer.util.confirmOkCancelDisplay(
             f"{requester} needs these Python packages, which will be downloaded and installed now:\n\n"
             + "\n".join(missing), windowTitle="Install Python packages"):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import VBQInputError
@@ -80,7 +81,8 @@ class ScoreOptions:
         )
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        # the fields' values, as dataclasses.asdict gives them (deep copies), without its recursive walk
+        d = {f: copy.deepcopy(getattr(self, f)) for f in self.__dataclass_fields__}
         if d["levels"] is not None and not isinstance(d["levels"], str):
             d["levels"] = list(d["levels"])
         d["vbq_range"] = [float(v) for v in self.vbq_range]

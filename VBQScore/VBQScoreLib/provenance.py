@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
-import platform
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -22,22 +22,27 @@ MEASUREMENT = {
 
 def sha256_files(paths: Iterable) -> str:
     """SHA-256 of the contents of ``paths`` in sorted order (one file: that file's SHA-256)."""
+    paths = sorted(str(x) for x in paths)
+    if len(paths) == 1 and hasattr(hashlib, "file_digest"):  # Python >= 3.11: hashlib's own file reader
+        with open(paths[0], "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
     h = hashlib.sha256()
-    for p in sorted(str(x) for x in paths):
+    for p in paths:
         with open(p, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
 
 
-class BackgroundHash:
-    """SHA-256 of files computed in a background thread (hashlib releases the GIL), overlapping with reading
-    and measuring; :meth:`result` waits for it and re-raises any error."""
+class Background:
+    """Run ``fn(*args)`` in a daemon thread (file reading in SimpleITK and hashing in hashlib release the GIL,
+    so it overlaps with work in the calling thread); :meth:`result` waits and returns its value or re-raises
+    its exception."""
 
-    def __init__(self, paths):
+    def __init__(self, fn, *args):
         import threading
 
-        self._paths = list(paths)
+        self._fn, self._args = fn, args
         self._value = None
         self._error = None
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -45,15 +50,35 @@ class BackgroundHash:
 
     def _run(self):
         try:
-            self._value = sha256_files(self._paths)
-        except BaseException as exc:  # pragma: no cover (re-raised in result())
+            self._value = self._fn(*self._args)
+        except BaseException as exc:  # re-raised in result()
             self._error = exc
 
-    def result(self) -> str:
+    def result(self):
         self._thread.join()
         if self._error is not None:
             raise self._error
         return self._value
+
+
+class BackgroundHash(Background):
+    """SHA-256 of files computed in a background thread (hashlib releases the GIL), overlapping with reading
+    and measuring; :meth:`result` waits for it and re-raises any error."""
+
+    def __init__(self, paths):
+        super().__init__(sha256_files, list(paths))
+
+
+def _sha256_groups(groups: dict) -> dict:
+    return {key: sha256_files(paths) for key, paths in groups.items()}
+
+
+class BackgroundHashes(Background):
+    """``{key: SHA-256 of paths}`` for several groups of files (e.g. image and segmentation), one background
+    thread for all."""
+
+    def __init__(self, groups: dict):
+        super().__init__(_sha256_groups, {k: list(v) for k, v in groups.items()})
 
 
 def input_files(path) -> list:
@@ -70,12 +95,23 @@ def input_record(path, files: Optional[list] = None, sha256: Optional[str] = Non
     return rec
 
 
+def _system() -> str:
+    """``"<system> <release> <machine>"`` as ``platform.system()/release()/machine()`` give it (from
+    ``os.uname()`` where there is one: the platform module costs a noticeable share of a one-shot run)."""
+    if hasattr(os, "uname"):
+        u = os.uname()
+        return f"{u.sysname} {u.release} {u.machine}"
+    import platform
+
+    return f"{platform.system()} {platform.release()} {platform.machine()}"
+
+
 def base_provenance(options=None, preset=None) -> dict:
     return {
         "software": {"name": "SlicerVBQ", "version": __version__},
-        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),  # = datetime ISO, UTC, seconds
         "platform": {"python": sys.version.split()[0],
-                     "system": f"{platform.system()} {platform.release()} {platform.machine()}"},
+                     "system": _system()},
         "options": options.to_dict() if options is not None else None,
         "preset": preset.to_dict() if preset is not None else None,
         "measurement": dict(MEASUREMENT),

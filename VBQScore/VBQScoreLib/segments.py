@@ -17,22 +17,71 @@ own grid, cropped to the segment's bounding box (geometry in LPS). Resampling on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import threading
 from pathlib import Path
 from typing import Optional
 
 from .errors import VBQInputError
 
 
-@dataclass
 class Segment:
-    """One ROI: name and binary mask (SimpleITK uint8 image, 0/1) on its own grid (LPS)."""
+    """One ROI: its name and a binary mask on its own grid (LPS).
 
-    name: str
-    mask: object  # SimpleITK.Image, uint8 0/1
-    layer: Optional[int] = None  # .seg.nrrd layer the voxels came from
-    label_value: Optional[int] = None  # label value in that layer / in the labelmap
-    segment_id: Optional[str] = None  # Slicer segment ID
+    ``mask`` is a SimpleITK uint8 image (0/1). Readers may instead give the mask as a numpy array
+    (``array``, bool, numpy order z, y, x) with its geometry (``origin`` of ``array[0, 0, 0]``, ``spacing``,
+    ``direction`` as SimpleITK tuples); the SimpleITK image is then built on first use of ``mask`` (measuring
+    does not need it when the segment's grid is an index-aligned part of the image grid).
+    """
+
+    __slots__ = ("name", "_mask", "layer", "label_value", "segment_id", "array", "origin", "spacing", "direction")
+
+    def __init__(self, name: str, mask: object = None, layer: Optional[int] = None,
+                 label_value: Optional[int] = None, segment_id: Optional[str] = None, *, array=None,
+                 origin=None, spacing=None, direction=None):
+        if mask is None and array is None:
+            raise TypeError("Segment needs a mask (SimpleITK image) or an array with its geometry")
+        self.name = name
+        self._mask = mask
+        self.layer = layer  # .seg.nrrd layer the voxels came from
+        self.label_value = label_value  # label value in that layer / in the labelmap
+        self.segment_id = segment_id  # Slicer segment ID
+        self.array = array
+        self.origin = None if origin is None else tuple(float(v) for v in origin)
+        self.spacing = None if spacing is None else tuple(float(v) for v in spacing)
+        self.direction = None if direction is None else tuple(float(v) for v in direction)
+
+    @property
+    def mask(self):
+        """SimpleITK uint8 image (0/1) of the segment on its own grid."""
+        if self._mask is None:
+            import numpy as np
+            import SimpleITK as sitk
+
+            img = sitk.GetImageFromArray(np.ascontiguousarray(self.array, dtype=np.uint8))
+            img.SetSpacing(self.spacing)
+            img.SetOrigin(self.origin)
+            img.SetDirection(self.direction)
+            self._mask = img
+        return self._mask
+
+    @mask.setter
+    def mask(self, value):
+        self._mask = value
+        self.array = self.origin = self.spacing = self.direction = None
+
+    def grid(self):
+        """``(array, origin, spacing, direction)``: the mask as a numpy array (z, y, x; nonzero = in the
+        segment) and its geometry, without building a SimpleITK image when the reader gave an array."""
+        if self.array is not None:
+            return self.array, self.origin, self.spacing, self.direction
+        import SimpleITK as sitk
+
+        m = self._mask
+        return sitk.GetArrayViewFromImage(m), m.GetOrigin(), m.GetSpacing(), m.GetDirection()
+
+    def __repr__(self) -> str:
+        return (f"Segment(name={self.name!r}, layer={self.layer!r}, label_value={self.label_value!r}, "
+                f"segment_id={self.segment_id!r})")
 
 
 # ---------------------------------------------------------------------------------------------- label maps
@@ -121,9 +170,74 @@ def _mask_image(mask_ijk, ijk_to_lps, name: str, path, start=(0, 0, 0)) -> objec
     return img
 
 
-def _label_boxes(layer_ijk) -> dict:
-    """``{label value: (i0, i1, j0, j1, k0, k1)}`` (stop exclusive) of one (i, j, k) label layer, in one pass
-    (SimpleITK LabelShapeStatisticsImageFilter)."""
+def _geometry_from_ijk(ijk_to_lps, name: str, path):
+    """``(cols, origin, spacing, direction)`` of a grid given by slicerio's 4x4 ``ijkToLPS`` matrix: the 3x3
+    index-to-LPS matrix, the LPS position of voxel (0, 0, 0) and SimpleITK spacing and direction; voxel ``start``
+    lies at ``cols @ start + origin`` (the same arithmetic as :func:`_mask_image`)."""
+    import numpy as np
+
+    m = np.asarray(ijk_to_lps, dtype=float)
+    cols = m[:3, :3]
+    spacing = np.linalg.norm(cols, axis=0)
+    if np.any(spacing <= 0) or not np.all(np.isfinite(m)):
+        raise VBQInputError(f"{path}: segment '{name}' has an invalid voxel geometry")
+    direction = cols / spacing
+    return cols, m[:3, 3], [float(v) for v in spacing], [float(d) for d in direction.flatten()]
+
+
+def _bbox(mask):
+    """``(lo, hi)`` (per axis, hi exclusive) of the nonzero voxels of a 3-D array, or ``None`` if empty."""
+    import numpy as np
+
+    p01 = mask.any(axis=2)
+    a0 = np.flatnonzero(p01.any(axis=1))
+    if a0.size == 0:
+        return None
+    a1 = np.flatnonzero(p01.any(axis=0))
+    a2 = np.flatnonzero(mask.any(axis=(0, 1)))
+    return (int(a0[0]), int(a1[0]), int(a2[0])), (int(a0[-1]) + 1, int(a1[-1]) + 1, int(a2[-1]) + 1)
+
+
+# above this many voxels in the foreground box, with many labels, one LabelShapeStatistics pass is cheaper than
+# one comparison per label
+_PER_LABEL_LIMIT = 16
+
+
+def _label_boxes(layer_ijk, values=None) -> dict:
+    """``{label value: (i0, i1, j0, j1, k0, k1)}`` (stop exclusive) of the labels of one (i, j, k) label layer
+    (``values``: only these labels; ``None``: all nonzero labels, which must then be non-negative integers).
+
+    The box of all nonzero voxels comes first (two reductions); inside it, each label's box is found by
+    comparison when there are few labels, else by one SimpleITK LabelShapeStatisticsImageFilter pass."""
+    import numpy as np
+
+    arr = np.asarray(layer_ijk)
+    box = _bbox(arr)
+    if box is None:
+        return {}
+    (i0, j0, k0), (i1, j1, k1) = box
+    crop = arr[i0:i1, j0:j1, k0:k1]
+    big = crop.size > (1 << 20)
+    if values is None and not big and arr.dtype.kind in "ui" and int(crop.max()) < (1 << 16):
+        counts = np.bincount(crop.ravel().astype(np.intp, copy=False), minlength=1)
+        values = [int(v) for v in np.flatnonzero(counts[1:]) + 1]
+    if values is None or (big and len(values) > _PER_LABEL_LIMIT):
+        keep = None if values is None else set(int(v) for v in values)
+        boxes = _label_boxes_lss(crop)
+        return {v: (b[0] + i0, b[1] + i0, b[2] + j0, b[3] + j0, b[4] + k0, b[5] + k0)
+                for v, b in boxes.items() if keep is None or v in keep}
+    values = [int(v) for v in values if v != 0]
+    out = {}
+    for v in values:
+        b = _bbox(crop == v)
+        if b is not None:
+            (a0, a1, a2), (b0, b1, b2) = b
+            out[v] = (a0 + i0, b0 + i0, a1 + j0, b1 + j0, a2 + k0, b2 + k0)
+    return out
+
+
+def _label_boxes_lss(layer_ijk) -> dict:
+    """:func:`_label_boxes` of all labels by one SimpleITK LabelShapeStatisticsImageFilter pass."""
     import numpy as np
     import SimpleITK as sitk
 
@@ -165,42 +279,63 @@ def _looks_like_seg_nrrd(p: Path) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- readers
+# the header slicerio has just read in read_seg_nrrd (this thread): (path, ijkToLPS), so that
+# _voxels_via_sitk does not parse it again
+_HEADER = threading.local()
+
+
 def _voxels_via_sitk(path):
     """The voxel array of a .seg.nrrd in slicerio's layout ((i, j, k), or (layer, i, j, k) for a 4-D file), read
     by SimpleITK's C++ NRRD reader (several times faster than pure-Python decoding); ``None`` when SimpleITK
-    cannot read it or disagrees with the header's sizes (the caller then lets slicerio read the voxels)."""
-    import nrrd
+    cannot read it or its voxel geometry disagrees with the header's as slicerio reads it (the caller then lets
+    slicerio read the voxels)."""
     import numpy as np
     import SimpleITK as sitk
 
     try:
-        sizes = [int(v) for v in nrrd.read_header(str(path))["sizes"]]
+        known = getattr(_HEADER, "ijk", None)
+        ijk_to_lps = known[1] if known is not None and known[0] == str(path) else None
+        if ijk_to_lps is None:
+            import slicerio
+
+            ijk_to_lps = slicerio.read_segmentation(str(path), skip_voxels=True)["ijkToLPS"]
         img = sitk.ReadImage(str(path))
     except Exception:
         return None
+    if img.GetDimension() != 3:
+        return None
+    m = np.asarray(ijk_to_lps, float)[:3].tolist()
+    direction, spacing, origin = img.GetDirection(), img.GetSpacing(), img.GetOrigin()
+    tol = 1e-6 * max(1.0, *(abs(v) for row in m for v in row))
+    if any(abs(direction[3 * r + c] * spacing[c] - m[r][c]) > tol for r in range(3) for c in range(3)) or \
+            any(abs(origin[r] - m[r][3]) > tol for r in range(3)):
+        return None  # SimpleITK's voxel geometry is not slicerio's: let slicerio read the voxels
     arr = sitk.GetArrayFromImage(img)
     if img.GetNumberOfComponentsPerPixel() > 1 and arr.ndim == 4:
-        arr = arr.transpose(3, 2, 1, 0)  # (k, j, i, layer) -> (layer, i, j, k)
-    elif arr.ndim == 3:
-        arr = arr.transpose(2, 1, 0)
-    else:
-        return None
-    return arr if list(arr.shape) == sizes else None
+        return arr.transpose(3, 2, 1, 0)  # (k, j, i, layer) -> (layer, i, j, k)
+    if arr.ndim == 3:
+        return arr.transpose(2, 1, 0)
+    return None
 
 
 def read_seg_nrrd(path) -> list[Segment]:
     """Segments of a Slicer ``.seg.nrrd`` file (3-D or 4-D multi-layer).
 
-    slicerio reads the header (segment names, layers, label values, LPS/RAS space, cropped origin); the voxels
-    are decoded by SimpleITK when it agrees with the header, else by slicerio; slicerio selects each segment's
-    voxels by (layer, label value).
+    slicerio reads the header (segment names, layers, label values, LPS/RAS space, cropped origin), once; the
+    voxels are decoded by SimpleITK when its geometry agrees with the header's, else by slicerio; slicerio
+    selects each segment's voxels by (layer, label value), within the segment's bounding box.
     """
     import numpy as np
     import slicerio
 
     try:
         seg = slicerio.read_segmentation(str(path), skip_voxels=True)
-        voxels = _voxels_via_sitk(path)
+        _HEADER.ijk = (str(path), seg["ijkToLPS"])
+        try:
+            voxels = _voxels_via_sitk(path)
+        finally:
+            _HEADER.ijk = None
+        via_sitk = voxels is not None
         if voxels is None:
             seg = slicerio.read_segmentation(str(path))
         else:
@@ -216,8 +351,13 @@ def read_seg_nrrd(path) -> list[Segment]:
     if not seg_list:
         raise VBQInputError(f"{path}: segmentation has no segments")
     n_layers = voxels.shape[0] if voxels.ndim == 4 else 1
-    boxes = [_label_boxes(voxels[i] if voxels.ndim == 4 else voxels) for i in range(n_layers)]
+    wanted: dict = {}
+    for info in seg_list:
+        wanted.setdefault(int(info.get("layer", 0)), set()).add(int(info.get("labelValue", 1)))
+    boxes = {layer: _label_boxes(voxels[layer] if voxels.ndim == 4 else voxels, sorted(values))
+             for layer, values in wanted.items() if layer < n_layers}
     out: list[Segment] = []
+    geometry = None
     for info in seg_list:
         name = info.get("name") or info.get("id") or "unnamed"
         layer = int(info.get("layer", 0))
@@ -235,8 +375,16 @@ def read_seg_nrrd(path) -> list[Segment]:
             except (ValueError, KeyError) as exc:
                 raise VBQInputError(f"{path}: segment '{name}': {exc}") from None
             start = (i0, j0, k0)
-        out.append(Segment(name=str(name), mask=_mask_image(mask, seg["ijkToLPS"], name, path, start),
-                           layer=layer, label_value=int(info.get("labelValue", 1)), segment_id=info.get("id")))
+        common = dict(name=str(name), layer=layer, label_value=int(info.get("labelValue", 1)),
+                      segment_id=info.get("id"))
+        if via_sitk:  # SimpleITK accepted this voxel geometry: the mask image is built only if needed
+            if geometry is None:
+                geometry = _geometry_from_ijk(seg["ijkToLPS"], name, path)
+            cols, o, spacing, direction = geometry
+            origin = [float(v) for v in cols @ np.asarray(start, float) + o]
+            out.append(Segment(array=mask.T, origin=origin, spacing=spacing, direction=direction, **common))
+        else:
+            out.append(Segment(mask=_mask_image(mask, seg["ijkToLPS"], name, path, start), **common))
     return out
 
 
@@ -267,25 +415,17 @@ def read_labelmap(path, labels: dict[int, str]) -> list[Segment]:
     if img.GetPixelID() in (sitk.sitkUInt64, sitk.sitkInt64):
         img = sitk.Cast(img, sitk.sitkUInt32)
         arr = sitk.GetArrayViewFromImage(img)
-    lss = sitk.LabelShapeStatisticsImageFilter()
-    lss.ComputePerimeterOff()
-    lss.ComputeFeretDiameterOff()
-    lss.ComputeOrientedBoundingBoxOff()
-    lss.SetBackgroundValue(0)
-    lss.Execute(img)
-    present = [int(v) for v in lss.GetLabels()]
-    if not present:
+    boxes = _label_boxes(arr.transpose(2, 1, 0))  # (i, j, k) boxes of every label present
+    if not boxes:
         raise VBQInputError(f"{path}: labelmap is empty (all voxels are 0)")
+    spacing, direction = img.GetSpacing(), img.GetDirection()
     out: list[Segment] = []
-    for value in sorted(present, key=lambda v: (v not in labels, v)):
-        x0, y0, z0, sx, sy, sz = lss.GetBoundingBox(value)
-        crop = (arr[z0:z0 + sz, y0:y0 + sy, x0:x0 + sx] == value).astype(np.uint8)
-        m = sitk.GetImageFromArray(crop)
-        m.SetSpacing(img.GetSpacing())
-        m.SetDirection(img.GetDirection())
-        m.SetOrigin(img.TransformIndexToPhysicalPoint((int(x0), int(y0), int(z0))))
+    for value in sorted(boxes, key=lambda v: (v not in labels, v)):
+        x0, x1, y0, y1, z0, z1 = boxes[value]
+        crop = arr[z0:z1, y0:y1, x0:x1] == value
         name = labels.get(value, f"label {value}")
-        out.append(Segment(name=name, mask=m, layer=None, label_value=value))
+        out.append(Segment(name=name, array=crop, origin=img.TransformIndexToPhysicalPoint((x0, y0, z0)),
+                           spacing=spacing, direction=direction, layer=None, label_value=value))
     return out
 
 

@@ -32,11 +32,13 @@ def make_phantom(scene):
     arr[5:35, 25:30, 15:25] = 80.0
     img = sitk.GetImageFromArray(arr)
     vol = mrml.sitk_to_volume_node(img, scene, "VBQ phantom")
+    vol.CreateDefaultDisplayNodes()  # as a loaded volume has: the Segment Editor shows its source volume
     return img, vol, arr
 
 
 def new_segmentation(scene, vol):
     seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Segmentation")
+    seg.CreateDefaultDisplayNodes()  # as Slicer's segmentation selector does for a new segmentation
     seg.SetReferenceImageGeometryParameterFromVolumeNode(vol)
     return seg
 
@@ -176,4 +178,29 @@ def check_quick_rois(scene, logic):
     _eq(result.overall["vbq"], 220.0 / 80.0, "overall from C3 only")
     _eq(sorted({f.level for f in result.flags if f.code == "MISSING_LEVEL"}), ["C2", "C4", "C5", "C6", "C7"],
         "missing levels flagged")
+    return result
+
+
+def make_partial_scene(scene, logic):
+    """The widget test's scene: all lu2024 segments created, only C3 (220) and CSF (80) painted.
+    Returns (volume node, segmentation node)."""
+    import numpy as np
+
+    img, vol, arr = make_phantom(scene)
+    seg = new_segmentation(scene, vol)
+    ids = logic.createLevelSegments(seg, "lu2024")
+    paint(seg, ids["C3"], img, vol, np.s_[9:13, 10:20, 15:25])
+    paint(seg, ids["CSF"], img, vol, np.s_[5:35, 25:30, 15:25])
+    return vol, seg
+
+
+def check_partial_result(result):
+    """C3 measured, the five other levels exist but are empty: EMPTY_ROI (not MISSING_LEVEL, since the segments
+    are there), overall VBQ from C3 alone = 220 / 80."""
+    _eq(result.level("C3").vbq, 220.0 / 80.0, "partial C3 VBQ")
+    _eq(result.level("C3").n_voxels, 4 * 10 * 10, "partial C3 voxels")
+    _eq(result.overall["vbq"], 220.0 / 80.0, "partial overall")
+    _eq(result.overall["levels_used"], ["C3"], "partial levels used")
+    _eq([(f.code, f.level) for f in result.flags], [("EMPTY_ROI", lv) for lv in ("C2", "C4", "C5", "C6", "C7")],
+        "partial flags")
     return result
