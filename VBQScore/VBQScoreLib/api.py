@@ -246,7 +246,8 @@ def score_files(image_path, segmentation_path, labels=None, options=None, progre
               if Path(p).is_file()}
     hash_job = BackgroundHashes(groups) if groups else None
     img = read_image(image_path)
-    dicom_hash = BackgroundHash(img.files) if list(img.files) != [str(image_path)] else None  # a DICOM series
+    # a DICOM series (a folder, or one file standing for its series): hash the files read
+    dicom_hash = BackgroundHash(img.files) if [Path(f) for f in img.files] != [Path(image_path)] else None
     segments = read_segmentation(segmentation_path, labels)
     try:
         # read_image gives a 3-D scalar image; the provenance is built below, once the input hashes are known

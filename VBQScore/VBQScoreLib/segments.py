@@ -198,8 +198,8 @@ def _bbox(mask):
     return (int(a0[0]), int(a1[0]), int(a2[0])), (int(a0[-1]) + 1, int(a1[-1]) + 1, int(a2[-1]) + 1)
 
 
-# above this many voxels in the foreground box, with many labels, one LabelShapeStatistics pass is cheaper than
-# one comparison per label
+# with more labels than this in a foreground box of more than 2**20 voxels, one LabelShapeStatistics pass is
+# cheaper than one comparison per label
 _PER_LABEL_LIMIT = 16
 
 
