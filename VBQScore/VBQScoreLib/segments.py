@@ -16,7 +16,6 @@ own grid, cropped to the segment's bounding box (geometry in LPS). Resampling on
 
 from __future__ import annotations
 
-import math
 import threading
 from pathlib import Path
 from typing import Optional
