@@ -84,15 +84,20 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
     # -- which segment is which level
     by_level: dict[str, list] = {}
     csf_segments = []
+    unknown: list[str] = []
     for seg in segments:
         parsed = parse_segment_name(seg.name)
         if parsed is None:
-            flags.append(F.flag("UNKNOWN_SEGMENT", None, f"segment '{seg.name}' is neither a spine level "
-                                "(C1-C7, T1-T12, L1-L5, S1) nor CSF; it was ignored"))
+            unknown.append(seg.name)
         elif parsed.kind == "csf":
             csf_segments.append((seg, parsed))
         else:
             by_level.setdefault(parsed.level, []).append(seg)
+    if unknown:  # one flag, however many (a TotalSegmentator labelmap has ~100 other structures)
+        shown = ", ".join(f"'{n}'" for n in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        what = "segment is" if len(unknown) == 1 else f"{len(unknown)} segments are"
+        flags.append(F.flag("UNKNOWN_SEGMENT", None, f"{what} neither a spine level (C1-C7, T1-T12, L1-L5, S1) "
+                            f"nor CSF and ignored: {shown}"))
     if not csf_segments:
         raise VBQInputError("no CSF segment: name one 'CSF' (or 'cisterna magna', 'CSF at C2'); "
                             "VBQ is undefined without a CSF reference")
@@ -183,7 +188,7 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
         m = measured[lvl]
         st = m["stats"]
         if st["n_voxels"] == 0:
-            used = " and excluded from the overall VBQ" if lvl in preset.levels else ""
+            used = " and was excluded from the overall VBQ" if lvl in preset.levels else ""
             flags.append(F.flag("EMPTY_ROI", lvl, f"segment '{m['seg'].name}' for {lvl} {why_empty(m)}{used}"))
         roi_flags(lvl, m)
         si = st[stat]

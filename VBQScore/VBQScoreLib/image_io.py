@@ -95,10 +95,14 @@ def _read_dicom_series(folder: Path, series_uid: str | None = None, shown=None) 
     import SimpleITK as sitk
 
     shown = shown or folder
+    warn = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)  # GDCM prints "No Series were found" itself
     try:
         series_ids = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
     except RuntimeError as exc:
         raise VBQInputError(f"{shown}: cannot scan DICOM folder ({_sitk_reason(exc)})") from None
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(warn)
     if not series_ids:
         raise VBQInputError(f"{shown}: folder holds no DICOM series (and is not an image file)")
     if series_uid is None:

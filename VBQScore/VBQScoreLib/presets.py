@@ -53,6 +53,22 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "lu2024"
 
 
+def _csf_reference(text: str) -> str:
+    """Normalise a CSF reference: ``"cisterna magna"``, a spine level (``"C2"``) or ``"any"``."""
+    from .levels import LEVEL_INDEX
+
+    t = " ".join(str(text).split())
+    low = t.lower()
+    if low in ("cisterna magna", "cistern", "any"):
+        return "cisterna magna" if low.startswith("cistern") else "any"
+    for prefix in ("csf at ", "at ", "csf "):
+        if low.startswith(prefix):
+            low = low[len(prefix):]
+    if low.upper() in LEVEL_INDEX:
+        return low.upper()
+    raise VBQInputError(f"CSF reference '{text}' must be 'cisterna magna' or a spine level such as C2")
+
+
 def get_preset(
     name: str = DEFAULT_PRESET,
     *,
@@ -86,7 +102,7 @@ def get_preset(
             raise VBQInputError(f"aggregate '{aggregate}' must be one of {', '.join(AGGREGATES)}")
         changes["aggregate"] = aggregate
     if csf_reference is not None:
-        changes["csf_reference"] = csf_reference
+        changes["csf_reference"] = _csf_reference(csf_reference)
     if changes:
         # A different level statistic (--stat median) keeps the preset's name: it is recorded as level_stat.
         changed = {k: v for k, v in changes.items() if getattr(base, k) != v and k != "level_stat"}

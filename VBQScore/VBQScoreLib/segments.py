@@ -100,6 +100,7 @@ def read_label_map(path) -> dict[int, str]:
     except OSError as exc:
         raise VBQInputError(f"{path}: cannot read labels file ({exc.strerror})") from None
     labels: dict[int, str] = {}
+    name_lines: dict[str, tuple[int, int]] = {}
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -130,6 +131,11 @@ def read_label_map(path) -> dict[int, str]:
         if value in labels:
             raise VBQInputError(f"{path} line {lineno}: label value {value} given twice "
                                 f"('{labels[value]}' and '{name}')")
+        key = " ".join(name.lower().split())
+        if key in name_lines:
+            raise VBQInputError(f"{path} line {lineno}: name '{name}' is already given to label "
+                                f"{name_lines[key][1]} on line {name_lines[key][0]}; each label needs its own name")
+        name_lines[key] = (lineno, value)
         labels[value] = name
     if not labels:
         raise VBQInputError(f"{path}: labels file names no labels (expected lines like 1=C3)")
@@ -387,6 +393,9 @@ def read_seg_nrrd(path) -> list[Segment]:
     return out
 
 
+MAX_UNNAMED_LABELS = 255  # more distinct unnamed values than this: not a labelmap (TotalSegmentator has ~117)
+
+
 def read_labelmap(path, labels: dict[int, str]) -> list[Segment]:
     """Segments of an integer labelmap (any format SimpleITK reads) named by ``labels``."""
     import numpy as np
@@ -417,6 +426,10 @@ def read_labelmap(path, labels: dict[int, str]) -> list[Segment]:
     boxes = _label_boxes(arr.transpose(2, 1, 0))  # (i, j, k) boxes of every label present
     if not boxes:
         raise VBQInputError(f"{path}: labelmap is empty (all voxels are 0)")
+    unnamed = [v for v in boxes if v not in labels]
+    if len(unnamed) > MAX_UNNAMED_LABELS:
+        raise VBQInputError(f"{path}: holds {len(unnamed)} different values that the labels file does not name; "
+                            "it does not look like a labelmap (was an MRI given as the segmentation?)")
     spacing, direction = img.GetSpacing(), img.GetDirection()
     out: list[Segment] = []
     for value in sorted(boxes, key=lambda v: (v not in labels, v)):
