@@ -24,3 +24,16 @@ def real_t1_path() -> Path:
 def rscript() -> str | None:
     """Path of Rscript when R with MatchIt is installed (CI installs it), else None."""
     return shutil.which("Rscript")
+
+
+# Property tests: the same examples on every CI run (a red CI must mean a real regression, not a new draw).
+try:
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    import os as _os
+
+    if _os.environ.get("CI"):
+        _hyp_settings.load_profile("ci")
+except ImportError:  # pragma: no cover - hypothesis is in the test extra
+    pass

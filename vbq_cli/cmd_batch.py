@@ -44,21 +44,9 @@ def register(sub) -> None:
                    "cluster. 'synchronous' runs in this process without Dask")
     p.add_argument("--workers", type=int, metavar="N", default=None,
                    help="worker processes of the local cluster (default: number of cores; 0 = in this process)")
-    p.add_argument("--preset", default="lu2024",
-                   help="VBQ definition: lu2024 (default), soliman2023, razzouk2022, ehresman2020, custom")
-    p.add_argument("--stat", choices=("mean", "median"), default=None,
-                   help="ROI signal-intensity statistic (default: the preset's)")
-    p.add_argument("--levels", default=None, metavar="LIST", help="override the preset's levels, e.g. C3-C6")
-    p.add_argument("--aggregate", choices=("mean", "median"), default=None,
-                   help="aggregate of levels for the overall VBQ (default: the preset's)")
-    p.add_argument("--erode-mm", type=float, default=0.0, metavar="X",
-                   help="erode every ROI by X mm before measuring (default 0)")
-    p.add_argument("--mid-slices", type=int, default=None, metavar="N",
-                   help="keep only the N central sagittal slices of each ROI (default: all)")
-    p.add_argument("--require-all-levels", action="store_true",
-                   help="a missing or empty level fails the case (default: flagged, overall VBQ from the rest)")
-    p.add_argument("--vbq-range", type=float, nargs=2, default=(1.5, 5.0), metavar=("LO", "HI"),
-                   help="plausible VBQ range; values outside are flagged VBQ_OUT_OF_RANGE (default 1.5 5)")
+    from .measure_options import add_measure_options
+
+    add_measure_options(p)
     p.add_argument("--resume", action="store_true",
                    help="keep cases already ok in --out (and in the journal of an interrupted run); run the rest")
     p.add_argument("--pattern", nargs="+", metavar="PATTERN", default=None,
@@ -112,7 +100,6 @@ def _check_out(out: str, manifest: str) -> None:
 def run(args) -> int:
     from VBQScoreLib.batch import load_cases, run_batch
     from VBQScoreLib.errors import VBQInputError
-    from VBQScoreLib.options import ScoreOptions
 
     if args.workers is not None and args.workers < 0:
         raise VBQInputError(f"--workers {args.workers}: must be >= 0 (0 = in this process)")
@@ -121,15 +108,11 @@ def run(args) -> int:
     pattern = None
     if args.pattern:
         pattern = args.pattern[0] if len(args.pattern) == 1 else tuple(args.pattern)
-    from .cmd_score import check_measure_flags
+    from .measure_options import options_from_args
 
-    check_measure_flags(args)
+    options = options_from_args(args)
     _check_out(args.out, args.manifest)
     cases = load_cases(args.manifest, pattern)
-    options = ScoreOptions(preset=args.preset, stat=args.stat, levels=args.levels, aggregate=args.aggregate,
-                           erode_mm=args.erode_mm, mid_sagittal_slices=args.mid_slices,
-                           require_all_levels=args.require_all_levels,
-                           vbq_range=tuple(args.vbq_range)).validate()
 
     bar = None if args.no_progress else _LazyBar()
     try:

@@ -19,24 +19,9 @@ def register(sub) -> None:
     p.add_argument("segmentation", metavar="SEGMENTATION", help=".seg.nrrd or integer labelmap")
     p.add_argument("--labels", metavar="FILE", help="label names for a labelmap: lines '1=C3' or a Slicer "
                    "color table ('1 C3 r g b a')")
-    p.add_argument("--preset", default="lu2024", metavar="NAME",
-                   help="lu2024 (default: C2-C7, mean), soliman2023, razzouk2022, ehresman2020, or custom")
-    p.add_argument("--stat", choices=("mean", "median"), default=None,
-                   help="ROI statistic for level and CSF SI (default: the preset's, mean)")
-    p.add_argument("--levels", metavar="LIST", default=None, help="levels of the overall score, e.g. C3-C6")
-    p.add_argument("--aggregate", choices=("mean", "median"), default=None,
-                   help="aggregate of level SIs across levels (default: the preset's)")
-    p.add_argument("--csf-reference", metavar="WHERE", default=None,
-                   help="which CSF segment to use when there are several (e.g. 'cisterna magna', C2, C5); "
-                   "default: the preset's")
-    p.add_argument("--erode-mm", type=float, default=0.0, metavar="X",
-                   help="erode each ROI by X mm before measuring (default 0)")
-    p.add_argument("--mid-slices", type=int, default=None, metavar="N",
-                   help="keep only the N central sagittal slices of each ROI")
-    p.add_argument("--require-all-levels", action="store_true",
-                   help="a missing or empty level of the preset is an error (default: a flag)")
-    p.add_argument("--vbq-range", type=float, nargs=2, default=(1.5, 5.0), metavar=("LO", "HI"),
-                   help="plausible VBQ range; values outside are flagged (default 1.5 5.0)")
+    from .measure_options import add_measure_options
+
+    add_measure_options(p)
     p.add_argument("--json", metavar="OUT", help="write the result as JSON")
     p.add_argument("--csv", metavar="OUT", help="write one row per level as CSV")
     p.add_argument("--quiet", action="store_true", help="do not print the table")
@@ -129,34 +114,13 @@ def _check_outputs(args) -> None:
             raise VBQInputError(f"{flag} {p}: output folder {parent} does not exist")
 
 
-def check_measure_flags(args) -> None:
-    """Name the flag when a measuring option is out of range (shared with ``vbq batch``)."""
-    import math
-
-    from VBQScoreLib.errors import VBQInputError
-
-    e = args.erode_mm
-    if e is not None and not (math.isfinite(e) and e >= 0):
-        raise VBQInputError(f"--erode-mm {e:g}: erosion margin must be a finite number of mm >= 0")
-    if args.mid_slices is not None and args.mid_slices < 1:
-        raise VBQInputError(f"--mid-slices {args.mid_slices}: mid-sagittal slices must be a whole number >= 1")
-    lo, hi = args.vbq_range
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise VBQInputError(f"--vbq-range {lo:g} {hi:g}: both ends must be finite numbers")
-    if not lo < hi:
-        raise VBQInputError(f"--vbq-range {lo:g} {hi:g}: LO must be below HI")
-
-
 def run(args: argparse.Namespace) -> int:
     from VBQScoreLib.api import score_files
     from VBQScoreLib.atomic import write_text_atomic
-    from VBQScoreLib.options import ScoreOptions
+    from .measure_options import options_from_args
 
-    check_measure_flags(args)
+    options = options_from_args(args)
     _check_outputs(args)
-    options = ScoreOptions(preset=args.preset, stat=args.stat, levels=args.levels, aggregate=args.aggregate,
-                           csf_reference=args.csf_reference, erode_mm=args.erode_mm, mid_sagittal_slices=args.mid_slices,
-                           require_all_levels=args.require_all_levels, vbq_range=tuple(args.vbq_range))
     result = score_files(args.image, args.segmentation, labels=args.labels, options=options)
     json_text = result.to_json() + "\n" if args.json else None
     csv_text = _csv_text(result.level_rows()) if args.csv else None
