@@ -35,11 +35,7 @@ __all__ = ["LogisticResult", "fit_logistic", "detect_separation"]
 Z975 = 1.959963984540054  # qnorm(0.975)
 
 
-def _f(v):
-    if v is None:
-        return None
-    v = float(v)
-    return None if math.isnan(v) else v
+from .stats import _f  # JSON-safe float (None for NaN/None)  # noqa: E402
 
 
 @dataclass(frozen=True)
