@@ -331,7 +331,7 @@ def test_seg_nrrd_voxels_simpleitk_equal_slicerio(real, monkeypatch):
         assert fast is not None and fast.shape == ref.shape and np.array_equal(fast, ref)
     # the slicerio fallback gives the same segments
     a = S.read_seg_nrrd(real["dir"] / "rois_2layer.seg.nrrd")
-    monkeypatch.setattr(S, "_voxels_via_sitk", lambda path: None)
+    monkeypatch.setattr(S, "_voxels_via_sitk", lambda path, ijk_to_lps=None: None)
     b = S.read_seg_nrrd(real["dir"] / "rois_2layer.seg.nrrd")
     assert [(s.name, s.layer, s.label_value) for s in a] == [(s.name, s.layer, s.label_value) for s in b]
     for sa, sb in zip(a, b):

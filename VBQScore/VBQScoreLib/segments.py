@@ -16,7 +16,6 @@ own grid, cropped to the segment's bounding box (geometry in LPS). Resampling on
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Optional
 
@@ -156,20 +155,15 @@ def _mask_image(mask_ijk, ijk_to_lps, name: str, path, start=(0, 0, 0)) -> objec
     import numpy as np
     import SimpleITK as sitk
 
-    m = np.asarray(ijk_to_lps, dtype=float)
-    cols = m[:3, :3]
-    spacing = np.linalg.norm(cols, axis=0)
-    if np.any(spacing <= 0) or not np.all(np.isfinite(m)):
-        raise VBQInputError(f"{path}: segment '{name}' has an invalid voxel geometry")
-    direction = cols / spacing
+    cols, origin0, spacing, direction = _geometry_from_ijk(ijk_to_lps, name, path)
     if mask_ijk.size == 0:
         mask_ijk = np.zeros((1, 1, 1), bool)
     img = sitk.GetImageFromArray(np.ascontiguousarray(mask_ijk.transpose(2, 1, 0), dtype=np.uint8))
-    origin = cols @ np.asarray(start, float) + m[:3, 3]
-    img.SetSpacing([float(v) for v in spacing])
+    origin = cols @ np.asarray(start, float) + origin0
+    img.SetSpacing(spacing)
     img.SetOrigin([float(o) for o in origin])
     try:
-        img.SetDirection([float(d) for d in direction.flatten()])
+        img.SetDirection(direction)
     except RuntimeError:
         raise VBQInputError(f"{path}: segment '{name}' has a non-orthogonal voxel grid") from None
     return img
@@ -178,7 +172,7 @@ def _mask_image(mask_ijk, ijk_to_lps, name: str, path, start=(0, 0, 0)) -> objec
 def _geometry_from_ijk(ijk_to_lps, name: str, path):
     """``(cols, origin, spacing, direction)`` of a grid given by slicerio's 4x4 ``ijkToLPS`` matrix: the 3x3
     index-to-LPS matrix, the LPS position of voxel (0, 0, 0) and SimpleITK spacing and direction; voxel ``start``
-    lies at ``cols @ start + origin`` (the same arithmetic as :func:`_mask_image`)."""
+    lies at ``cols @ start + origin`` (used by :func:`_mask_image`)."""
     import numpy as np
 
     m = np.asarray(ijk_to_lps, dtype=float)
@@ -284,22 +278,15 @@ def _looks_like_seg_nrrd(p: Path) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- readers
-# the header slicerio has just read in read_seg_nrrd (this thread): (path, ijkToLPS), so that
-# _voxels_via_sitk does not parse it again
-_HEADER = threading.local()
-
-
-def _voxels_via_sitk(path):
+def _voxels_via_sitk(path, ijk_to_lps=None):
     """The voxel array of a .seg.nrrd in slicerio's layout ((i, j, k), or (layer, i, j, k) for a 4-D file), read
     by SimpleITK's C++ NRRD reader (several times faster than pure-Python decoding); ``None`` when SimpleITK
     cannot read it or its voxel geometry disagrees with the header's as slicerio reads it (the caller then lets
-    slicerio read the voxels)."""
+    slicerio read the voxels). ``ijk_to_lps``: the header's matrix when the caller has read it already."""
     import numpy as np
     import SimpleITK as sitk
 
     try:
-        known = getattr(_HEADER, "ijk", None)
-        ijk_to_lps = known[1] if known is not None and known[0] == str(path) else None
         if ijk_to_lps is None:
             import slicerio
 
@@ -335,11 +322,7 @@ def read_seg_nrrd(path) -> list[Segment]:
 
     try:
         seg = slicerio.read_segmentation(str(path), skip_voxels=True)
-        _HEADER.ijk = (str(path), seg["ijkToLPS"])
-        try:
-            voxels = _voxels_via_sitk(path)
-        finally:
-            _HEADER.ijk = None
+        voxels = _voxels_via_sitk(path, seg["ijkToLPS"])
         via_sitk = voxels is not None
         if voxels is None:
             seg = slicerio.read_segmentation(str(path))
