@@ -82,19 +82,15 @@ class _LazyBar:
 
 def _check_out(out: str, manifest: str) -> None:
     """--out (and the long table / journal beside it) must not be the manifest, and must be a file name."""
-    import os
     from pathlib import Path
 
     from VBQScoreLib.batch import journal_path_for, long_path_for
-    from VBQScoreLib.errors import VBQInputError
+
+    from .outputs import check_output_files
 
     o = Path(out)
-    if o.is_dir():
-        raise VBQInputError(f"--out {out}: is a folder; give a file name such as {o / 'results.csv'}")
-    m = os.path.realpath(manifest)
-    for p in (o, long_path_for(o), journal_path_for(o)):
-        if os.path.realpath(p) == m:
-            raise VBQInputError(f"--out {out}: would overwrite the manifest {manifest}; choose another name")
+    check_output_files([("--out", out), ("--out", long_path_for(o)), ("--out", journal_path_for(o))],
+                       [(manifest, f"the manifest {manifest}")])
 
 
 def run(args) -> int:

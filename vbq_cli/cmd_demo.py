@@ -31,11 +31,10 @@ def run(args) -> int:
 
     from VBQCohortLib import demo
 
+    from VBQScoreLib.atomic import check_output_directory
+
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise VBQInputError(f"{out}: exists and is not a folder")
-    if not out.parent.is_dir():
-        raise VBQInputError(f"{out}: parent folder {out.parent} does not exist")
+    check_output_directory(out)
     seed = demo.DEFAULT_SEED if args.seed is None else args.seed
     n = demo.DEFAULT_N if args.n_patients is None else args.n_patients
     k = min(demo.DEFAULT_N_MRI, n) if args.n_mri is None else args.n_mri

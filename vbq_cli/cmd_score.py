@@ -97,21 +97,13 @@ def _check_outputs(args) -> None:
 
     from VBQScoreLib.errors import VBQInputError
 
-    inputs = {Path(p).resolve() for p in (args.image, args.segmentation, args.labels) if p}
+    from .outputs import check_output_files
+
     if Path(args.image).resolve() == Path(args.segmentation).resolve():
         raise VBQInputError(f"{args.segmentation}: IMAGE and SEGMENTATION are the same file; give the MRI first, "
                             f"then its segmentation")
-    outs = [(flag, Path(v)) for flag, v in (("--json", args.json), ("--csv", args.csv)) if v]
-    if len(outs) == 2 and outs[0][1].resolve() == outs[1][1].resolve():
-        raise VBQInputError(f"--json and --csv both write {outs[0][1]}")
-    for flag, p in outs:
-        if p.resolve() in inputs:
-            raise VBQInputError(f"{flag} {p}: would overwrite an input file")
-        if p.is_dir():
-            raise VBQInputError(f"{flag} {p}: is a folder; give a file name")
-        parent = p.parent if str(p.parent) else Path(".")
-        if not parent.is_dir():
-            raise VBQInputError(f"{flag} {p}: output folder {parent} does not exist")
+    check_output_files([("--json", args.json), ("--csv", args.csv)],
+                       [(f, "an input file") for f in (args.image, args.segmentation, args.labels)])
 
 
 def run(args: argparse.Namespace) -> int:

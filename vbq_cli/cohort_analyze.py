@@ -170,11 +170,10 @@ def run(args) -> int:
     if args.caliper is not None and not (args.caliper > 0 and math.isfinite(args.caliper)):
         raise VBQInputError(f"--caliper {args.caliper:g}: must be a finite number > 0 (SDs of the distance); "
                             f"use --no-caliper for none")
+    from VBQScoreLib.atomic import check_output_directory
+
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise VBQInputError(f"{out}: exists and is not a folder")
-    if not out.parent.is_dir():
-        raise VBQInputError(f"{out}: parent folder {out.parent} does not exist")
+    check_output_directory(out)
     _check_inputs_not_replaced(out, [("DATA", args.data), ("--vbq-results", args.vbq_results),
                                      ("--plan", args.plan)])
     plan = load_plan(args.plan or "lu2024")

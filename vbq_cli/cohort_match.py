@@ -230,30 +230,16 @@ def _check_group_sizes(df, group: str, treated: str, source: str) -> None:
 
 def _check_outputs(args) -> None:
     """--out/--json/--love-plot: not an input, not a folder, folder exists, not the same file twice."""
-    import os
     from pathlib import Path
 
     from VBQScoreLib.errors import VBQInputError
 
-    data = os.path.realpath(args.data)
-    seen: dict[str, str] = {}
-    for flag, value in (("--out", args.out), ("--json", args.json), ("--love-plot", args.love_plot)):
-        if not value:
-            continue
-        p = Path(value)
-        rp = os.path.realpath(p)
-        if rp == data:
-            raise VBQInputError(f"{flag} {value}: would overwrite the input spreadsheet; choose another name")
-        if p.is_dir():
-            raise VBQInputError(f"{flag} {value}: is a folder; give a file name")
-        parent = p.parent if str(p.parent) else Path(".")
-        if not parent.is_dir():
-            raise VBQInputError(f"{flag} {value}: output folder {parent} does not exist")
-        if rp in seen:
-            raise VBQInputError(f"{seen[rp]} and {flag} both write {value}")
-        if flag == "--love-plot" and p.suffix.lower() not in (".png", ".svg", ".pdf"):
-            raise VBQInputError(f"--love-plot {value}: give a .png, .svg or .pdf file name")
-        seen[rp] = flag
+    from .outputs import check_output_files
+
+    check_output_files([("--out", args.out), ("--json", args.json), ("--love-plot", args.love_plot)],
+                       [(args.data, "the input spreadsheet")])
+    if args.love_plot and Path(args.love_plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise VBQInputError(f"--love-plot {args.love_plot}: give a .png, .svg or .pdf file name")
 
 
 def _summary(res) -> str:

@@ -52,6 +52,19 @@ def write_bytes_atomic(path, data: bytes) -> None:
         f.write(data)
 
 
+def check_output_directory(path) -> None:
+    """Refuse an output folder that is an existing file or whose parent folder does not exist (call it before
+    long work, so the user learns it at once; :func:`atomic_directory` calls it too)."""
+    from .errors import VBQInputError
+
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise VBQInputError(f"{path}: parent folder {parent} does not exist")
+    if path.exists() and not path.is_dir():
+        raise VBQInputError(f"{path}: exists and is not a folder")
+
+
 @contextlib.contextmanager
 def atomic_directory(path):
     """Yield a temporary folder beside ``path``; on success move its contents into ``path``.
@@ -60,15 +73,8 @@ def atomic_directory(path):
     ``path`` are left alone. On failure the temporary folder is removed and ``path`` is untouched.
     """
     path = Path(path)
+    check_output_directory(path)
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        from .errors import VBQInputError
-
-        raise VBQInputError(f"{path}: parent folder {parent} does not exist")
-    if path.exists() and not path.is_dir():
-        from .errors import VBQInputError
-
-        raise VBQInputError(f"{path}: exists and is not a folder")
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
     try:
         yield tmp
