@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["balance_table", "love_plot", "COLUMNS"]
+__all__ = ["balance_table", "love_plot", "love_plot_bytes", "COLUMNS"]
 
 COLUMNS = ["Means Treated", "Means Control", "Std. Mean Diff.", "Var. Ratio", "eCDF Mean", "eCDF Max",
            "Std. Pair Dist."]
@@ -145,15 +145,23 @@ def balance_table(data, treat, covariates, weights=None, *, distance=None, categ
 def love_plot(before, after, path, *, threshold: float = 0.1, title: str = "Covariate balance") -> None:
     """Absolute standardised mean differences before/after matching, written atomically to ``path``
     (format from the suffix: .png, .svg, .pdf)."""
-    import io
     from pathlib import Path
+
+    from VBQScoreLib.atomic import write_bytes_atomic
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    write_bytes_atomic(path, love_plot_bytes(before, after, fmt=fmt, threshold=threshold, title=title))
+
+
+def love_plot_bytes(before, after, *, fmt: str = "png", threshold: float = 0.1,
+                    title: str = "Covariate balance") -> bytes:
+    """The love plot of :func:`love_plot` as the bytes of a ``fmt`` file (png, svg, pdf)."""
+    import io
 
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
-
-    from VBQScoreLib.atomic import write_bytes_atomic
 
     names = list(before.index)
     b = np.abs(before["Std. Mean Diff."].reindex(names).to_numpy(dtype=float))
@@ -174,6 +182,5 @@ def love_plot(before, after, path, *, threshold: float = 0.1, title: str = "Cova
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     buf = io.BytesIO()
-    fmt = Path(path).suffix.lstrip(".").lower() or "png"
     fig.savefig(buf, format=fmt, dpi=120)
-    write_bytes_atomic(path, buf.getvalue())
+    return buf.getvalue()

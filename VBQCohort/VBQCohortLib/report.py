@@ -236,19 +236,14 @@ def fig_forest(logit: dict) -> Optional[bytes]:
 def fig_love(results: dict) -> Optional[bytes]:
     import pandas as pd
 
-    from .balance import love_plot
+    from .balance import love_plot_bytes
 
     bal = (results.get("matching") or {}).get("balance") or {}
     if not bal.get("before") or not bal.get("after"):
         return None
     before = pd.DataFrame.from_dict(bal["before"], orient="index")
     after = pd.DataFrame.from_dict(bal["after"], orient="index")
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "love.png"
-        love_plot(before, after, p, title="Covariate balance (|SMD|)")
-        return p.read_bytes()
+    return love_plot_bytes(before, after, title="Covariate balance (|SMD|)")
 
 
 # ---------------------------------------------------------------------------------------------------------------
