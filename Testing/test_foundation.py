@@ -147,3 +147,30 @@ def test_cli_help_is_fast_and_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert out.stdout.strip() == ""
+
+
+def test_result_csv_is_level_rows_exactly():
+    import csv
+    import io
+
+    from VBQScoreLib.result import LEVEL_CSV_COLUMNS
+
+    r = _result()
+    r.levels[0].sd = None
+    rows = list(csv.DictReader(io.StringIO(r.to_csv())))
+    assert tuple(rows[0]) == LEVEL_CSV_COLUMNS == tuple(r.level_rows()[0])
+    assert rows[0]["vbq"] == "3.0" and rows[0]["sd"] == "" and float(rows[0]["cv"]) == 5 / 300
+    r.levels = []
+    assert r.to_csv() == ",".join(LEVEL_CSV_COLUMNS) + "\n"  # header only, as `vbq score --csv` writes
+
+
+def test_csf_segment_name_parses_back_to_the_preset_reference():
+    from VBQScoreLib.presets import csf_segment_name
+
+    expected = {"lu2024": "CSF cisterna magna", "soliman2023": "CSF at C2", "razzouk2022": "CSF at C5",
+                "ehresman2020": "CSF at L3"}
+    for name, csf in expected.items():
+        p = get_preset(name)
+        assert csf_segment_name(p) == csf
+        assert parse_segment_name(csf) == ParsedName("csf", "CSF", p.csf_reference)
+    assert csf_segment_name(get_preset("custom", levels="C3-C5")) == "CSF"

@@ -351,13 +351,12 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
     def createLevelSegments(self, segmentationNode, preset: str = "lu2024") -> dict:
         """The preset's level segments + the CSF segment (named after the preset's CSF reference)."""
         from VBQScoreLib import mrml
-        from VBQScoreLib.presets import get_preset
+        from VBQScoreLib.presets import csf_segment_name, get_preset
 
         if segmentationNode is None:
             raise ValueError("select or create a segmentation first")
         pr = get_preset(preset)
-        ref = pr.csf_reference
-        csfName = "CSF" if ref in ("", "any") else (f"CSF {ref}" if ref == "cisterna magna" else f"CSF at {ref}")
+        csfName = csf_segment_name(pr)
         return mrml.create_level_segments(segmentationNode, pr.levels, include_csf=True, csf_name=csfName)
 
     def quickRois(self, volumeNode, segmentationNode, markupsNode, radiusMm=8.0, sagittalSlices=3, erosionMm=1.0):
@@ -434,20 +433,11 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def exportCsv(result, path) -> None:
         """The per-level CSV of ``vbq score --csv`` (written atomically)."""
-        import csv
-        import io
-
         from VBQScoreLib.atomic import write_text_atomic
 
         if result is None:
             raise ValueError("compute VBQ first")
-        rows = result.level_rows()
-        buf = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-        write_text_atomic(path, buf.getvalue())
+        write_text_atomic(path, result.to_csv())
 
     @staticmethod
     def patientId(volumeNode) -> Optional[str]:

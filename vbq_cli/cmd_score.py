@@ -77,21 +77,6 @@ def format_table(result) -> str:
     return "\n".join(lines)
 
 
-def _csv_text(rows) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    cols = list(rows[0].keys()) if rows else ["level", "segment", "n_voxels", "volume_mm3", "mean", "median",
-                                              "sd", "p5", "p95", "min", "max", "cv", "vbq", "csf_mean",
-                                              "csf_median", "overall_vbq", "preset", "flags"]
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in r.items()})
-    return buf.getvalue()
-
-
 def _check_outputs(args) -> None:
     from pathlib import Path
 
@@ -115,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
     result = score_files(args.image, args.segmentation, labels=args.labels, options=options)
     json_text = result.to_json() + "\n" if args.json else None
-    csv_text = _csv_text(result.level_rows()) if args.csv else None
+    csv_text = result.to_csv() if args.csv else None
     if args.json:
         write_text_atomic(args.json, json_text)
     if args.csv:

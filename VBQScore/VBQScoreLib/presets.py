@@ -53,6 +53,15 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "lu2024"
 
 
+def csf_segment_name(preset: Preset) -> str:
+    """Name for a new CSF segment drawn where ``preset`` measures CSF: ``"CSF cisterna magna"``, ``"CSF at C2"``,
+    or ``"CSF"`` (any place); :func:`VBQScoreLib.levels.parse_segment_name` reads the location back."""
+    ref = preset.csf_reference
+    if ref in ("", "any"):
+        return "CSF"
+    return f"CSF {ref}" if ref == "cisterna magna" else f"CSF at {ref}"
+
+
 def _csf_reference(text: str) -> str:
     """Normalise a CSF reference: ``"cisterna magna"``, a spine level (``"C2"``) or ``"any"``."""
     from .levels import LEVEL_INDEX

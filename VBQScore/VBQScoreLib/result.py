@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 ROI_FIELDS = ("n_voxels", "volume_mm3", "mean", "median", "sd", "p5", "p95", "min", "max", "cv")
+#: columns of :meth:`VBQResult.level_rows` / :meth:`VBQResult.to_csv` (``vbq score --csv``)
+LEVEL_CSV_COLUMNS = ("level", "segment") + ROI_FIELDS + (
+    "vbq", "csf_mean", "csf_median", "overall_vbq", "preset", "flags")
 
 
 def _clean(x):
@@ -126,6 +129,19 @@ class VBQResult:
             row["flags"] = ";".join(f.code for f in self.flags if f.level == lv.name)
             rows.append(row)
         return rows
+
+    def to_csv(self) -> str:
+        """The per-level table of ``vbq score --csv`` (and Slicer's *Export CSV*): a header, then one row per
+        level; floats written exactly (``repr``), missing values empty."""
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(LEVEL_CSV_COLUMNS), lineterminator="\n")
+        w.writeheader()
+        for r in self.level_rows():
+            w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+        return buf.getvalue()
 
     @classmethod
     def from_dict(cls, d: dict) -> "VBQResult":

@@ -64,11 +64,10 @@ class CoreLogic:
 
     def createLevelSegments(self, segmentationNode, preset="lu2024"):
         from VBQScoreLib import mrml
-        from VBQScoreLib.presets import get_preset
+        from VBQScoreLib.presets import csf_segment_name, get_preset
 
         pr = get_preset(preset)
-        ref = pr.csf_reference
-        name = "CSF" if ref in ("", "any") else (f"CSF {ref}" if ref == "cisterna magna" else f"CSF at {ref}")
+        name = csf_segment_name(pr)
         return mrml.create_level_segments(segmentationNode, pr.levels, include_csf=True, csf_name=name)
 
     def compute(self, volumeNode, segmentationNode, tableNode=None, **options):
@@ -97,17 +96,9 @@ class CoreLogic:
 
     @staticmethod
     def exportCsv(result, path):
-        import csv
-        import io
-
         from VBQScoreLib.atomic import write_text_atomic
 
-        rows = result.level_rows()
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text_atomic(path, buf.getvalue())
+        write_text_atomic(path, result.to_csv())
 
 
 def check_compute_exact(scene, logic):
