@@ -228,7 +228,6 @@ def _glm_logit_r(X: np.ndarray, y: np.ndarray):
     weights = np.ones(n)
     mu = (weights * y + 0.5) / (weights + 1)  # binomial()$initialize
     eta = np.log(mu / (1 - mu))
-    eps = np.finfo(float).eps
 
     def dev_resids(y, mu):
         with np.errstate(divide="ignore", invalid="ignore"):

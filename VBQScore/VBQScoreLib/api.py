@@ -44,11 +44,6 @@ def score_arrays(image, segments, options=None, provenance: Optional[dict] = Non
     several CSF segments none of which matches the preset's CSF reference, a segmentation that does not overlap
     the image, or (``require_all_levels``) a missing/empty level.
     """
-    import numpy as np
-    import SimpleITK as sitk
-
-    from . import flags as F
-    from .levels import level_sort_key, parse_segment_name
     from .options import ScoreOptions
     from .provenance import base_provenance
 

@@ -145,7 +145,7 @@ def map_by_index(seg_arr, plan, image_size) -> MappedROI:
     view = arr.transpose([2 - axis[2 - q] for q in range(3)])
     flips = tuple(slice(None, None, -1) if sign[2 - q] < 0 else slice(None) for q in range(3))
     view = view[flips]
-    lo, hi, sub = [], [], []
+    lo, sub = [], []
     for b in range(3):
         n_b = view.shape[2 - b]
         first = off[b] if sign[b] > 0 else off[b] - (n_b - 1)  # image index of view index 0 along axis b
