@@ -150,7 +150,7 @@ def test_numbers_equal_direct_calls_with_matching(matched_run):
     dn = stats.dunn({c[4:]: g[c] for c in plan.levels})
     assert [x["p_adj"] for x in r["segmental"]["OPLL"]["dunn"]["comparisons"]] == pytest.approx(
         dn["p_adj"].tolist(), rel=0, abs=0)
-    lg = fit_logistic(data, "treated", plan.predictors)
+    lg = fit_logistic(data, "treated", plan.predictors, binary_levels=coh.binary_levels)
     for k, v in lg.terms.items():
         assert r["logistic"]["terms"][k]["odds_ratio"] == v["odds_ratio"]
         assert r["logistic"]["terms"][k]["p"] == v["p"]

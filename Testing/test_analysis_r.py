@@ -88,6 +88,22 @@ def test_segmental_and_logistic_equal_r(ours, ref):
         assert t["p"] == pytest.approx(r["p"], rel=1e-3)
 
 
+def test_term_names_and_reference_levels_equal_r(ours, ref):
+    """R on the text columns (factors: treatment coding, first level in sorted order as reference) names the
+    terms sexM, hypertensionyes, dietvegetarian...; so do results.json's propensity model and logistic terms."""
+    pm = ours["matching"]["propensity_model"]
+    assert list(pm["coef"]) == list(ref["propensity_coef"])
+    for term, v in ref["propensity_coef"].items():
+        assert pm["coef"][term] == pytest.approx(v, rel=1e-9, abs=1e-12), term
+    assert pm["reference_levels"] == ref["reference_levels"]
+    assert pm["term_levels"]["sexM"] == {"column": "sex", "level": "M", "reference": "F"}
+    lg = ours["logistic"]
+    assert list(lg["terms"]) == list(ref["logistic"]["terms"])
+    preds = set(lg["predictors"])
+    assert lg["reference_levels"] == {k: v for k, v in ref["reference_levels"].items() if k in preds}
+    assert lg["term_levels"]["smokingyes"] == {"column": "smoking", "level": "yes", "reference": "no"}
+
+
 @pytest.mark.r
 def test_fixture_is_what_r_computes(tmp_path, ref):
     if shutil.which("Rscript") is None:
@@ -97,6 +113,9 @@ def test_fixture_is_what_r_computes(tmp_path, ref):
                    timeout=120)
     live = json.loads(out.read_text(encoding="utf-8"))
     assert live["pairs"] == ref["pairs"] and live["n_matched"] == ref["n_matched"]
+    assert list(live["propensity_coef"]) == list(ref["propensity_coef"])
+    assert list(live["logistic"]["terms"]) == list(ref["logistic"]["terms"])
+    assert live["reference_levels"] == ref["reference_levels"]
     for col, r in ref["levels"].items():
         for k in ("W", "p", "V", "p_signed", "p_holm"):
             assert live["levels"][col][k] == pytest.approx(r[k], rel=1e-12)

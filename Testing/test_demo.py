@@ -72,7 +72,7 @@ def test_demo_finds_the_planted_effects(demo_run):
     assert all(e["ranksum"]["p_holm"] > 0.05 for e in ss["levels"].values())
     # logistic regression: the planted associations, right direction
     t = r["logistic"]["terms"]
-    for name, sign in (("bmi", 1), ("hypertension", 1), ("calcium_supplement", -1), ("smoking", 1)):
+    for name, sign in (("bmi", 1), ("hypertensionyes", 1), ("calcium_supplementyes", -1), ("smokingyes", 1)):
         assert t[name]["p"] < 0.05 and np.sign(np.log(t[name]["odds_ratio"])) == sign, name
     # matching removed the confounding: balance after matching
     bal = r["matching"]["balance"]["after"]

@@ -15,9 +15,9 @@ from VBQScoreLib.errors import VBQInputError
 HEADER = ["patient", "Diagnosis", "Age", "Sex", "BMI", "Smoking", "HTN", "C2", "C3"]
 ROWS = [
     ["p1", "OPLL", 60, "M", 25.1, "never", "yes", 3.1, 2.9],
-    ["p2", " opll ", 55, "female", 26, "former", "no", 2.9, 2.7],
+    ["p2", "OPLL", 55, "female", 26, " former ", "no", 2.9, 2.7],
     ["p3", "CSM", 70, "F", 27, "current", "Y", 3.0, None],
-    ["p4", "csm", 65, "male", 24, "Never", "n", 3.3, 3.0],
+    ["p4", "CSM", 65, "male", 24, "Never", "n", 3.3, 3.0],
     ["p5", "CSM", 61, "m", None, "never", "no", 2.8, 2.6],
     ["p6", "OPLL", 59, "f", 23.5, "never", "TRUE", 2.7, 2.5],
     ["p7", "OPLL", 58, "M", 22, "former", "false", 3.2, 3.1],
@@ -72,7 +72,8 @@ def test_csv_row_numbers_types_and_blank_rows(tmp_path):
     assert any("1 blank row(s) ignored" in w for w in warns)
     assert df["Age"].dtype == float and df["C3"].dtype == float and math.isnan(df.loc[4, "C3"])
     assert df.loc[7, "BMI"] != df.loc[7, "BMI"]  # missing
-    assert df.loc[3, "Diagnosis"] == "opll"  # stripped
+    assert df.loc[3, "Smoking"] == "former"  # stripped; the spelling as read is kept for the warning
+    assert df.attrs["vbq_raw_text"] == {"Smoking": {" former ": [3]}}
     assert df["Sex"].dtype == object
 
 
@@ -170,7 +171,9 @@ def test_type_override_and_case_insensitive_columns(tmp_path):
                       levels=["c2"], types={"age": "categorical"})
     c = prepare_cohort(df, spec)
     assert c.types["age"] == "categorical" and c.data["age"].iloc[0] == "60"
-    assert c.columns["age"] == "Age" and any("matched to 'Age'" in w for w in c.warnings)
+    assert c.columns["age"] == "Age" and "column 'age' matched to 'Age' (case differs)" in c.warnings
+    assert "--treated 'opll' matched group value 'OPLL' (case differs)" in c.warnings
+    assert "--control 'csm' matched group value 'CSM' (case differs)" in c.warnings
 
 
 def test_control_none_means_all_others_and_drop_unknown(tmp_path):

@@ -163,7 +163,8 @@ def run(args) -> int:
         if c not in df.columns:
             raise VBQInputError(f"{source}: column {c!r} not found; columns are {', '.join(map(str, df.columns))}")
     _check_numeric(df, args.covariates, args.categorical, source)
-    _check_group_sizes(df, args.group, args.treated, source)
+    treated, notes = _check_labels(df, args, source)
+    _check_group_sizes(df, args.group, treated, source)
     _check_outputs(args)
     idc = df[args.id]
     if pd.api.types.is_float_dtype(idc.dtype) and idc.notna().all() and (idc == np.round(idc)).all():
@@ -174,7 +175,7 @@ def run(args) -> int:
             res = match(df, args.group, args.covariates, id=args.id, distance=args.distance, ratio=args.ratio,
                         caliper=args.caliper, std_caliper=not args.raw_caliper, replace=args.replace,
                         exact=args.exact, order=args.order, seed=args.seed, method=args.method,
-                        categorical=args.categorical, discard=args.discard, treated_value=args.treated,
+                        categorical=args.categorical, discard=args.discard, treated_value=treated,
                         compat=args.compat, source=source)
         except VBQInputError as exc:
             msg = str(exc)
@@ -191,6 +192,7 @@ def run(args) -> int:
     if args.json:
         d = res.to_dict()
         d["input"] = {"data": str(args.data), "id": args.id, "group": args.group, "treated": args.treated}
+        d["warnings"] = read_warnings + notes + d["warnings"]  # reading and value-matching notes first
         outputs.append(("json", args.json, json.dumps(d, indent=1, allow_nan=False)))
     for kind, path, obj in outputs:
         if kind == "csv":
@@ -204,9 +206,40 @@ def run(args) -> int:
         love_plot(res.balance_before, res.balance_after, args.love_plot)
 
     print(_summary(res))
-    for w in read_warnings:
+    for w in read_warnings + notes:
         print(f"vbq cohort match: warning: {w}", file=sys.stderr)
     return 0
+
+
+def _check_labels(df, args, source: str):
+    """``(treated value as the group column holds it, warnings)``: --treated matched exactly, else up to case or
+    spacing with a warning; a group or --exact column holding two spellings that differ only in case or spacing
+    is bad input; text cells of the columns used that had spaces around them are said."""
+    import pandas as pd
+
+    from VBQCohortLib.labels import check_column_spellings, resolve_column_value, stripped_note
+    from VBQCohortLib.terms import collation_note, sort_levels
+    from VBQScoreLib.errors import VBQInputError
+
+    notes = []
+    treated = args.treated
+    try:
+        if not pd.api.types.is_numeric_dtype(df[args.group]):
+            treated, note = resolve_column_value(df, args.group, args.treated, flag="--treated")
+            notes += [note] if note else []
+        for c in args.exact or []:
+            check_column_spellings(df, c, f"exact-matching column '{c}' (--exact)")
+    except VBQInputError as exc:
+        raise VBQInputError(f"{source}: {exc}") from None
+    for c in dict.fromkeys([args.id, args.group, *args.covariates, *(args.exact or [])]):
+        note = stripped_note(df, c)
+        if note:
+            notes.append(note)
+    for c in args.covariates:  # text covariates: is the reference the one R would take in a UTF-8 locale?
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            note = collation_note(c, [str(v) for v in sort_levels(df[c].dropna().unique())])
+            notes += [note] if note else []
+    return treated, notes
 
 
 def _check_group_sizes(df, group: str, treated: str, source: str) -> None:

@@ -5,11 +5,13 @@ suppressPackageStartupMessages({library(MatchIt); library(jsonlite)})
 args <- commandArgs(trailingOnly = TRUE)
 out <- if (length(args) >= 1) args[1] else "analysis_reference.json"
 
+# The text columns stay text, so that R names the terms (sexM, hypertensionyes, dietvegetarian: treatment
+# coding, first level in sorted order as reference). Levels sorted in the C locale, as VBQCohortLib.terms does
+# (these levels sort the same way in every locale).
+invisible(Sys.setlocale("LC_COLLATE", "C"))
 d <- read.csv("analysis_cohort.csv", na.strings = c("", "NA"), stringsAsFactors = FALSE)
-yn <- function(x) ifelse(is.na(x), NA, ifelse(x == "yes", 1, 0))
-for (v in c("hypertension", "diabetes", "calcium_supplement", "glucocorticoid", "smoking", "alcohol")) d[[v]] <- yn(d[[v]])
-d$sex <- ifelse(d$sex == "M", 1, 0)                       # 1 = male, as prepare_cohort codes it
-d$diet <- factor(d$diet)
+text_cols <- c("sex", "hypertension", "diabetes", "calcium_supplement", "glucocorticoid", "diet", "smoking", "alcohol")
+for (v in text_cols) d[[v]] <- factor(d[[v]])
 d$treated <- as.integer(d$diagnosis == "OPLL")
 covs <- c("age", "sex", "bmi", "hypertension", "diabetes", "calcium_supplement", "glucocorticoid", "diet",
           "smoking", "alcohol")
@@ -60,7 +62,9 @@ terms <- list()
 for (t in rownames(co_tab)) terms[[t]] <- list(coef = co_tab[t, 1], se = co_tab[t, 2], p = co_tab[t, 4],
                                                 odds_ratio = exp(co_tab[t, 1]), ci_low = ci[t, 1], ci_high = ci[t, 2])
 
+refs <- lapply(d[, text_cols], function(x) levels(x)[1])
 res <- list(n_included = nrow(d), n_matched = list(treated = nrow(mm), control = nrow(mm)), pairs = pairs,
             levels = levels_out, segmental = seg, logistic = list(terms = terms, n = nobs(fit)),
+            propensity_coef = as.list(m$model$coefficients), reference_levels = refs,
             R = R.version.string, MatchIt = as.character(packageVersion("MatchIt")))
 writeLines(toJSON(res, auto_unbox = TRUE, digits = NA, pretty = TRUE), out)

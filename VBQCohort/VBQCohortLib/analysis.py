@@ -246,7 +246,7 @@ def segmental_tests(df, levels, *, kruskal=True, friedman=True, dunn=True, p_adj
     return out
 
 
-def _match(df, plan: Plan, covariates, categorical, id_col, drop_exact=()):
+def _match(df, plan: Plan, covariates, categorical, id_col, drop_exact=(), binary_levels=None):
     from .matching import match
 
     m = plan.matching
@@ -254,7 +254,8 @@ def _match(df, plan: Plan, covariates, categorical, id_col, drop_exact=()):
     return match(df, TREAT_COL, covariates, id=id_col, distance=m["distance"], ratio=int(m["ratio"]),
                  caliper=m["caliper"], std_caliper=bool(m["std_caliper"]), replace=bool(m["replace"]),
                  exact=exact or None, **({"compat": m["compat"]} if m.get("compat") else {}), order=m["order"], seed=m["seed"], method=m["method"],
-                 categorical=[c for c in categorical if c in covariates] or None)
+                 categorical=[c for c in categorical if c in covariates] or None,
+                 binary_levels={c: v for c, v in (binary_levels or {}).items() if c in covariates} or None)
 
 
 def _matching_dict(mr) -> dict:
@@ -279,7 +280,8 @@ def _matching_dict(mr) -> dict:
 
 def _prepare(df, plan: Plan, source: str):
     """Validate/normalise with ``prepare_cohort``; returns (data with the 0/1 ``treated`` column, the cohort
-    summary for results.json (counts, types, codings, excluded rows with reasons, warnings), warnings)."""
+    summary for results.json (counts, types, codings, excluded rows with reasons, warnings), warnings, the
+    spellings coded 0/1 of text yes/no and sex covariates (``Cohort.binary_levels``, for R's term names))."""
     from .spreadsheet import CohortSpec, prepare_cohort
 
     c = plan.columns
@@ -287,15 +289,18 @@ def _prepare(df, plan: Plan, source: str):
     if TREAT_COL in covs or TREAT_COL in plan.levels:
         raise VBQInputError(f"{source}: a covariate/level column may not be called '{TREAT_COL}' "
                             "(the name of the 0/1 group indicator)")
+    exact = [e for e in (plan.matching.get("exact") or []) if e in covs] if plan.matching_enabled else []
     spec = CohortSpec(id=c["id"], group=c["group"], treated=c["treated"], control=c["control"],
-                      covariates=covs, levels=plan.levels, categorical=plan.categorical or None)
+                      covariates=covs, levels=plan.levels, categorical=plan.categorical or None, exact=exact,
+                      treated_flag="--treated" if "treated" in plan.overrides else f"treated (plan {plan.source})",
+                      control_flag="--control" if "control" in plan.overrides else f"control (plan {plan.source})")
     try:
         cohort = prepare_cohort(df, spec)
     except VBQInputError as exc:
         raise VBQInputError(f"{source}: {exc}") from None
     data = cohort.data.copy()
     summary = cohort.to_dict()
-    return data, summary, list(cohort.warnings)
+    return data, summary, list(cohort.warnings), dict(cohort.binary_levels)
 
 
 def _drop_without_vbq(work, exclusions: dict, warnings: list, levels, id_col):
@@ -435,6 +440,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
             ex_c = (join_info.get("only_in_clinical") or ["?"])[0]
             raise VBQInputError(f"{join_info['source']}: none of its {join_info['n_vbq']} case ids matches a patient "
                                 f"id in column '{id_col}' of {source} (e.g. VBQ '{ex_v}' vs clinical '{ex_c}')")
+        read_warnings.extend(join_info.get("warnings") or [])
         if join_info.get("replaced_columns"):
             read_warnings.append(f"column(s) {', '.join(join_info['replaced_columns'])} of the clinical table "
                                  f"were replaced by the VBQ results of {Path(join_info['source']).name}")
@@ -451,7 +457,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     if sex_flag and sex_flag not in df.columns:
         raise VBQInputError(f"{source}: sex column '{sex_flag}' (--sex-column) not found (columns: "
                             f"{', '.join(map(str, df.columns))}); give '' to turn the sex-stratified study off")
-    work, exclusions, warnings = _prepare(df, plan, source)
+    work, exclusions, warnings, binary_levels = _prepare(df, plan, source)
     levels = plan.levels
     empty = [c for c in levels if c in work.columns and work[c].isna().all()]
     if empty:
@@ -478,7 +484,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     tick("propensity-score matching" if plan.matching_enabled else "no matching")
     mr = None
     if plan.matching_enabled:
-        mr = _match(work, plan, plan.covariates, plan.categorical, id_col)
+        mr = _match(work, plan, plan.covariates, plan.categorical, id_col, binary_levels=binary_levels)
         results["matching"] = _matching_dict(mr)
         matched = mr.matched_data()
     else:
@@ -536,13 +542,13 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     if has_sex:
         tick("sex-stratified sub-study")
         results["sex_stratified"] = _sex_stratified(work, plan, id_col, tname, cname,
-                                                     exclusions.get("codings"))
+                                                     exclusions.get("codings"), binary_levels)
     else:
         results["sex_stratified"] = {"enabled": False, "note": "disabled in the plan"}
 
     # --- logistic -------------------------------------------------------------------------------------------
     tick("logistic regression")
-    results["logistic"] = _logistic(work, plan, group_col, tname)
+    results["logistic"] = _logistic(work, plan, group_col, tname, binary_levels)
 
     tick("provenance")
     results["provenance"] = {
@@ -580,7 +586,7 @@ def _adjust(comp_levels: dict, levels, method: str) -> None:
             comp_levels[c][test]["p_adjust"] = method
 
 
-def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None) -> dict:
+def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary_levels=None) -> dict:
     ss = plan.sex_stratified
     sex_col = ss["column"]
     within_val = 1 if ss["within"] == "treated" else 0
@@ -625,7 +631,7 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None) -> dic
         try:
             with _w.catch_warnings(record=True) as caught:
                 _w.simplefilter("always")
-                mr = _match(sub, plan, covs, cat, id_col, drop_exact=(sex_col,))
+                mr = _match(sub, plan, covs, cat, id_col, drop_exact=(sex_col,), binary_levels=binary_levels)
         except VBQInputError as exc:
             out.update(enabled=False, note=f"matching failed: {exc}")
             return out
@@ -652,7 +658,7 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None) -> dic
     return out
 
 
-def _logistic(work, plan: Plan, group_col, tname) -> dict:
+def _logistic(work, plan: Plan, group_col, tname, binary_levels=None) -> dict:
     from .logistic import fit_logistic
 
     preds = plan.predictors
@@ -663,7 +669,7 @@ def _logistic(work, plan: Plan, group_col, tname) -> dict:
         raise VBQInputError(f"logistic regression: predictor column(s) {', '.join(missing)} not in the data")
     d = work[[TREAT_COL] + preds].copy()
     cat = [c for c in plan.categorical if c in preds]
-    res = fit_logistic(d, TREAT_COL, preds, categorical=cat or None)
+    res = fit_logistic(d, TREAT_COL, preds, categorical=cat or None, binary_levels=binary_levels)
     out = res.to_dict() if hasattr(res, "to_dict") else dict(res)
     out = dict(out)
     out["outcome"] = f"{group_col} = {tname}"

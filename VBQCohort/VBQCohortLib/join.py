@@ -42,11 +42,41 @@ def _norm_id(v) -> str | None:
     return s
 
 
-def _find_col(columns, *names):
-    low = {str(c).strip().lower(): c for c in columns}
+def _id_text(v) -> str:
+    """An id as the user sees it: 7.0 (a number column) as 7, text stripped."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def _check_id_keys(ids, keys, id_col: str) -> None:
+    """Two different clinical ids that read as the same number ('007' and '7') would share one VBQ row."""
+    seen: dict[str, str] = {}
+    for v, k in zip(ids, keys):
+        if k is None:
+            continue
+        t = _id_text(v)
+        if seen.setdefault(k, t) != t:
+            raise VBQInputError(f"clinical table: ids '{seen[k]}' and '{t}' of column '{id_col}' are the same "
+                                f"number, so VBQ case '{k}' would join both; make the ids distinct")
+
+
+def _find_col(columns, *names, source="VBQ results"):
+    """The column called one of ``names`` (first name first; exact, else ignoring case and spacing); two
+    columns that both answer to a name up to case/spacing are bad input."""
+    from .labels import fold
+
     for n in names:
-        if n is not None and str(n).strip().lower() in low:
-            return low[str(n).strip().lower()]
+        if n is None:
+            continue
+        if n in columns:
+            return n
+        hits = [c for c in columns if fold(c) == fold(n)]
+        if len(hits) > 1:
+            raise VBQInputError(f"{source}: columns {', '.join(repr(str(c)) for c in hits)} differ only in case "
+                                f"or spacing; which one is '{n}'? Rename one of them")
+        if hits:
+            return hits[0]
     return None
 
 
@@ -54,8 +84,14 @@ def read_vbq_table(path_or_df, *, id_col: str | None = None):
     """Read a VBQ results table (path or DataFrame) into a wide DataFrame ``case_id, VBQ_<level>...``.
 
     Returns ``(wide, info)``; ``info`` has ``format`` (``wide``/``long``), ``n_cases``, ``failed`` (ids whose
-    measurement failed), ``source``.
+    measurement failed), ``source``, ``warnings`` (names read ignoring case: ``c3`` as C3, ``vbq_c3`` as VBQ_C3).
     """
+    wide, info, _ = _read_vbq_table(path_or_df, id_col=id_col)
+    return wide, info
+
+
+def _read_vbq_table(path_or_df, *, id_col: str | None = None):
+    """:func:`read_vbq_table`, and ``{case_id: the id as the table writes it}``."""
     import pandas as pd
 
     if isinstance(path_or_df, pd.DataFrame):
@@ -71,11 +107,12 @@ def read_vbq_table(path_or_df, *, id_col: str | None = None):
             raw = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise VBQInputError(f"{source}: cannot read VBQ results as CSV ({str(exc).splitlines()[0]})") from None
-    idc = _find_col(raw.columns, "case_id", id_col, "patient_id", "id")
+    warnings: list[str] = []
+    idc = _find_col(raw.columns, "case_id", id_col, "patient_id", "id", source=source)
     if idc is None:
         raise VBQInputError(f"{source}: no case id column (expected 'case_id'"
                             f"{' or ' + repr(id_col) if id_col else ''})")
-    levc, vbqc = _find_col(raw.columns, "level"), _find_col(raw.columns, "vbq")
+    levc, vbqc = _find_col(raw.columns, "level", source=source), _find_col(raw.columns, "vbq", source=source)
     failed: list[str] = []
 
     def num(series, col):
@@ -92,10 +129,11 @@ def read_vbq_table(path_or_df, *, id_col: str | None = None):
         fmt = "long"
         df = raw.copy()
         df["_id"] = df[idc].map(_norm_id)
+        id_text = dict(zip(df["_id"], df[idc].map(_id_text)))
         if df["_id"].isna().any():
             rows = [int(i) + 2 for i in list(df.index[df["_id"].isna()])[:5]]
             raise VBQInputError(f"{source}: empty case id in rows {', '.join(map(str, rows))}")
-        df["_level"] = df[levc].astype(str).str.strip().str.upper()
+        df["_level"] = _level_names(df[levc], levc, source, warnings)
         df = df[df["_level"] != "CSF"]
         df["_vbq"] = num(df[vbqc], vbqc)
         dup = df.duplicated(["_id", "_level"], keep=False)
@@ -104,7 +142,7 @@ def read_vbq_table(path_or_df, *, id_col: str | None = None):
             raise VBQInputError(f"{source}: case '{first[idc]}' has level {first['_level']} more than once")
         wide = df.pivot(index="_id", columns="_level", values="_vbq")
         wide.columns = [f"VBQ_{c}" for c in wide.columns]
-        ovc = _find_col(raw.columns, "overall_vbq")
+        ovc = _find_col(raw.columns, "overall_vbq", source=source)
         if ovc is not None:
             ov = df.assign(_ov=num(df[ovc], ovc)).groupby("_id")["_ov"].first()
             wide["VBQ_overall"] = ov
@@ -120,6 +158,7 @@ def read_vbq_table(path_or_df, *, id_col: str | None = None):
         fmt = "wide"
         df = raw.copy()
         df["case_id"] = df[idc].map(_norm_id)
+        id_text = dict(zip(df["case_id"], df[idc].map(_id_text)))
         if df["case_id"].isna().any():
             rows = [int(i) + 2 for i in list(df.index[df["case_id"].isna()])[:5]]
             raise VBQInputError(f"{source}: empty case id in rows {', '.join(map(str, rows))}")
@@ -128,19 +167,44 @@ def read_vbq_table(path_or_df, *, id_col: str | None = None):
             rows = [int(i) + 2 for i in list(df.index[dup])[:5]]
             raise VBQInputError(f"{source}: duplicate case id '{df.loc[dup, idc].iloc[0]}' (rows "
                                 f"{', '.join(map(str, rows))})")
-        stc = _find_col(raw.columns, "status")
+        stc = _find_col(raw.columns, "status", source=source)
         out = pd.DataFrame({"case_id": df["case_id"]})
+        named: dict[str, str] = {}
         for c in vcols:
             suffix = str(c)[4:].strip()
             name = "VBQ_overall" if suffix.lower() == "overall" else "VBQ_" + suffix.upper()
+            if name in named:
+                raise VBQInputError(f"{source}: columns '{named[name]}' and '{c}' both read as {name} (they differ "
+                                    f"only in case or spacing); keep one")
+            named[name] = str(c)
             out[name] = num(df[c], c)
+        renamed = [f"'{c}' as {n}" for n, c in named.items() if c != n]
+        if renamed:
+            warnings.append(f"{source}: VBQ column name(s) read ignoring case: {', '.join(renamed[:6])}"
+                            + (f" and {len(renamed) - 6} more" if len(renamed) > 6 else ""))
         if stc is not None:
             bad = df[stc].astype(str).str.strip().str.lower() == "failed"
             failed = list(df.loc[bad, "case_id"])
             out.loc[bad.to_numpy(), [c for c in out.columns if c != "case_id"]] = float("nan")
         wide = out.reset_index(drop=True)
     return wide, {"format": fmt, "source": source, "n_cases": int(len(wide)), "failed": failed,
-                  "id_column": str(idc)}
+                  "id_column": str(idc), "warnings": warnings}, id_text
+
+
+def _level_names(col, name: str, source: str, warnings: list[str]):
+    """Canonical level names (``C3``) of the long table's level column: spelled otherwise (``c3``, `` C3``) is
+    read with a warning; two spellings of one level in the column (``C3`` and ``c3``) are bad input."""
+    from .labels import check_spellings, spelling_counts
+
+    text = col.astype(str)
+    counts = spelling_counts(text, {t: int(n) for t, n in text.value_counts().items() if t != t.strip()})
+    check_spellings(counts, f"{source}: level column '{name}'")
+    canon = text.str.strip().str.upper()
+    other = sorted({t for t in counts if t != t.strip().upper()})
+    if other:
+        warnings.append(f"{source}: level name(s) {', '.join(repr(t) for t in other[:6])} read as "
+                        f"{', '.join(sorted({t.strip().upper() for t in other[:6]}))}")
+    return canon
 
 
 def join_vbq(clinical, vbq, *, id_col: str, levels=None):
@@ -153,7 +217,7 @@ def join_vbq(clinical, vbq, *, id_col: str, levels=None):
     """
     if id_col not in clinical.columns:
         raise VBQInputError(f"clinical table: id column '{id_col}' not found")
-    wide, info = read_vbq_table(vbq, id_col=id_col)
+    wide, info, shown = _read_vbq_table(vbq, id_col=id_col)
     vcols = [c for c in wide.columns if c != "case_id"]
     if levels:
         missing = [c for c in levels if c not in vcols and c not in clinical.columns]
@@ -161,6 +225,7 @@ def join_vbq(clinical, vbq, *, id_col: str, levels=None):
             raise VBQInputError(f"{info['source']}: no VBQ column(s) {', '.join(missing)} "
                                 f"(has {', '.join(vcols) or 'none'})")
     keys = clinical[id_col].map(_norm_id)
+    _check_id_keys(clinical[id_col], keys, id_col)
     vmap = wide.set_index("case_id")
     in_vbq = set(vmap.index)
     clin_ids = [k for k in keys if k is not None]
@@ -171,6 +236,11 @@ def join_vbq(clinical, vbq, *, id_col: str, levels=None):
     replaced = [c for c in vcols if c in out.columns]
     for c in vcols:
         out[c] = keys.map(vmap[c]).astype(float).to_numpy()
+    loose = [(c, shown[k]) for c, k in zip(clinical[id_col], keys)
+             if k in in_vbq and _id_text(c) != shown.get(k, _id_text(c))]
+    if loose:
+        info["warnings"].append(f"{info['source']}: {len(loose)} case id(s) matched a patient id only when read as "
+                                f"numbers (e.g. clinical '{_id_text(loose[0][0])}' = VBQ '{loose[0][1]}')")
     info.update({
         "n_clinical": int(len(clinical)), "n_vbq": int(len(wide)),
         "n_joined": int(sum(1 for k in keys if k in in_vbq)),

@@ -5,9 +5,13 @@ statsmodels ``GLM(Binomial)`` (IRLS, like R's glm) on the complete cases, and re
 
 * ``terms[name] = {coef, se, z, p, ci_low, ci_high, odds_ratio, coef_ci_low, coef_ci_high}`` where ``ci_low`` /
   ``ci_high`` are the Wald 95% limits of the **odds ratio** (R: ``exp(confint.default(fit))``) and
-  ``coef_ci_*`` the same limits on the log-odds scale. The intercept is ``"(Intercept)"``; a categorical
-  predictor ``smoking`` with levels never/former/current gives terms ``"smoking[former]"``, ``"smoking[current]"``
-  against the reference level (R's default: the first level in sorted order; override with ``reference=``).
+  ``coef_ci_*`` the same limits on the log-odds scale. Term names are R's (:mod:`.terms`): the intercept is
+  ``"(Intercept)"``; a categorical predictor ``smoking`` with levels never/former/current gives terms
+  ``"smokingformer"``, ``"smokingnever"`` against the reference level ``current`` (R's default: the first
+  level in sorted order; override with ``reference=``); a 0/1 column that codes two text levels
+  (``binary_levels={"sex": ("F", "M")}``, from ``Cohort.binary_levels``) gives ``"sexM"``.
+  ``reference_levels`` holds the reference level of each such predictor, ``term_levels`` what each dummy codes
+  (``{"sexM": {"column": "sex", "level": "M", "reference": "F"}}``).
 * ``n``, ``n_events``, ``n_excluded`` (+ ``excluded`` rows with reasons: rows with a missing value are dropped,
   like R's ``na.omit``, but never silently), McFadden ``pseudo_r2`` (1 - logLik/logLik0), ``nagelkerke``,
   ``cox_snell``, ``aic``, ``deviance``, ``null_deviance``, ``converged``.
@@ -59,6 +63,7 @@ class LogisticResult:
     excluded: tuple[dict[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
     reference_levels: dict[str, str] = field(default_factory=dict)
+    term_levels: dict[str, dict[str, str]] = field(default_factory=dict)
     method: str = "logistic regression (binomial GLM, logit link, IRLS; Wald z tests and 95% CIs)"
 
     @property
@@ -82,6 +87,7 @@ class LogisticResult:
             "loglik": _f(self.loglik), "converged": self.converged, "iterations": self.iterations,
             "separation": self.separation, "warnings": list(self.warnings),
             "reference_levels": dict(self.reference_levels),
+            "term_levels": {k: dict(v) for k, v in self.term_levels.items()},
         }
 
 
@@ -109,42 +115,53 @@ def _outcome_vector(s, outcome: str) -> tuple[np.ndarray, str | None]:
     return v, labels[1]
 
 
-def _design(df, predictors: Sequence[str], categorical: set[str], reference: Mapping[str, Any]):
-    """Design matrix (with intercept) and column names, R-style treatment coding."""
+def _design(df, predictors: Sequence[str], categorical: set[str], reference: Mapping[str, Any],
+            binary_levels: Mapping[str, Sequence[str]]):
+    """Design matrix (with intercept) and column names, R-style treatment coding and term names."""
     import pandas as pd
+
+    from .terms import level_text, sort_levels, term_info, term_name
 
     cols = [np.ones(len(df))]
     names = ["(Intercept)"]
     origin = [None]
     refs: dict[str, str] = {}
+    infos: dict[str, dict[str, str]] = {}
     for p in predictors:
         s = df[p]
         if p in categorical:
-            levels = sorted({str(x) for x in s})
+            levels = [level_text(v) for v in sort_levels(s)]
             if len(levels) < 2:
                 raise VBQInputError(f"predictor '{p}' has a single level ({levels[0] if levels else 'none'}) among "
                                     f"the {len(df)} complete rows")
-            ref = str(reference[p]) if p in reference else levels[0]
+            ref = level_text(reference[p]) if p in reference else levels[0]
             if ref not in levels:
                 raise VBQInputError(f"reference level {ref!r} of predictor '{p}' is not among its values: "
                                     f"{', '.join(levels)}")
             refs[p] = ref
-            sv = s.astype(str).to_numpy()
+            sv = np.array([level_text(v) for v in s], dtype=object)
             for lev in levels:
                 if lev == ref:
                     continue
                 cols.append((sv == lev).astype(float))
-                names.append(f"{p}[{lev}]")
+                names.append(term_name(p, lev))
+                infos[names[-1]] = term_info(p, lev, ref)
                 origin.append(p)
         else:
             v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
             if np.nanmax(v) == np.nanmin(v):
                 raise VBQInputError(f"predictor '{p}' is constant ({v[0]:g}) among the {len(df)} complete rows")
             cols.append(v)
-            names.append(p)
+            if p in binary_levels:  # 0/1 coding two text levels (prepare_cohort): R's dummy name, e.g. sexM
+                lv0, lv1 = binary_levels[p]
+                names.append(term_name(p, lv1))
+                infos[names[-1]] = term_info(p, lv1, lv0)
+                refs[p] = level_text(lv0)
+            else:
+                names.append(p)
             origin.append(p)
     X = np.column_stack(cols)
-    return X, names, origin, refs
+    return X, names, origin, refs, infos
 
 
 def detect_separation(X: np.ndarray, y: np.ndarray, names: Sequence[str] | None = None) -> dict[str, Any] | None:
@@ -201,11 +218,14 @@ def detect_separation(X: np.ndarray, y: np.ndarray, names: Sequence[str] | None 
 
 
 def fit_logistic(data, outcome: str, predictors: Sequence[str], categorical: Sequence[str] | None = None, *,
-                 reference: Mapping[str, Any] | None = None, maxiter: int = 100) -> LogisticResult:
+                 reference: Mapping[str, Any] | None = None, maxiter: int = 100,
+                 binary_levels: Mapping[str, Sequence[str]] | None = None) -> LogisticResult:
     """Fit ``outcome ~ predictors`` by unpenalised logistic regression (R ``glm(..., family = binomial)``).
 
     ``data``: pandas DataFrame (not modified). ``categorical``: predictors to dummy-code (text columns are
-    categorical automatically). Rows with a missing outcome or predictor are excluded and reported."""
+    categorical automatically). ``binary_levels``: ``{predictor: (level0, level1)}`` for 0/1 predictors that
+    code two text levels (term ``<predictor><level1>``). Rows with a missing outcome or predictor are excluded
+    and reported."""
     import pandas as pd
     import statsmodels.api as sm
 
@@ -258,7 +278,8 @@ def fit_logistic(data, outcome: str, predictors: Sequence[str], categorical: Seq
     if n_events == 0 or n_events == n:
         raise VBQInputError(f"logistic regression: outcome '{outcome}' has only "
                             f"{'non-events (0)' if n_events == 0 else 'events (1)'} among the {n} complete rows")
-    X, names, origin, refs = _design(df, predictors, categorical, reference)
+    binary_levels = {p: tuple(v) for p, v in (binary_levels or {}).items() if p in predictors and p not in categorical}
+    X, names, origin, refs, infos = _design(df, predictors, categorical, reference, binary_levels)
     rank = np.linalg.matrix_rank(X)
     if rank < X.shape[1]:
         # find the first column that is a linear combination of the previous ones (R would alias it to NA)
@@ -338,4 +359,4 @@ def fit_logistic(data, outcome: str, predictors: Sequence[str], categorical: Seq
         outcome=outcome, predictors=tuple(predictors), terms=terms, n=n, n_events=n_events, n_excluded=len(excluded),
         pseudo_r2=mcfadden, nagelkerke=nagelkerke, cox_snell=cox_snell, aic=aic, deviance=dev,
         null_deviance=null_dev, loglik=llf, converged=converged, iterations=iterations, separation=separation,
-        excluded=tuple(excluded), warnings=tuple(warn_list), reference_levels=refs)
+        excluded=tuple(excluded), warnings=tuple(warn_list), reference_levels=refs, term_levels=infos)

@@ -133,7 +133,9 @@ class MatchResult:
                              for r, row in self.sample_sizes.to_dict(orient="index").items()},
             "balance": {"before": table(self.balance_before), "after": table(self.balance_after)},
             "propensity_model": ({"coef": {k: float(v) for k, v in self.model.coef.items()},
-                                  "iterations": self.model.iterations, "converged": self.model.converged}
+                                  "iterations": self.model.iterations, "converged": self.model.converged,
+                                  "reference_levels": dict(getattr(self.model, "reference_levels", {})),
+                                  "term_levels": dict(getattr(self.model, "term_levels", {}))}
                                  if self.model is not None else None),
             "warnings": list(self.warnings),
         }
@@ -356,10 +358,12 @@ def match(data, treat: str, covariates, *, id: str | None = None, distance: str 
           caliper: float | None = None, std_caliper: bool = True, replace: bool = False, exact=None,
           order: str = "largest", seed: int | None = None, method: str = "nearest", categorical=None,
           discard: str = "none", treated_value=None, compat: str | None = None,
-          source: str | None = None) -> MatchResult:
+          source: str | None = None, binary_levels=None) -> MatchResult:
     """Propensity-score matching; see the module docstring for the exact MatchIt semantics.
 
-    ``treat`` is a 0/1 (or boolean) column, or any column when ``treated_value`` names the treated group.
+    ``treat`` is a 0/1 (or boolean) column, or any column when ``treated_value`` names the treated group
+    (matched exactly, else up to case/spacing with a warning in ``warnings``). ``binary_levels``: 0/1
+    covariates that code two text levels (``Cohort.binary_levels``), for R's term names (``sexM``).
     ``compat="matchit-4.5.1"`` reproduces the R MatchIt 4.5.1 build installed here bug for bug (see
     ``_nn_core``); the default is the corrected algorithm (MatchIt >= 4.5.4 behaviour).
     """
@@ -395,9 +399,16 @@ def match(data, treat: str, covariates, *, id: str | None = None, distance: str 
 
             raise VBQInputError(f"exact-matching column {c!r} is missing in rows {_rows(data[c].isna())}")
     ids = _ids(data, id)
+    pre_notes = []
+    if treated_value is not None and treat in data.columns and not pd.api.types.is_numeric_dtype(data[treat]):
+        from .labels import resolve_column_value
+
+        treated_value, note = resolve_column_value(data, treat, treated_value, flag="treated value")
+        pre_notes += [note] if note else []
     t = treat_vector(data, treat, treated_value, source)
-    model = estimate_ps(data, treat, covariates, categorical, treated_value=treated_value, source=source)
-    notes = list(model.warnings)
+    model = estimate_ps(data, treat, covariates, categorical, treated_value=treated_value, source=source,
+                        binary_levels=binary_levels)
+    notes = pre_notes + list(model.warnings)
     ps = model.ps.to_numpy()
     dist = model.distance(distance).to_numpy()
     n = len(t)

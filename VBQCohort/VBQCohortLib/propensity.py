@@ -34,11 +34,13 @@ class PropensityModel:
 
     ps: "pandas.Series"  # noqa: F821 - fitted probabilities, indexed like the data
     linear_predictor: "pandas.Series"  # noqa: F821 - logit(ps)
-    coef: "pandas.Series"  # noqa: F821 - R-style names: (Intercept), age, racehispan, ...
+    coef: "pandas.Series"  # noqa: F821 - R-style names: (Intercept), age, racehispan, sexM, ...
     iterations: int
     converged: bool
     dropped: list = field(default_factory=list)  # aliased (collinear) design columns, like R's NA coefficients
     warnings: list = field(default_factory=list)
+    reference_levels: dict = field(default_factory=dict)  # {covariate: reference level} of coded covariates
+    term_levels: dict = field(default_factory=dict)  # {term: {"column", "level", "reference"}} (terms.term_info)
 
     def distance(self, kind: str = "ps"):
         if kind == "ps":
@@ -65,11 +67,18 @@ def treat_vector(data, treat: str, treated_value=None, source: str | None = None
         raise VBQInputError(f"{_where(source)}group column {treat!r} is missing in rows {rows}")
     if treated_value is not None:
         seen = [str(v) for v in pd.unique(col)]
+        if not pd.api.types.is_numeric_dtype(col.dtype):
+            # exact, else up to case/spacing with a warning; 'OPLL' beside 'opll' is an error (labels.py)
+            from .labels import resolve_column_value
+
+            resolved, note = resolve_column_value(data, treat, treated_value, flag="treated value")
+            if note:
+                warnings.warn(f"{_where(source)}{note}", UserWarning, stacklevel=2)
+        else:
+            resolved = treated_value
         s = col.astype(str).str.strip()
-        tv = str(treated_value).strip()
+        tv = str(resolved).strip()
         t = (s == tv).to_numpy()
-        if not t.any():
-            t = (s.str.lower() == tv.lower()).to_numpy()
         if not t.any() and pd.api.types.is_numeric_dtype(col.dtype):
             try:
                 t = (col.astype(float) == float(tv)).to_numpy()  # "1" names the treated group of a 0/1 column
@@ -121,25 +130,31 @@ def _is_categorical(col) -> bool:
 def _levels(col) -> list:
     import pandas as pd
 
+    from .terms import sort_levels
+
     if isinstance(col.dtype, pd.CategoricalDtype):
         present = set(col.dropna().unique())
         return [c for c in col.cat.categories if c in present]  # droplevels, keep the user's order
-    vals = list(col.dropna().unique())
-    try:
-        return sorted(vals)
-    except TypeError:
-        return sorted(vals, key=str)
+    return sort_levels(col.dropna().unique())  # R's factor(): numbers by value, text by code point
 
 
 def design_matrix(data, covariates, categorical=None, *, intercept: bool = True, full_dummies: bool = False,
-                  source: str | None = None):
+                  source: str | None = None, binary_levels=None, term_levels: dict | None = None):
     """R-style model matrix. Returns (X ndarray float64, column names, {covariate: [columns]}).
 
     Numeric and boolean columns enter as they are; categorical columns (``categorical``, or text/category
-    dtype) become dummies named ``<column><level>``: treatment contrasts (first level dropped) unless
-    ``full_dummies`` (all levels, as MatchIt's balance tables show them).
+    dtype) become dummies named ``<column><level>`` (:mod:`.terms`): treatment contrasts (first level
+    dropped) unless ``full_dummies`` (all levels, as MatchIt's balance tables show them). ``binary_levels``
+    (``{column: (level0, level1)}``, from ``Cohort.binary_levels``): 0/1 columns that code two text levels,
+    named ``<column><level1>`` (``sexM``). ``term_levels``: a dict to fill with what each dummy codes.
     """
     import pandas as pd
+
+    from .terms import term_info, term_name
+
+    binary_levels = dict(binary_levels or {})
+    if term_levels is None:
+        term_levels = {}
 
     categorical = set(categorical or [])
     covariates = list(covariates)
@@ -178,8 +193,9 @@ def design_matrix(data, covariates, categorical=None, *, intercept: bool = True,
             groups[c] = []
             for lev in (levels if full_dummies else levels[1:]):
                 cols.append((col == lev).to_numpy(dtype=np.float64))
-                names.append(f"{c}{lev}")
+                names.append(term_name(c, lev))
                 groups[c].append(names[-1])
+                term_levels[names[-1]] = term_info(c, lev, levels[0])
         else:
             try:
                 x = col.to_numpy(dtype=np.float64)  # numbers and booleans (True = 1)
@@ -188,8 +204,12 @@ def design_matrix(data, covariates, categorical=None, *, intercept: bool = True,
             if not np.all(np.isfinite(x)):
                 raise VBQInputError(f"{_where(source)}covariate {c!r} is not finite in rows {_rows(~np.isfinite(x))}")
             cols.append(x)
-            names.append(c)
-            groups[c] = [c]
+            if c in binary_levels:  # a 0/1 column coding two text levels: R's dummy name (sexM)
+                names.append(term_name(c, binary_levels[c][1]))
+                term_levels[names[-1]] = term_info(c, binary_levels[c][1], binary_levels[c][0])
+            else:
+                names.append(c)
+            groups[c] = [names[-1]]
     return np.column_stack(cols), names, groups
 
 
@@ -273,12 +293,15 @@ def _independent_columns(X: np.ndarray, names: list[str]) -> list[int]:
 
 
 def estimate_ps(data, treat: str, covariates, categorical=None, *, treated_value=None,
-                source: str | None = None) -> PropensityModel:
-    """Fit treat ~ covariates by unpenalised logistic regression (R glm semantics); see the module doc."""
+                source: str | None = None, binary_levels=None) -> PropensityModel:
+    """Fit treat ~ covariates by unpenalised logistic regression (R glm semantics); see the module doc.
+    ``binary_levels``: see :func:`design_matrix`."""
     import pandas as pd
 
     y = treat_vector(data, treat, treated_value, source).astype(np.float64)
-    X, names, _ = design_matrix(data, covariates, categorical, source=source)
+    term_levels: dict = {}
+    X, names, _ = design_matrix(data, covariates, categorical, source=source, binary_levels=binary_levels,
+                                term_levels=term_levels)
     keep = _independent_columns(X, names)
     dropped = [names[j] for j in range(len(names)) if j not in keep]
     notes = []
@@ -296,6 +319,8 @@ def estimate_ps(data, treat: str, covariates, categorical=None, *, treated_value
     for msg in notes:
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
     coef = pd.Series(beta, index=[names[j] for j in keep], name="coef")
+    refs = {v["column"]: v["reference"] for v in term_levels.values()}
     return PropensityModel(ps=pd.Series(ps, index=data.index, name="ps"),
                            linear_predictor=pd.Series(eta, index=data.index, name="logit"),
-                           coef=coef, iterations=it, converged=converged, dropped=dropped, warnings=notes)
+                           coef=coef, iterations=it, converged=converged, dropped=dropped, warnings=notes,
+                           reference_levels=refs, term_levels={k: v for k, v in term_levels.items() if k in coef})

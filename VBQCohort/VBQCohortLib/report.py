@@ -27,6 +27,7 @@ from typing import Optional
 from VBQScoreLib.atomic import atomic_directory
 
 from .analysis import TREAT_COL, level_label
+from .terms import describe_term
 
 GROUP_COLORS = ("#c0392b", "#2471a3")  # treated, control
 SEX_COLORS = ("#8e44ad", "#16a085")
@@ -193,8 +194,9 @@ def fig_forest(logit: dict) -> Optional[bytes]:
     terms = [(k, v) for k, v in terms if v.get("odds_ratio") is not None]
     if not terms:
         return None
+    labels = forest_labels(logit, [k for k, _ in terms])
     Figure = _fig()
-    fig = Figure(figsize=(7.5, 0.45 * len(terms) + 1.5))
+    fig = Figure(figsize=(max(7.5, 5.5 + 0.08 * max(map(len, labels))), 0.45 * len(terms) + 1.5))
     ax = fig.add_subplot(1, 1, 1)
     y = np.arange(len(terms))[::-1]
     for yi, (k, v) in zip(y, terms):
@@ -224,13 +226,19 @@ def fig_forest(logit: dict) -> Optional[bytes]:
         ax.annotate(f"{v['odds_ratio']:.2f}{ci}", xy=(1.0, yi), xycoords=("axes fraction", "data"),
                     xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
     ax.set_yticks(y)
-    ax.set_yticklabels([str(k) for k, _ in terms])
+    ax.set_yticklabels(labels)
     ax.set_xlabel("Odds ratio (95% CI, log scale)")
     ax.set_title(f"Factors associated with {logit.get('outcome', 'group')}")
     ax.grid(axis="x", color="0.9", which="both")
     ax.set_axisbelow(True)
     fig.tight_layout()
     return _png(fig)
+
+
+def forest_labels(logit: dict, terms) -> list[str]:
+    """Forest-plot labels: R's term name and, for a dummy, what it compares (``sexM: sex (M vs F)``)."""
+    tl = logit.get("term_levels") or {}
+    return [f"{k}: {describe_term(k, tl)}" if k in tl else str(k) for k in terms]
 
 
 def fig_love(results: dict) -> Optional[bytes]:
@@ -319,6 +327,9 @@ def _tables(results: dict) -> dict:
     lg = results.get("logistic") or {}
     if lg.get("terms"):
         out["logistic"] = pd.DataFrame.from_dict(lg["terms"], orient="index").rename_axis("term")
+        tl = lg.get("term_levels") or {}  # what each dummy codes (sexM: sex, M, reference F); empty otherwise
+        for i, key in enumerate(("column", "level", "reference")):
+            out["logistic"].insert(i, key, [(tl.get(t) or {}).get(key, "") for t in out["logistic"].index])
     ex = (results.get("exclusions") or {}).get("exclusions")
     if ex:
         out["exclusions"] = pd.DataFrame(ex, columns=["row", "id", "reason"])
@@ -397,8 +408,10 @@ def summary_sentences(results: dict) -> list[str]:
     sig = [(k, v) for k, v in (lg.get("terms") or {}).items()
            if str(k).lower() not in ("intercept", "const", "(intercept)") and _sig(v.get("p"))]
     if sig:
+        tl = lg.get("term_levels") or {}
         out.append(f"Factors associated with {esc(t)} (logistic regression, full cohort): " + "; ".join(
-            f"{esc(k)} OR {fmt(v['odds_ratio'])} ({_ci(v)}), {fmt_p_text(v['p'])}" for k, v in sig) + ".")
+            f"{esc(describe_term(k, tl))} OR {fmt(v['odds_ratio'])} ({_ci(v)}), {fmt_p_text(v['p'])}"
+            for k, v in sig) + ".")
     return out
 
 
@@ -463,6 +476,11 @@ def methods_paragraph(results: dict) -> str:
         parts.append(f"Factors associated with {t} were assessed by multivariable logistic regression on "
                      f"{esc(', '.join(lg.get('predictors', [])))} in the full cohort before matching (odds "
                      f"ratios with Wald 95% confidence intervals).")
+        refs = lg.get("reference_levels") or {}
+        if refs:
+            parts.append("Categorical predictors were coded against a reference level (" + "; ".join(
+                f"{esc(k)}: {esc(v)}" for k, v in refs.items()) + "); each other level entered as a 0/1 term "
+                "named by column and level (as R names it, e.g. sexM).")
     parts.append("Two-sided p < 0.05 was considered significant. Analyses used SlicerVBQ "
                  f"{esc(results['provenance']['versions'].get('slicervbq', ''))} (Python {esc(results['provenance']['versions'].get('python', ''))}, "
                  f"SciPy {esc(results['provenance']['versions'].get('scipy', ''))}, statsmodels "
@@ -678,11 +696,13 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
     parts.append(f"<h2>Logistic regression: factors associated with {esc(t)}</h2>")
     if lg.get("terms"):
         rows = []
+        tl = lg.get("term_levels") or {}
         for k, v in lg["terms"].items():
             lo, hi = v.get("ci_low"), v.get("ci_high")
-            rows.append([esc(k), fmt(v.get("coef"), 3), fmt(v.get("se"), 3), fmt(v.get("odds_ratio"), 3),
-                         f"{fmt(lo, 3)}–{fmt(hi, 3)}", fmt_p(v.get("p"))])
-        parts.append(_table(["Term", "Coefficient", "SE", "Odds ratio", "95% CI (Wald)", "p"], rows))
+            rows.append([esc(k), esc(describe_term(k, tl)) if k in tl else "–", fmt(v.get("coef"), 3),
+                         fmt(v.get("se"), 3), fmt(v.get("odds_ratio"), 3), f"{fmt(lo, 3)}–{fmt(hi, 3)}",
+                         fmt_p(v.get("p"))])
+        parts.append(_table(["Term", "Compares", "Coefficient", "SE", "Odds ratio", "95% CI (Wald)", "p"], rows))
         extra = [f"n = {lg.get('n')}"]
         if lg.get("pseudo_r2") is not None:
             extra.append(f"McFadden pseudo-R² = {fmt(lg['pseudo_r2'], 3)}")

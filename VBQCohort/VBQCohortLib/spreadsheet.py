@@ -17,7 +17,12 @@ Normalisation (stated in ``cohort.codings`` so the report can print it):
 
 * binary yes/no columns: yes/y/true/t/1 -> 1, no/n/false/f/0 -> 0 (case-insensitive);
 * sex: male/m/man/1 -> 1, female/f/woman/0 -> 0 (coding "sex: 1 = male, 0 = female");
-* group labels: compared case- and whitespace-insensitively with ``treated`` / ``control``; ``treated`` = 1;
+* group labels: ``treated`` = 1; ``treated`` / ``control`` are compared exactly, else case- and
+  whitespace-insensitively with a warning ("--treated 'OPLL' matched group value 'opll' (case differs)"); a group
+  column holding two such spellings ('OPLL' and 'opll') is an error;
+* text covariates: case/spacing variants of a category are merged onto the most frequent spelling, with a
+  warning; a yes/no or sex column written in several ways ('M', 'm', 'male') is read as one level, with a
+  warning; ``cohort.binary_levels`` keeps the spellings coded 0 and 1 (model term ``sexM``, see :mod:`.terms`);
 * numbers: decimal point; with ``;``-separated files a decimal comma is accepted (with a warning).
 
 Type inference (override with ``CohortSpec.types`` / ``categorical``): numbers only -> ``numeric`` (``binary`` when
@@ -37,6 +42,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from VBQScoreLib.errors import VBQInputError
+
+from .labels import (RAW_COLUMNS, RAW_TEXT, check_column_spellings, how_differs, match_value, raw_column_name,
+                     stripped_note)
+from .terms import binary_order_note, collation_note, sort_levels
 
 __all__ = ["read_table", "CohortSpec", "Cohort", "prepare_cohort", "MISSING_TOKENS", "normalise_label"]
 
@@ -272,6 +281,7 @@ def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
     import numpy as np
     import pandas as pd
 
+    spaced = {str(h).strip(): str(h) for h in header if str(h) != str(h).strip() and str(h).strip()}
     header = [str(h).strip() for h in header]
     if any(not h for h in header):
         j = header.index("")
@@ -298,6 +308,7 @@ def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
         raise VBQInputError(f"{path}: no data rows below the header")
     cols = {}
     comma_used = []
+    raw_text: dict[str, dict[str, int]] = {}
     for j, h in enumerate(header):
         raw = [r[j] for r in keep_rows]
         vals = [None if _is_missing(v) else (v.strip() if isinstance(v, str) else v) for v in raw]
@@ -328,10 +339,20 @@ def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
                 comma_used.remove(h)
             cols[h] = pd.Series([v if v is None or isinstance(v, str) else _cell_text(v) for v in vals],
                                 dtype=object)
+            hits: dict[str, list] = {}
+            for r, v in zip(keep_nums, raw):
+                if isinstance(v, str) and v != v.strip() and not _is_missing(v):
+                    hits.setdefault(v, []).append(r)
+            if hits:
+                raw_text[h] = hits
     if comma_used:
         warnings.append(f"{path.name}: decimal commas read as decimal points in {', '.join(comma_used)}")
     df = pd.DataFrame(cols)
     df.index = pd.Index(keep_nums, name="row")
+    if raw_text:
+        df.attrs[RAW_TEXT] = raw_text  # the spellings as read (see labels.py), for warnings and checks
+    if spaced:
+        df.attrs[RAW_COLUMNS] = spaced
     return df
 
 
@@ -356,7 +377,11 @@ class CohortSpec:
     group, or None for "every other label". ``types``: ``{column: "numeric"|"binary"|"categorical"|"sex"}``
     overrides inference; ``categorical``: shorthand for ``types=categorical``. ``min_group_size``: fewer
     subjects than this in a group (after exclusions) is an error. ``drop_unknown_groups``: exclude (and report)
-    rows whose group is neither treated nor control instead of raising."""
+    rows whose group is neither treated nor control instead of raising. ``exact``: covariates that matching will
+    match exactly on: two spellings in one of them that differ only in case or spacing are an error (as in the
+    group column) instead of being merged with a warning. ``treated_flag``/``control_flag``: how the warning
+    names the value when it matched a group label only up to case or spacing ("--treated 'OPLL' matched group
+    value 'opll' (case differs)")."""
 
     id: str
     group: str
@@ -369,6 +394,9 @@ class CohortSpec:
     min_group_size: int = 3
     drop_unknown_groups: bool = False
     exclude_missing_covariates: bool = True
+    exact: Sequence[str] = ()            # covariates used for exact matching: case/spacing variants are errors
+    treated_flag: str = "--treated"      # how warnings name where the treated/control values came from
+    control_flag: str = "--control"
 
 
 @dataclass
@@ -385,6 +413,9 @@ class Cohort:
     counts: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     columns: dict[str, str] = field(default_factory=dict)   # spec name -> column name found in the sheet
+    #: text yes/no and sex covariates: the spellings coded 0 and 1 (``{"sex": ("F", "M")}``); the model term of
+    #: such a column is ``<column><spelling coded 1>`` (``sexM``) with reference the spelling coded 0
+    binary_levels: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def treated(self):
@@ -406,9 +437,12 @@ def _resolve(df, name: str, role: str) -> str:
     cols = [str(c) for c in df.columns]
     if name in cols:
         return name
-    folded = {normalise_label(c): c for c in cols}
-    if normalise_label(name) in folded:
-        return folded[normalise_label(name)]
+    hits = [c for c in cols if normalise_label(c) == normalise_label(name)]
+    if len(hits) > 1:
+        raise VBQInputError(f"{role} column '{name}' matches columns {', '.join(repr(c) for c in hits)}, which "
+                            f"differ only in case or spacing; rename one of them in the spreadsheet")
+    if hits:
+        return hits[0]
     close = difflib.get_close_matches(name, cols, n=3, cutoff=0.6)
     if not close:
         close = [c for c in cols if normalise_label(name) in normalise_label(c)][:3]
@@ -475,17 +509,22 @@ def _numeric(df, col: str, role: str):
     return pd.Series(out, index=s.index, dtype=float)
 
 
-def _binary(df, col: str, kind: str, role: str):
+def _binary(df, col: str, kind: str, role: str, warnings: list[str] | None = None):
+    """1/0 Series of a yes/no (``kind="binary"``) or sex column. For a text column also the spellings that
+    became 0 and 1, ``(level0, level1)`` (the most frequent spelling of each; None when a class is absent or
+    the column holds numbers), with a warning for each class written in several ways."""
     import numpy as np
     import pandas as pd
 
     ones, zeros = (MALE, FEMALE) if kind == "sex" else (YES, NO)
     out, bad = [], []
+    spellings: dict[float, dict[str, int]] = {0.0: {}, 1.0: {}}
     for row, v in df[col].items():
         if v is None or (isinstance(v, float) and math.isnan(v)):
             out.append(np.nan)
             continue
-        t = normalise_label(_as_text(v) if not isinstance(v, str) else v)
+        text = _as_text(v) if not isinstance(v, str) else v.strip()
+        t = normalise_label(text)
         if t in ones:
             out.append(1.0)
         elif t in zeros:
@@ -493,35 +532,52 @@ def _binary(df, col: str, kind: str, role: str):
         else:
             bad.append((row, v))
             out.append(np.nan)
+            continue
+        if isinstance(v, str):
+            sp = spellings[out[-1]]
+            sp[text] = sp.get(text, 0) + 1
     if bad:
         allowed = "male/female, M/F or 1/0" if kind == "sex" else "yes/no, y/n, true/false or 1/0"
         shown = sorted({str(v) for _, v in bad})
         raise VBQInputError(f"{role} column '{col}' row{'s' if len(bad) > 1 else ''} {_rows_text([r for r, _ in bad])}: "
                             f"{', '.join(repr(x) for x in shown[:4])} {'is' if len(shown) == 1 else 'are'} not "
                             f"{allowed}")
-    return pd.Series(out, index=df.index, dtype=float)
+    names = {}
+    for code, sp in spellings.items():
+        if not sp:
+            continue
+        best = max(sp, key=lambda k: (sp[k], k))
+        names[code] = " ".join(best.split())
+        if len(sp) > 1 and warnings is not None:
+            meaning = ("male" if code else "female") if kind == "sex" else ("yes" if code else "no")
+            warnings.append(f"column '{col}': {', '.join(repr(k) for k in sorted(sp))} read as one level "
+                            f"'{names[code]}' ({int(code)} = {meaning})")
+    levels = (names[0.0], names[1.0]) if len(names) == 2 else None
+    return pd.Series(out, index=df.index, dtype=float), levels
 
 
 def _categorical(df, col: str, warnings: list[str]):
     import pandas as pd
 
     s = df[col]
-    texts = [None if (v is None or (isinstance(v, float) and math.isnan(v))) else " ".join(_as_text(v).split())
-             for v in s]
-    # merge case variants onto the most frequent spelling
+    texts = [None if (v is None or (isinstance(v, float) and math.isnan(v))) else _as_text(v) for v in s]
+    # merge case and spacing variants onto the most frequent spelling (with a warning)
     groups: dict[str, dict[str, int]] = {}
     for t in texts:
         if t is not None:
-            groups.setdefault(t.casefold(), {}).setdefault(t, 0)
-            groups[t.casefold()][t] += 1
+            groups.setdefault(normalise_label(t), {}).setdefault(t, 0)
+            groups[normalise_label(t)][t] += 1
     canon = {}
     for key, spellings in groups.items():
         best = max(spellings, key=lambda k: (spellings[k], k))
-        canon[key] = best
+        canon[key] = " ".join(best.split())
         if len(spellings) > 1:
             warnings.append(f"column '{col}': {', '.join(repr(k) for k in sorted(spellings))} treated as one "
-                            f"category '{best}'")
-    return pd.Series([None if t is None else canon[t.casefold()] for t in texts], index=s.index, dtype=object)
+                            f"category '{canon[key]}'")
+        elif canon[key] != best:
+            warnings.append(f"column '{col}': {best!r} read as '{canon[key]}' (spacing differs)")
+    return pd.Series([None if t is None else canon[normalise_label(t)] for t in texts], index=s.index,
+                     dtype=object)
 
 
 def prepare_cohort(df, spec: CohortSpec) -> Cohort:
@@ -546,8 +602,13 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
     for c in levels:
         cols[c] = _resolve(df, c, "level")
     for k, v in cols.items():
-        if k != v:
-            warnings.append(f"column '{k}' matched to '{v}' (case/spacing differs)")
+        as_read = raw_column_name(df, v)
+        if k != as_read:
+            warnings.append(f"column '{k}' matched to '{as_read}' ({how_differs(k, as_read)})")
+    for c in dict.fromkeys([spec.id, spec.group, *covs]):
+        note = stripped_note(df, cols[c])
+        if note:
+            warnings.append(note)
     if "treated" in covs or "treated" in levels or spec.id == "treated":
         raise VBQInputError("a covariate/level/id column may not be called 'treated' (the cohort's group indicator); "
                             "rename it in the spreadsheet")
@@ -602,6 +663,17 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
         c_norm = {normalise_label(c) for c in cl}
         if t_norm in c_norm:
             raise VBQInputError(f"group '{spec.treated}' is given as both treated and control")
+    # one spelling per group (no 'OPLL' beside 'opll'); a value named up to case/spacing is taken, and said
+    gcounts = check_column_spellings(df, gcol, f"group column '{gcol}'")
+    for given, flag in [(spec.treated, spec.treated_flag)] + [(c, spec.control_flag) for c in
+                                                              ([] if spec.control is None else cl)]:
+        hit = match_value(given, gcounts)
+        if hit is not None and hit != str(given).strip():
+            warnings.append(f"{flag} '{given}' matched group value '{hit}' ({how_differs(str(given), hit)})")
+    for c in spec.exact or ():
+        if c not in cols:
+            raise VBQInputError(f"exact-matching column '{c}' is not a covariate")
+        check_column_spellings(df, cols[c], f"exact-matching column '{cols[c]}'")
     present: dict[str, list] = {}
     spelling: dict[str, str] = {}
     for r, lab in zip(rows, labels):
@@ -643,6 +715,7 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
 
     # covariates
     types: dict[str, str] = {}
+    binary_levels: dict[str, tuple[str, str]] = {}
     codings: dict[str, str] = {
         "treated": f"1 = {spec.treated}, 0 = "
                    + ("any other group" if spec.control is None else
@@ -660,7 +733,12 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
         if t == "numeric":
             out[c] = _numeric(df, col, "covariate")
         elif t in ("binary", "sex"):
-            out[c] = _binary(df, col, t, "covariate")
+            out[c], lv = _binary(df, col, t, "covariate", warnings)
+            if lv is not None:  # text: the model term is named after the spelling coded 1 (sexM), as R would
+                binary_levels[c] = lv
+                note = binary_order_note(c, *lv)
+                if note:
+                    warnings.append(note)
             if t == "sex":
                 codings[c] = "1 = male, 0 = female" if not pd.api.types.is_numeric_dtype(s) else \
                     "1/0 as given in the spreadsheet"
@@ -669,8 +747,11 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
                 codings[c] = "1 = yes, 0 = no" if not pd.api.types.is_numeric_dtype(s) else "1/0 as given"
         else:
             out[c] = _categorical(df, col, warnings)
-            cats = sorted(out[c].dropna().unique())
+            cats = sort_levels(out[c].dropna().unique())
             codings[c] = "categories: " + _rows_text(cats, 12)
+            note = collation_note(c, cats) if not all(_NUM_RE.match(x) for x in cats) else None
+            if note:
+                warnings.append(note)
             if len(cats) > 10 and c not in overrides:
                 warnings.append(f"covariate column '{col}' read as categorical with {len(cats)} categories; if it "
                                 f"is a number, declare it numeric to see which cells are not numbers")
@@ -714,4 +795,4 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
         warnings.append(f"{len(ex_rows)} of {len(out)} rows excluded: "
                         + "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])))
     return Cohort(data=data, spec=spec, types=types, codings=codings, exclusions=exclusions, counts=counts,
-                  warnings=warnings, columns=cols)
+                  warnings=warnings, columns=cols, binary_levels=binary_levels)

@@ -35,6 +35,19 @@ def _select_csf(csf_segments, preset):
                         f"one to use after its location (e.g. 'CSF at C2', 'cisterna magna')")
 
 
+def _no_case_twins(names, what: str) -> None:
+    """Two segments whose names differ only in letter case or spacing ('C3' and 'c3 ') name the same thing
+    twice: no rule can tell which ROI was meant (names that differ otherwise, 'C3' and 'C3 body', or not at
+    all, keep the DUPLICATE_LEVEL flag: the first is used)."""
+    seen: dict[str, str] = {}
+    for n in names:
+        key = " ".join(str(n).split()).casefold()
+        if key in seen and seen[key] != n:
+            raise VBQInputError(f"segments '{seen[key]}' and '{n}' differ only in letter case or spacing and both "
+                                f"name {what}; rename or remove one")
+        seen[key] = n
+
+
 def score_arrays(image, segments, options=None, provenance: Optional[dict] = None,
                  progress: ProgressCallback = None):
     """VBQ of ``image`` (3-D scalar ``SimpleITK.Image``) with ``segments`` (list of
@@ -96,6 +109,7 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
     if not csf_segments:
         raise VBQInputError("no CSF segment: name one 'CSF' (or 'cisterna magna', 'CSF at C2'); "
                             "VBQ is undefined without a CSF reference")
+    _no_case_twins([s.name for s, _ in csf_segments], "the CSF reference")
     csf_seg, csf_parsed = _select_csf(csf_segments, preset)
     ref = (preset.csf_reference or "").strip().lower()
     if csf_parsed.location and ref not in ("", "any") and csf_parsed.location.lower() != ref:
@@ -104,6 +118,7 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
     level_segs = {}
     for lvl in sorted(by_level, key=level_sort_key):
         segs = by_level[lvl]
+        _no_case_twins([s.name for s in segs], f"level {lvl}")
         level_segs[lvl] = segs[0]
         if len(segs) > 1:
             others = ", ".join(f"'{s.name}'" for s in segs[1:])
