@@ -140,7 +140,7 @@ def test_vbqcohort_run_analysis_into_nodes(monkeypatch, tmp_path):
     rows = []
     for i in range(24):
         rows.append({"patient_id": f"P{i:03d}", "diagnosis": "OPLL" if i < 12 else "CSM", "age": 50 + i % 7,
-                     **{f"VBQ_C{k}": round(2.0 + 0.05 * i + 0.1 * k, 4) for k in range(2, 8)}})
+                     "sex": "FM"[i % 3 == 0] + " " * (i == 5), **{f"VBQ_C{k}": round(2.0 + 0.05 * i + 0.1 * k, 4) for k in range(2, 8)}})
     path = tmp_path / "cohort.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -152,8 +152,15 @@ def test_vbqcohort_run_analysis_into_nodes(monkeypatch, tmp_path):
     g = logic.guessColumns(node, "lu2024")
     assert (g["id"], g["group"], g["treated"], g["control"]) == ("patient_id", "diagnosis", "OPLL", "CSM")
     out = logic.runAnalysis(str(path), str(tmp_path / "report"), overrides={
-        "covariates": ["age"], "levels": g["levels"], "no_matching": True, "sex_column": ""})
+        "covariates": ["age"], "predictors": ["age", "sex"], "levels": g["levels"], "no_matching": True,
+        "sex_column": ""})
     assert Path(out["report"]).is_file()
+    # the logistic table names the level its term codes, as R does (sexM, reference F); the recovery of 'F ' is said
+    logit = out["tables"]["logistic"].GetTable()
+    terms = [logit.GetValueByName(r, "term").ToString() for r in range(logit.GetNumberOfRows())]
+    assert terms == ["(Intercept)", "age", "sexM"]
+    assert [logit.GetValueByName(2, c).ToString() for c in ("column", "level", "reference")] == ["sex", "M", "F"]
+    assert "column 'sex': spaces around the text of 1 cell removed (row 7: 'F ')" in out["warnings"]
     comparison = out["tables"]["comparison"]
     assert comparison.GetNumberOfRows() == 6
     c3_row = [comparison.GetTable().GetValueByName(r, "ranksum_p").ToDouble() for r in range(6)][1]

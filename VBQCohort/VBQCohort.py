@@ -210,7 +210,7 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 dialog.close()
             self._lastReport = out["report"]
             self._onParameterNodeModified()
-            self.ui.summaryText.plainText = "\n".join(out["summary"])
+            self.ui.summaryText.plainText = "\n".join(out["summary"] + [f"Warning: {w}" for w in out["warnings"]])
             if out.get("comparisonTable") is not None:
                 self.ui.resultsTableView.setMRMLTableNode(out["comparisonTable"])
             chart = out.get("levelsChart") or out.get("loveChart")
@@ -353,7 +353,8 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         results, frames = run_analysis(dataPath, plan, overrides=overrides, progress=progress,
                                        command="Slicer VBQCohort", return_frames=True)
         written = write_report(results, outputDirectory, frames, progress=progress)
-        out = {"results": results, "report": written["report"], "summary": summary_sentences(results)}
+        out = {"results": results, "report": written["report"], "summary": summary_sentences(results),
+               "warnings": list(results.get("warnings") or [])}  # e.g. a group value matched up to case
         out.update(self.resultsToNodes(results, written["tables"]))
         return out
 
