@@ -64,19 +64,12 @@ def _check_id_keys(ids, keys, id_col: str) -> None:
 def _find_col(columns, *names, source="VBQ results"):
     """The column called one of ``names`` (first name first; exact, else ignoring case and spacing); two
     columns that both answer to a name up to case/spacing are bad input."""
-    from .labels import fold
+    from .labels import find_column
 
     for n in names:
-        if n is None:
-            continue
-        if n in columns:
-            return n
-        hits = [c for c in columns if fold(c) == fold(n)]
-        if len(hits) > 1:
-            raise VBQInputError(f"{source}: columns {', '.join(repr(str(c)) for c in hits)} differ only in case "
-                                f"or spacing; which one is '{n}'? Rename one of them")
-        if hits:
-            return hits[0]
+        hit = None if n is None else find_column(list(columns), n, f"{source}: column '{n}'")
+        if hit is not None:
+            return hit
     return None
 
 

@@ -8,8 +8,8 @@ Values are compared exactly first. When that fails, a value that differs only in
 A column that holds two spellings which differ only in that way (``OPLL`` and ``opll``, ``OPLL`` and ``OPLL ``)
 is bad input (:class:`VBQScoreLib.errors.VBQInputError` naming both spellings and their row counts): no rule
 could tell whether they mean one group or two. :func:`VBQCohortLib.spreadsheet.read_table` strips the spaces
-around text cells (and says so); the spellings it read are kept in ``DataFrame.attrs[RAW_TEXT]`` so that these
-checks still see them.
+around text cells; the spellings it read are kept in ``DataFrame.attrs[RAW_TEXT]`` so that these checks still
+see them, and :func:`stripped_note` words the warning for a column a command uses.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 from VBQScoreLib.errors import VBQInputError
 
 __all__ = ["RAW_TEXT", "RAW_COLUMNS", "fold", "how_differs", "spelling_counts", "check_spellings", "match_value",
-           "check_column_spellings", "resolve_column_value"]
+           "find_column", "check_column_spellings", "resolve_column_value", "stripped_note", "raw_column_name"]
 
 #: ``DataFrame.attrs`` keys of read_table: ``{column: {cell text as read: [row numbers]}}`` for the text cells
 #: whose surrounding spaces it removed, and ``{column name: header as read}`` for such column names
@@ -109,6 +109,18 @@ def match_value(given: Any, counts: Mapping[str, int]) -> str | None:
     return hits[0] if hits else None
 
 
+def find_column(columns, name: str, what: str):
+    """The column called ``name``: itself, else the one equal up to case and spacing, else None; two such
+    columns are bad input (``what``: how the message starts, e.g. "covariate column 'AGE'")."""
+    if name in columns:
+        return name
+    hits = [c for c in columns if fold(c) == fold(name)]
+    if len(hits) > 1:
+        raise VBQInputError(f"{what} matches columns {', '.join(repr(str(c)) for c in hits)}, which differ only "
+                            f"in case or spacing; rename one of them")
+    return hits[0] if hits else None
+
+
 def _raw(df, column: str) -> dict[str, list]:
     return ((getattr(df, "attrs", None) or {}).get(RAW_TEXT) or {}).get(column) or {}
 
@@ -138,14 +150,14 @@ def check_column_spellings(df, column: str, what: str | None = None) -> dict[str
     return counts
 
 
-def resolve_column_value(df, column: str, given: Any, *, flag: str, what: str = "group value"):
+def resolve_column_value(df, column: str, given: Any, *, flag: str, role: str = "group"):
     """``(value, warning)``: the value of text column ``column`` that ``given`` (from option ``flag``) names, as
     the DataFrame holds it, and a warning line when it matched only up to case or spacing (None when exact or
     when nothing matched: the caller reports that). Raises when the column holds two such spellings."""
-    counts = check_column_spellings(df, column, f"{what.split()[0]} column '{column}'")
+    counts = check_column_spellings(df, column, f"{role} column '{column}'")
     hit = match_value(given, counts)
     if hit is None:
         return given, None
     if hit == str(given).strip():
         return hit, None
-    return hit.strip(), f"{flag} '{given}' matched {what} '{hit}' ({how_differs(str(given), hit)})"
+    return hit.strip(), f"{flag} '{given}' matched {role} value '{hit}' ({how_differs(str(given), hit)})"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import difflib
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,8 @@ from typing import Any, Mapping, Sequence
 
 from VBQScoreLib.errors import VBQInputError
 
-from .labels import (RAW_COLUMNS, RAW_TEXT, check_column_spellings, how_differs, match_value, raw_column_name,
-                     stripped_note)
+from .labels import (RAW_COLUMNS, RAW_TEXT, check_column_spellings, find_column, how_differs, match_value,
+                     raw_column_name, stripped_note)
 from .terms import binary_order_note, collation_note, sort_levels
 
 __all__ = ["read_table", "CohortSpec", "Cohort", "prepare_cohort", "MISSING_TOKENS", "normalise_label"]
@@ -339,12 +340,13 @@ def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
                 comma_used.remove(h)
             cols[h] = pd.Series([v if v is None or isinstance(v, str) else _cell_text(v) for v in vals],
                                 dtype=object)
-            hits: dict[str, list] = {}
-            for r, v in zip(keep_nums, raw):
-                if isinstance(v, str) and v != v.strip() and not _is_missing(v):
-                    hits.setdefault(v, []).append(r)
-            if hits:
-                raw_text[h] = hits
+            if any(map(operator.is_not, raw, vals)):  # C speed; str.strip() returns the same object if unchanged
+                hits: dict[str, list] = {}
+                for r, v in zip(keep_nums, raw):
+                    if isinstance(v, str) and v != v.strip() and not _is_missing(v):
+                        hits.setdefault(v, []).append(r)
+                if hits:
+                    raw_text[h] = hits
     if comma_used:
         warnings.append(f"{path.name}: decimal commas read as decimal points in {', '.join(comma_used)}")
     df = pd.DataFrame(cols)
@@ -435,14 +437,9 @@ class Cohort:
 
 def _resolve(df, name: str, role: str) -> str:
     cols = [str(c) for c in df.columns]
-    if name in cols:
-        return name
-    hits = [c for c in cols if normalise_label(c) == normalise_label(name)]
-    if len(hits) > 1:
-        raise VBQInputError(f"{role} column '{name}' matches columns {', '.join(repr(c) for c in hits)}, which "
-                            f"differ only in case or spacing; rename one of them in the spreadsheet")
-    if hits:
-        return hits[0]
+    hit = find_column(cols, name, f"{role} column '{name}'")
+    if hit is not None:
+        return hit
     close = difflib.get_close_matches(name, cols, n=3, cutoff=0.6)
     if not close:
         close = [c for c in cols if normalise_label(name) in normalise_label(c)][:3]
