@@ -239,14 +239,25 @@ def test_cli_match_exits_2_on_two_spellings(tmp_path, capsys):
     assert not js.exists() and not out.exists()
 
 
+def _sites(d):
+    d["site"] = np.where(np.arange(len(d)) % 2, "north", "south")
+    d.loc[[0, 2, 4], "site"] = "South"
+
+
 def test_cli_match_exact_column_with_case_variants(tmp_path, capsys):
-    def site(d):
-        d["site"] = np.where(np.arange(len(d)) % 2, "north", "south")
-        d.loc[[0, 2, 4], "site"] = "South"
-    data = _cohort(tmp_path, change=site)
+    data = _cohort(tmp_path, change=_sites)
     assert main(["cohort", "match", str(data), *MATCH, "--treated", "OPLL", "--exact", "site"]) == 2
     err = capsys.readouterr().err
     assert "exact-matching column 'site' (--exact) holds 'south' (117 rows) and 'South' (3 rows)" in err
+    # as a plain covariate the two spellings are merged (analyze) with a warning, or kept apart (match, as R)
+    assert main(["cohort", "analyze", str(data), *ANALYZE[:-3], "age,sex,site", "--sex-column", "", "--treated",
+                 "OPLL", "--exact", "site", "--out", str(tmp_path / "s"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "exact-matching column 'site' holds 'south' (117 rows) and 'South' (3 rows), which differ only in case" in err
+    assert main(["cohort", "analyze", str(data), *ANALYZE[:-3], "age,sex,site", "--sex-column", "", "--treated",
+                 "OPLL", "--out", str(tmp_path / "s"), "--quiet"]) == 0
+    r = json.loads((tmp_path / "s" / "results.json").read_text(encoding="utf-8"))
+    assert "column 'site': 'South', 'south' treated as one category 'south'" in r["warnings"]
 
 
 def test_cli_analyze_warns_in_summary_json_and_report(tmp_path, capsys):

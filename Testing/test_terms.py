@@ -96,9 +96,9 @@ def test_fit_logistic_and_estimate_ps_name_terms_like_r(ref):
     for k, r in ref["glm"]["terms"].items():
         assert lg.terms[k]["coef"] == pytest.approx(r["coef"], rel=1e-7, abs=1e-9), k
         assert lg.terms[k]["se"] == pytest.approx(r["se"], rel=1e-4), k
-    assert lg.reference_levels == {"sex": "F", "hypertension": "no", "smoking": "current smoker",
+    assert lg.reference_levels == {"sex": "F", "hypertension": "no", "smoking": "current",
                                    "diet": "High salt", "grade": "1"}
-    assert lg.term_levels["smokingformer"] == {"column": "smoking", "level": "former", "reference": "current smoker"}
+    assert lg.term_levels["smokingformer"] == {"column": "smoking", "level": "former", "reference": "current"}
     assert "diabetes" in lg.terms and "diabetes" not in lg.term_levels  # a 0/1 number column stays as it is
     ps = estimate_ps(c.data, "treated", COVS, categorical=["grade"], binary_levels=c.binary_levels)
     assert list(ps.coef.index) == list(ref["propensity_coef"])
@@ -144,7 +144,7 @@ def test_cli_match_json_names_terms_like_matchit(tmp_path, ref, capsys):
     assert list(pm["coef"]) == list(ref["propensity_coef"])
     for k, v in ref["propensity_coef"].items():
         assert pm["coef"][k] == pytest.approx(v, rel=1e-9, abs=1e-12), k
-    assert pm["reference_levels"] == {"sex": "F", "hypertension": "no", "smoking": "current smoker",
+    assert pm["reference_levels"] == {"sex": "F", "hypertension": "no", "smoking": "current",
                                       "diet": "High salt", "grade": "1"}
     assert pm["term_levels"]["sexM"] == {"column": "sex", "level": "M", "reference": "F"}
     assert {t: c[0] for t, c in d["pairs"].items()} == ref["pairs"]
@@ -165,9 +165,10 @@ def test_cli_analyze_report_says_which_level(tmp_path, ref, capsys):
     assert list(r["matching"]["propensity_model"]["coef"]) == list(ref["propensity_coef"])
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "<td>sexM</td><td>sex (M vs F)</td>" in html
-    assert "<td>smokingformer</td><td>smoking (former vs current smoker)</td>" in html
+    assert "<td>smokingformer</td><td>smoking (former vs current)</td>" in html
+    assert "<td>smokingnever smoked</td><td>smoking (never smoked vs current)</td>" in html  # spaces kept, as R
     assert "<td>diabetes</td><td>–</td>" in html  # a 0/1 number column: no level to name
-    assert "sex: F; hypertension: no; smoking: current smoker; diet: High salt; grade: 1" in html
+    assert "sex: F; hypertension: no; smoking: current; diet: High salt; grade: 1" in html
     lg = pd.read_csv(out / "tables" / "logistic.csv", keep_default_na=False)
     row = lg.set_index("term").loc["sexM"]
     assert (row["column"], row["level"], row["reference"]) == ("sex", "M", "F")

@@ -68,11 +68,11 @@ def terms_cohort(rng) -> pd.DataFrame:
     bmi = np.round(rng.normal(25, 3.5, n), 1)
     hypertension = rng.choice(["no", "yes"], n, p=[0.6, 0.4])
     diabetes = (rng.random(n) < 0.25).astype(int)
-    smoking = rng.choice(["never", "former", "current smoker"], n, p=[0.5, 0.3, 0.2])
+    smoking = rng.choice(["never smoked", "former", "current"], n, p=[0.5, 0.3, 0.2])
     diet = rng.choice(["balanced", "High salt", "vegetarian"], n, p=[0.5, 0.3, 0.2])
     grade = rng.choice([1, 2, 10], n, p=[0.4, 0.35, 0.25])
     lin = (-4.6 + 0.03 * age + 0.5 * (sex == "M") + 0.05 * bmi + 0.6 * (hypertension == "yes") - 0.3 * diabetes
-           + 0.4 * (smoking == "current smoker") + 0.5 * (diet == "High salt") + 0.3 * (grade == 10))
+           + 0.4 * (smoking == "current") + 0.5 * (diet == "High salt") + 0.3 * (grade == 10))
     opll = rng.random(n) < 1 / (1 + np.exp(-lin))
     out = pd.DataFrame({"patient_id": [f"T{i:03d}" for i in range(1, n + 1)],
                         "diagnosis": np.where(opll, "OPLL", "CSM"), "age": age, "sex": sex, "bmi": bmi,
