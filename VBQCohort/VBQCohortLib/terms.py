@@ -109,9 +109,8 @@ def collation_note(column: str, levels: Iterable[str]) -> str | None:
     icu = sorted(levels, key=_icu_like_key)[0]
     if ours == icu:
         return None
-    return (f"column '{column}': reference level '{ours}' is the first in character-code order (R with "
-            f"LC_COLLATE=C); R in a UTF-8 locale sorts letter case second and would take '{icu}' as reference "
-            f"(the other terms then differ): give the levels one letter case to compare with such a run")
+    return (f"column '{column}': reference level '{ours}' (first in character-code order, as R with "
+            f"LC_COLLATE=C sorts); R in a UTF-8 locale sorts letter case last and would take '{icu}'")
 
 
 def binary_order_note(column: str, level0: str, level1: str) -> str | None:
