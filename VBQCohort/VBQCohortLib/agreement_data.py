@@ -229,6 +229,7 @@ def check(frame, columns: dict, sources: list, warnings: list) -> AgreementData:
     from VBQScoreLib.levels import LEVEL_INDEX
 
     frame = frame[frame["level"] != "CSF"].reset_index(drop=True)
+    prefix = f"{sources[0]}: " if len(sources) == 1 and sources[0] != "<table>" else ""
     ccol, rcol = columns.get("case") or "case", columns.get("reader") or "reader"
     key = ["case", "reader", "session", "level"]
     dup = frame.duplicated(key, keep=False)
@@ -241,7 +242,7 @@ def check(frame, columns: dict, sources: list, warnings: list) -> AgreementData:
         if first["level"] != NO_LEVEL:
             what += f", level '{first['level']}'"
         n_more = int(dup.sum()) - len(same)
-        raise VBQInputError(f"duplicate measurement: {where(same)} repeat {what} (columns '{ccol}', '{rcol}'"
+        raise VBQInputError(prefix + f"duplicate measurement: {where(same)} repeat {what} (columns '{ccol}', '{rcol}'"
                             f"{', ' + repr(columns['session']) if columns.get('session') else ''}"
                             f"{', ' + repr(columns['level']) if columns.get('level') else ''})"
                             + (f"; {n_more} more repeated rows" if n_more > 0 else ""))
@@ -249,10 +250,10 @@ def check(frame, columns: dict, sources: list, warnings: list) -> AgreementData:
     sessions = _sort_sessions(frame["session"])
     cases = list(dict.fromkeys(frame["case"]))
     if len(readers) < 2 and len(sessions) < 2:
-        raise VBQInputError(f"column '{rcol}': only one reader ('{readers[0]}', {where(frame)}) and one session: "
+        raise VBQInputError(prefix + f"column '{rcol}': only one reader ('{readers[0]}', {where(frame)}) and one session: "
                             f"agreement needs at least 2 readers, or 2 sessions of a reader")
     if len(cases) < 2:
-        raise VBQInputError(f"column '{ccol}': only one case ('{cases[0]}', {where(frame)}); agreement needs at "
+        raise VBQInputError(prefix + f"column '{ccol}': only one case ('{cases[0]}', {where(frame)}); agreement needs at "
                             f"least 2 cases")
     if len(readers) >= 2:
         n_read = frame.groupby("case", sort=False)["reader"].nunique()
@@ -261,21 +262,21 @@ def check(frame, columns: dict, sources: list, warnings: list) -> AgreementData:
             c = single[0]
             sub = frame[frame["case"] == c]
             more = f" ({len(single) - 1} more such cases: {_rows_text(single[1:], 5)})" if len(single) > 1 else ""
-            raise VBQInputError(f"column '{rcol}': case '{c}' is measured by one reader only ('{sub['reader'].iloc[0]}'"
+            raise VBQInputError(prefix + f"column '{rcol}': case '{c}' is measured by one reader only ('{sub['reader'].iloc[0]}'"
                                 f", {where(sub)}){more}; every case needs at least 2 readers (leave the value empty "
                                 f"for a missing measurement)")
     levels = [lv for lv in dict.fromkeys(frame["level"]) if lv not in (NO_LEVEL, OVERALL)]
     unknown = [lv for lv in levels if lv not in LEVEL_INDEX]
     if unknown:
         sub = frame[frame["level"] == unknown[0]]
-        raise VBQInputError(f"column '{columns.get('level') or 'level'}': '{unknown[0]}' is not a spine level "
+        raise VBQInputError(prefix + f"column '{columns.get('level') or 'level'}': '{unknown[0]}' is not a spine level "
                             f"({where(sub)}); use names like C3 (or 'overall')")
     levels.sort(key=LEVEL_INDEX.get)
     has_overall = bool((frame["level"] == OVERALL).any())
     if levels and (frame["level"] == NO_LEVEL).any():  # pragma: no cover - one table has either
-        raise VBQInputError("mixed tables with and without levels")
+        raise VBQInputError(prefix + "mixed tables with and without levels")
     if not frame["value"].notna().any():
-        raise VBQInputError(f"column '{columns.get('value') or 'vbq'}': no values")
+        raise VBQInputError(prefix + f"column '{columns.get('value') or 'vbq'}': no values")
     return AgreementData(frame, columns, sources, cases, readers, sessions, levels, has_overall, warnings)
 
 

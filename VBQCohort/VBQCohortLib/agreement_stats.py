@@ -345,7 +345,7 @@ class BlandAltmanResult:
     conf_level: float = 0.95
     a: str = "A"
     b: str = "B"
-    method: str = ("Bland-Altman: differences A - B; bias with t-based CI; limits bias +/- 1.96 SD with "
+    method: str = ("Bland-Altman: differences A - B; bias with t-based CI; limits bias +/- loa_z SD with "
                    "approximate CIs +/- t sqrt(3 s^2/n) (Bland & Altman 1999); proportional bias: OLS regression "
                    "of the difference on the mean")
 
