@@ -90,8 +90,9 @@ def _surface_distances(src, dst):
     import SimpleITK as sitk
 
     dist = sitk.SignedMaurerDistanceMap(dst, insideIsPositive=False, squaredDistance=False, useImageSpacing=True)
-    contour = sitk.GetArrayViewFromImage(sitk.LabelContour(src, fullyConnected=False)) != 0
-    d = sitk.GetArrayViewFromImage(dist)[contour]
+    contour_img = sitk.LabelContour(src, fullyConnected=False)  # kept alive while its array view is read
+    contour = sitk.GetArrayViewFromImage(contour_img) != 0
+    d = np.array(sitk.GetArrayViewFromImage(dist)[contour], dtype=float)
     return np.maximum(d, 0.0)
 
 
