@@ -333,6 +333,30 @@ def agreement_section_html(results: dict, frames: Optional[dict] = None, *, figs
     return "\n".join(parts)
 
 
+def cohort_report_figures(agreement: dict, frames: Optional[dict]) -> dict:
+    """The Bland-Altman PNGs for a cohort report (:func:`VBQCohortLib.report.make_figures`), named
+    ``bland_altman_<comparison>``."""
+    return {f"bland_altman_{slug(name)}": png for name, (png, _svg) in ba_figures(agreement, frames).items()}
+
+
+def cohort_report_section(results: dict, figs: dict) -> str:
+    """The agreement section of a cohort report (the demo's reliability substudy, with its planted values)."""
+    agreement = results["agreement"]
+    own = {name: (figs[f"bland_altman_{slug(name)}"], None) for name in agreement.get("bland_altman") or {}
+           if figs.get(f"bland_altman_{slug(name)}")}
+    planted = (results.get("demo") or {}).get("reliability") or {}
+    intro = ""
+    if planted:
+        intro = (f"<p class='box warn'>Synthetic reliability substudy: readers R1 and R2 read the phantom MRIs "
+                 f"with planned biases {esc(planted.get('reader_bias'))} and reading noise SD "
+                 f"{esc(planted.get('noise_sd'))}; R1 re-read {len(planted.get('reread_cases') or [])} of them; R2's "
+                 f"segmentations of {len(planted.get('overlap_cases') or [])} phantoms are shifted by "
+                 f"{esc(planted.get('overlap_shift_mm'))} mm. The full agreement report is in "
+                 f"<code>agreement/report.html</code>.</p>")
+    return ("<h2>Reader agreement (reliability substudy)</h2>" + intro
+            + agreement_section_html(agreement, figs=own, heading="h3", truth=planted.get("planted_bias")))
+
+
 def render_agreement_html(results: dict, frames: Optional[dict] = None, figs: Optional[dict] = None) -> str:
     from .report import CSS
 
