@@ -195,6 +195,20 @@ def ba_figure(points, b: dict, title: str):
     return fig
 
 
+def ba_plot_columns(results: dict, frames: dict, comparison: str):
+    """Columns for a Bland-Altman plot of ``comparison`` outside matplotlib (Slicer plot nodes): the points
+    ``{case_id, mean, difference}`` and the horizontal lines ``{x, bias, loa_low, loa_high}`` over the range of
+    the means."""
+    pts = frames["ba_points"]
+    sub = pts[pts["comparison"] == comparison]
+    b = results["bland_altman"][comparison]
+    means = [float(v) for v in sub["mean"]]
+    x = [min(means), max(means)] if means else [0.0, 1.0]
+    return ({"case_id": [str(c) for c in sub["case_id"]], "mean": means,
+             "difference": [float(v) for v in sub["difference"]]},
+            {"x": x, "bias": [b["bias"]] * 2, "loa_low": [b["loa_low"]] * 2, "loa_high": [b["loa_high"]] * 2})
+
+
 def ba_figures(results: dict, frames: Optional[dict]) -> dict:
     """``{comparison: (png_bytes, svg_bytes)}`` for the overall Bland-Altman analyses."""
     pts = (frames or {}).get("ba_points")
