@@ -44,19 +44,17 @@ def _excluded(m, res) -> dict:
 
 
 def _icc_block(m, *, alpha=0.05):
-    res = icc(m.to_numpy(dtype=float), alpha=alpha, case_ids=list(m.index), raters=[str(c) for c in m.columns])
+    res = icc(m.to_numpy(dtype=float), alpha=alpha, case_ids=m.index.to_numpy(), raters=[str(c) for c in m.columns])
     return res, res.to_rows(), icc_mcgraw_wong(res, alpha=alpha), _excluded(m, res)
 
 
 def _ba(m, a, b, name, points: list, level: Optional[str] = None):
-    r = bland_altman(m[a].to_numpy(dtype=float), m[b].to_numpy(dtype=float), case_ids=list(m.index),
-                     names=(str(name[0]), str(name[1])))
+    va, vb = m[a].to_numpy(dtype=float), m[b].to_numpy(dtype=float)
+    r = bland_altman(va, vb, case_ids=m.index.to_numpy(), names=(str(name[0]), str(name[1])))
     if level is None:
-        ok = m[[a, b]].notna().all(axis=1)
-        sub = m.loc[ok, [a, b]]
-        va, vb = sub[a].to_numpy(dtype=float), sub[b].to_numpy(dtype=float)
-        points.append({"comparison": f"{name[0]} vs {name[1]}", "case": [str(c) for c in sub.index],
-                       "a": va, "b": vb})
+        ok = ~(np.isnan(va) | np.isnan(vb))
+        points.append({"comparison": f"{name[0]} vs {name[1]}", "case": m.index.to_numpy()[ok].astype(str),
+                       "a": va[ok], "b": vb[ok]})
     return r.to_dict()
 
 
@@ -103,6 +101,8 @@ def run_agreement(data: Optional[AgreementData] = None, *, preset: str = "lu2024
 
 
 def _value_analyses(data: AgreementData, preset: str, alpha: float, progress, points: list) -> dict:
+    import pandas as pd
+
     values, overall, info = value_cube(data, preset)
     s0 = data.inter_session
     cases0 = cases_in_session(data, s0)
@@ -162,7 +162,7 @@ def _value_analyses(data: AgreementData, preset: str, alpha: float, progress, po
             sess = _sessions_of(f, r, data.sessions)
             if len(sess) < 2:
                 continue
-            rcases = list(dict.fromkeys(f.loc[f["reader"] == r, "case"]))
+            rcases = pd.unique(f.loc[f["reader"] == r, "case"]).tolist()
             if overall is not None:
                 m = _sessions_matrix(overall, r, sess, rcases, level=None)
                 res, rows, mw, ex = _icc_block(m, alpha=alpha)

@@ -8,8 +8,6 @@ report embeds it).
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 from pathlib import Path
@@ -17,6 +15,8 @@ from typing import Optional
 
 from .agreement_data import slug
 from .agreement_stats import ICC_FORMS, ICC_TYPES
+from .report import CSS, _fig, _img, _table, esc, fmt
+from .report import fmt_p as _fp
 
 AGREEMENT_FILES = ("agreement.json", "report.html")
 LIST_FILE = ".vbq_agreement_files.json"  # what the last run wrote, so that the next removes what it replaces
@@ -37,28 +37,8 @@ def _previous_files(out_dir: Path) -> set:
     return ok
 
 
-def esc(s) -> str:
-    return html.escape(str(s))
-
-
 def _fmt(x, d=3) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, int) and not isinstance(x, bool):
-        return str(x)
-    return f"{x:.{d}f}"
-
-
-def _fp(p) -> str:
-    if p is None:
-        return "–"
-    return "&lt;0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _table(headers, rows) -> str:
-    h = "".join(f"<th>{c}</th>" for c in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
+    return fmt(x, d)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -160,8 +140,6 @@ def ba_figure(points, b: dict, title: str):
     their 95% CIs as bands, the proportional-bias regression line."""
     import numpy as np
 
-    from .report import _fig
-
     Figure = _fig()
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.add_subplot(1, 1, 1)
@@ -229,10 +207,6 @@ def ba_figures(results: dict, frames: Optional[dict]) -> dict:
 
 # ---------------------------------------------------------------------------------------------------------------
 # HTML
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
 
 def _lead_table(title, blocks: dict) -> str:
     """One row per analysis: ICC(2,1) with CI and band, plus ICC(3,1) and ICC(1,1) for comparison."""
@@ -372,8 +346,6 @@ def cohort_report_section(results: dict, figs: dict) -> str:
 
 
 def render_agreement_html(results: dict, frames: Optional[dict] = None, figs: Optional[dict] = None) -> str:
-    from .report import CSS
-
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>VBQ reader agreement</title>"
              f"<style>{CSS}</style></head><body><h1>VBQ reader agreement</h1>"
              f"<p class='note'>Generated {esc(results.get('created_utc'))} by SlicerVBQ"
