@@ -111,6 +111,7 @@ def _build(root: Path) -> dict:
     vt = v.astype({"VBQ_C2": object})
     vt.loc[3, "VBQ_C2"] = "abc"  # row 5
     vt.to_csv(t / "vbq_text.csv", index=False)
+    _agreement_tables(t)
 
     m = root / "mri"
     ph = make_phantom(shape=(9, 128, 128), spacing=(3.0, 1.6, 1.6), seed=3)
@@ -151,6 +152,32 @@ def _build(root: Path) -> dict:
     (root / "man_empty.csv").write_bytes(b"")
     manifest("man_header_only.csv", [])
     return {"truth": json.loads(Path(paths["truth"]).read_text(encoding="utf-8"))}
+
+
+def _agreement_tables(t: Path) -> None:
+    """Long tables for ``vbq agreement``: 10 cases x R1, R2 x C2-C4 (spreadsheet row = position + 2)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    g = pd.DataFrame([{"case_id": f"A{c:02d}", "reader": r, "level": lv,
+                       "vbq": round(2.8 + 0.3 * np.sin(c) + rng.normal(0, 0.05), 3)}
+                      for c in range(1, 11) for r in ("R1", "R2") for lv in ("C2", "C3", "C4")])
+    g.to_csv(t / "agr_good.csv", index=False)
+    g[g.reader == "R1"].to_csv(t / "agr_one_reader.csv", index=False)
+    g[~((g.case_id == "A10") & (g.reader == "R2"))].to_csv(t / "agr_single_reader_case.csv", index=False)  # rows 56-58
+    d = g.astype({"vbq": object})
+    d.loc[4, "vbq"] = "abc"  # row 6
+    d.to_csv(t / "agr_text.csv", index=False)
+    d = g.copy()
+    d.loc[5, ["case_id", "reader", "level"]] = list(d.loc[1, ["case_id", "reader", "level"]])  # rows 3 and 7
+    d.to_csv(t / "agr_dup.csv", index=False)
+    g[g.case_id == "A01"].to_csv(t / "agr_one_case.csv", index=False)
+    d = g.copy()
+    d.loc[2, "level"] = "C9"  # row 4
+    d.to_csv(t / "agr_bad_level.csv", index=False)
+    d = g.copy()
+    d.loc[[3, 8], "reader"] = np.nan  # rows 5 and 10
+    d.to_csv(t / "agr_empty_reader.csv", index=False)
 
 
 @pytest.fixture(scope="module")
@@ -306,6 +333,46 @@ BAD = [
     ("analyze-out-is-file", f"cohort analyze tables/good.csv {AN} --out tables/good.csv", ["tables/good.csv", "not a folder"]),
     ("analyze-out-nodir", f"cohort analyze tables/good.csv {AN} --out nodir/res", ["nodir", "does not exist"]),
     ("analyze-out-replaces-input", f"cohort analyze tables/sub/matched.csv {AN} --out tables/sub", ["--out", "replace the input"]),
+    # --- vbq agreement -----------------------------------------------------------------------------------
+    ("agreement-one-reader", "agreement tables/agr_one_reader.csv --out agr --quiet",
+     ["column 'reader'", "only one reader ('R1'", "rows 2, 3"]),
+    ("agreement-case-one-reader", "agreement tables/agr_single_reader_case.csv --out agr --quiet",
+     ["column 'reader'", "case 'A10'", "one reader only ('R1'", "rows 56, 57, 58"]),
+    ("agreement-text-value", "agreement tables/agr_text.csv --out agr --quiet", ["column 'vbq'", "row 6", "'abc'"]),
+    ("agreement-duplicate", "agreement tables/agr_dup.csv --out agr --quiet",
+     ["duplicate", "rows 3, 7", "case 'A01', reader 'R1'", "level 'C3'", "'case_id'", "'level'"]),
+    ("agreement-one-case", "agreement tables/agr_one_case.csv --out agr --quiet",
+     ["column 'case_id'", "only one case ('A01'", "at least 2 cases"]),
+    ("agreement-empty-reader", "agreement tables/agr_empty_reader.csv --out agr --quiet",
+     ["column 'reader'", "rows 5, 10"]),
+    ("agreement-bad-level", "agreement tables/agr_bad_level.csv --out agr --quiet", ["'C9'", "row 4", "spine level"]),
+    ("agreement-no-column", "agreement tables/agr_good.csv --reader observer --out agr --quiet",
+     ["--reader", "'observer'", "not found"]),
+    ("agreement-session-column-missing", "agreement tables/agr_good.csv --session visit --out agr --quiet",
+     ["--session", "'visit'", "not found"]),
+    ("agreement-nothing", "agreement --out agr --quiet", ["nothing to compare"]),
+    ("agreement-not-a-table", f"agreement {S}/t1.nii.gz --out agr --quiet", ["t1.nii.gz"]),
+    ("agreement-unknown-preset", "agreement tables/agr_good.csv --preset foo --out agr --quiet",
+     ["unknown preset 'foo'"]),
+    ("agreement-reader-table-spec", "agreement --reader-table tables/vbq_dup.csv --out agr --quiet",
+     ["--reader-table", "READER=FILE"]),
+    ("agreement-reader-table-dup", "agreement --reader-table R1=tables/vbq_dup.csv "
+     "--reader-table R2=tables/vbq_text.csv --out agr --quiet", ["vbq_dup.csv", "duplicate case id 'P001'"]),
+    ("agreement-reader-table-text", "agreement --reader-table R1=tables/vbq_text.csv "
+     "--reader-table R2=tables/vbq_otherids.csv --out agr --quiet", ["vbq_text.csv", "'VBQ_C2'", "'abc'"]),
+    ("agreement-seg-no-image", f"agreement --segmentations R1={S}/t1.seg.nrrd --segmentations "
+     "R2=mri/case2/t1.seg.nrrd --out agr --quiet", ["--segmentations", "--image"]),
+    ("agreement-seg-one-reader", f"agreement --segmentations R1={S}/t1.seg.nrrd --image {S}/t1.nii.gz --out agr "
+     "--quiet", ["--segmentations", "at least two"]),
+    ("agreement-seg-missing", f"agreement --segmentations R1={S}/t1.seg.nrrd --segmentations R2=nope.seg.nrrd "
+     f"--image {S}/t1.nii.gz --out agr --quiet", ["nope.seg.nrrd", "not found"]),
+    ("agreement-seg-spec", f"agreement --segmentations {S}/t1.seg.nrrd --image {S}/t1.nii.gz --out agr --quiet",
+     ["--segmentations", "READER=FILE"]),
+    ("agreement-manifest-column", "agreement --manifest man_good.csv --segmentations R1=seg_a "
+     "--segmentations R2=segmentation --out agr --quiet", ["R1=seg_a", "no column 'seg_a'", "man_good.csv"]),
+    ("agreement-out-replaces-input", "agreement tables/agr_good.csv --out . --quiet", ["--out", "replace the input"]),
+    ("agreement-out-is-file", "agreement tables/agr_good.csv --out tables/good.csv --quiet",
+     ["tables/good.csv", "not a folder"]),
     # --- vbq demo ----------------------------------------------------------------------------------------
     ("demo-out-is-file", "demo --out tables/good.csv --quiet", ["tables/good.csv", "not a folder"]),
     ("demo-out-nodir", "demo --out nodir/x --quiet", ["nodir", "does not exist"]),

@@ -127,3 +127,30 @@ def test_cli_demo_bad_out(tmp_path, capsys):
     assert main(["demo", "--out", str(f), "--quiet"]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
     assert main(["demo", "--out", str(tmp_path / "no" / "such"), "--quiet"]) == 2
+
+
+@pytest.mark.slow
+def test_demo_reliability_substudy_recovers_the_planted_values(demo_run, tmp_path):
+    """Two synthetic readers (R2 planned +0.10 VBQ) and R1's re-read of half the phantom MRIs: the Bland-Altman
+    95% CIs cover the planted biases; R2's segmentations, shifted by one 0.8 mm voxel, give HD max 0.8 mm; the
+    numbers are those of `vbq agreement data/reliability.csv`."""
+    out, r, _ = demo_run
+    a = r["agreement"]
+    planted = r["demo"]["reliability"]
+    assert planted["planted_bias"] == {"R1 vs R2": -0.10, "R1 session 1 vs R1 session 2": 0.0}
+    for name, bias in planted["planted_bias"].items():
+        b = a["bland_altman"][name]
+        assert b["bias_ci_low"] < bias < b["bias_ci_high"], (name, b)
+    assert a["bland_altman"]["R1 vs R2"]["n"] == 16 and a["bland_altman"]["R1 session 1 vs R1 session 2"]["n"] == 8
+    # noise SD 0.04 per level and reading: the SD of the overall's differences is 0.04 sqrt(2/6) = 0.023
+    assert 0.012 < a["bland_altman"]["R1 vs R2"]["sd"] < 0.04
+    icc2 = {x["type"]: x for x in a["icc"]["intra"]["R1"]}["ICC2"]
+    assert icc2["n_cases"] == 8 and icc2["icc"] > 0.9
+    for lv, m in a["overlap"].items():
+        assert m["hd_max_mm"] == pytest.approx(0.8, abs=1e-6) and 0.8 < m["dice"] < 1.0, lv
+    assert (out / "agreement" / "report.html").is_file() and (out / "agreement" / "tables" / "icc_inter.csv").is_file()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Reader agreement (reliability substudy)" in html and "Planted bias" in html
+    assert main(["agreement", str(out / "data" / "reliability.csv"), "--out", str(tmp_path / "agr"), "--quiet"]) == 0
+    again = json.loads((tmp_path / "agr" / "agreement.json").read_text(encoding="utf-8"))
+    assert again["icc"] == a["icc"] and again["bland_altman"] == a["bland_altman"]

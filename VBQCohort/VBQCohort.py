@@ -100,6 +100,7 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.guessButton.connect("clicked(bool)", self.onGuess)
         self.ui.runButton.connect("clicked(bool)", self.onRun)
         self.ui.openReportButton.connect("clicked(bool)", self.onOpenReport)
+        self.ui.agreementButton.connect("clicked(bool)", self.onAgreement)
         # a ctkPathLineEdit binds only to pathlib types; the folder is kept as text in the parameter node
         self.ui.outputDirectoryEdit.connect("currentPathChanged(QString)", self.onOutputDirectoryChanged)
         self.initializeParameterNode()
@@ -220,6 +221,21 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onOpenReport(self) -> None:
         if self._lastReport:
             qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(self._lastReport)))
+
+    def onAgreement(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Agreement analysis failed.", waitCursor=True):
+            if not self.logic.ensureDependencies():
+                return
+            source = self.ui.agreementTableSelector.currentNode() or self.ui.agreementPathEdit.currentPath
+            folder = self._parameterNode.outputDirectory
+            out = self.logic.computeAgreement(source, os.path.join(folder, "agreement") if folder else None)
+            self.ui.agreementSummaryText.plainText = "\n".join(out["summary"] + out["results"].get("warnings", []))
+            self.ui.agreementTableView.setMRMLTableNode(out["iccTable"])
+            if out.get("blandAltmanChart") is not None:
+                slicer.modules.plots.logic().ShowChartInLayout(out["blandAltmanChart"])
+            if out.get("report"):
+                self._lastReport = out["report"]
+                self._onParameterNodeModified()
 
 
 #
@@ -393,6 +409,51 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         series = [self._series(f"{g}", t, f"median {g}", "level", colors[i % 2], line=True)
                   for i, g in enumerate(medians)]
         out["levelsChart"] = self._chart("VBQ cohort: VBQ per level by group", series, "Level", "Median VBQ")
+        return out
+
+    # -- reader agreement
+    def computeAgreement(self, source, outputDirectory=None, preset: str = "lu2024") -> dict:
+        """Reader agreement (VBQCohortLib.agreement) of a long table of readings: a table node or a CSV/TSV/XLSX
+        path with columns case_id, reader, [session], [level], vbq. ICC rows into the table node "VBQ agreement:
+        ICC", the first Bland-Altman comparison into a plot chart; the report folder when ``outputDirectory`` is
+        given. Returns ``{"results", "summary", "iccTable", "blandAltmanChart", "report"}``."""
+        import pandas as pd
+
+        from VBQCohortLib.agreement import run_agreement
+        from VBQCohortLib.agreement_data import read_long_table
+        from VBQCohortLib.agreement_report import agreement_tables, ba_plot_columns, write_agreement
+
+        if not source:
+            raise ValueError("select a table of readings or a file")
+        if isinstance(source, str):
+            data = read_long_table(source)
+        else:  # spreadsheet row numbers in messages: header is row 1
+            data = read_long_table(pd.DataFrame(self.tableNodeColumns(source)).rename(index=lambda i: i + 2))
+        results, frames = run_agreement(data, preset=preset, command="Slicer VBQCohort agreement",
+                                        return_frames=True)
+        tables = agreement_tables(results, frames)
+        out = {"results": results, "summary": results["summary"], "report": None, "blandAltmanChart": None}
+        icc = [tables[k].assign(kind=k[4:]) for k in ("icc_inter", "icc_intra") if k in tables]
+        out["iccTable"] = self.dataframeToTableNode(pd.concat(icc, ignore_index=True) if icc else pd.DataFrame(
+            {"note": ["no ICC: see the warnings"]}), self._node("vtkMRMLTableNode", "VBQ agreement: ICC"))
+        first = next(iter(results.get("bland_altman") or {}), None)
+        if first is not None:
+            points, lines = ba_plot_columns(results, frames, first)
+            pt = self._node("vtkMRMLTableNode", "VBQ agreement: Bland-Altman points")
+            lt = self._node("vtkMRMLTableNode", "VBQ agreement: Bland-Altman lines")
+            self._fill(pt, points)
+            self._fill(lt, lines)
+            series = [self._series(first, pt, "difference", "case_id", (0.14, 0.44, 0.64))]
+            for col, color in (("bias", (0.75, 0.22, 0.17)), ("loa_low", (0.35, 0.35, 0.35)),
+                               ("loa_high", (0.35, 0.35, 0.35))):
+                series.append(self._series(col, lt, col, "x", color, line=True))
+                series[-1].SetMarkerStyle(slicer.vtkMRMLPlotSeriesNode.MarkerStyleNone)
+            for s, x in zip(series, ["mean"] + ["x"] * 3):
+                s.SetXColumnName(x)
+            out["blandAltmanChart"] = self._chart(f"VBQ agreement: Bland-Altman {first}", series,
+                                                  "Mean of the two readings", "Difference")
+        if outputDirectory:
+            out["report"] = write_agreement(results, outputDirectory, frames)["report"]
         return out
 
     # -- plot helpers

@@ -120,6 +120,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportCsvButton.connect("clicked(bool)", self.onExportCsv)
         self.ui.appendCohortButton.connect("clicked(bool)", self.onAppendCohort)
         self.ui.batchButton.connect("clicked(bool)", self.onBatch)
+        self.ui.compareButton.connect("clicked(bool)", self.onCompare)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -315,6 +316,15 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.infoDisplay(text, windowTitle="VBQ batch")
             self.ui.resultsTableView.setMRMLTableNode(table)
 
+    def onCompare(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Failed to compare the segmentations.", waitCursor=True):
+            p = self._parameterNode
+            table, _, warnings = self.logic.compareSegmentations(
+                p.inputVolume, p.segmentation, self.ui.compareSegmentationSelector.currentNode())
+            self.ui.resultsTableView.setMRMLTableNode(table)
+            if warnings:
+                slicer.util.warningDisplay("\n".join(warnings), windowTitle="VBQ overlap")
+
 
 #
 # Logic
@@ -377,6 +387,15 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
         mrml.result_to_table_node(result, tableNode)
         self.lastTableNode = tableNode
         return result
+
+    def compareSegmentations(self, volumeNode, segmentationNode, otherSegmentationNode, tableNode=None):
+        """Per-level Dice, Jaccard, HD95 and max HD (mm) of two segmentations on the volume's grid into
+        ``tableNode`` (default: the table "VBQ overlap"). Returns ``(tableNode, metrics by level, warnings)``."""
+        from VBQScoreLib import mrml
+
+        tableNode = tableNode or self._node("vtkMRMLTableNode", "VBQ overlap")
+        res, warnings = mrml.overlap_nodes(volumeNode, segmentationNode, otherSegmentationNode, tableNode)
+        return tableNode, res, warnings
 
     def updatePlot(self, result, tableNode):
         """Bar chart of VBQ per level (plot table, series and chart nodes are reused by name)."""

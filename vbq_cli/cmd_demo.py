@@ -58,4 +58,9 @@ def run(args) -> int:
         print(f"Synthetic cohort: {n} patients (seed {seed}); {k} phantom MRIs measured by VBQScore"
               + (f" (max |measured - planned VBQ| = {agree['max_abs_diff']:.3f})" if agree["n"] else "") + ".")
         print_summary(r, {"report": out / "report.html", "results": out / "results.json"})
+        ba = (r.get("agreement") or {}).get("bland_altman", {}).get("R1 vs R2")
+        if ba:
+            print(f"Reliability substudy (planted R1 - R2 bias {r['demo']['reliability']['planted_bias']['R1 vs R2']:+.2f}"
+                  f"): bias {ba['bias']:+.3f} (95% CI {ba['bias_ci_low']:+.3f} to {ba['bias_ci_high']:+.3f}); "
+                  f"{out / 'agreement' / 'report.html'}")
     return 0

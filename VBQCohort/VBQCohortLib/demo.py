@@ -19,6 +19,14 @@
 ``vbq batch`` (measured VBQ for those patients, the simulated values for the others), joins it with the clinical
 table by patient id, runs the ``lu2024`` plan and writes the report. Everything is seeded: the same seed gives the
 same cohort, images, numbers and report (apart from the creation time stamp).
+
+Reliability substudy (:func:`reliability_substudy`, with 3 or more MRIs): two synthetic readers R1 and R2 read
+every phantom MRI and R1 re-reads the first half in a second session; each reading is the VBQScore measurement
+of that phantom plus the reader's planned bias (R1 0, R2 +0.10 VBQ) and reading noise (SD 0.04 per level and
+reading). R2 also draws its own segmentation of the first few phantoms, every ROI one voxel (0.8 mm) lower
+(``mri/<id>/t1_labels_R2.nii.gz``). ``vbq agreement`` analyses (ICC, Bland-Altman, overlap) go into
+``agreement/`` and the report's agreement section, beside the planted values (``data/reliability.csv`` is the
+long table: ``vbq agreement data/reliability.csv --out ...`` gives the same numbers).
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ OPLL_EFFECT = {"C3": -0.22}
 DEFAULT_SEED = 2024
 DEFAULT_N = 425
 DEFAULT_N_MRI = 16
+READER_BIAS = {"R1": 0.0, "R2": 0.10}   # planned additive reader bias (VBQ units)
+READER_NOISE_SD = 0.04                   # planned reading noise per level and reading
+N_OVERLAP = 4                            # phantoms that R2 also segments (overlap)
 
 TRUTH = {
     "group_effect": OPLL_EFFECT,
@@ -131,6 +142,61 @@ def _measure_phantoms(cohort, ids, out_dir: Path, seed: int, progress, base: int
     return rows
 
 
+def reliability_substudy(measured: list, mri_dir: Path, seed: int):
+    """Readings of the phantom MRIs by two synthetic readers and a re-read (see the module doc). Returns
+    ``(long table, agreement results, frames, planted)``; ``(None, None, None, None)`` with fewer than 3 MRIs."""
+    import pandas as pd
+    import SimpleITK as sitk
+
+    from VBQScoreLib.image_io import read_image
+    from VBQScoreLib.overlap import overlap_segments, summarise_cases
+    from VBQScoreLib.segments import read_segmentation
+
+    from .agreement import run_agreement
+    from .agreement_data import read_long_table
+
+    if len(measured) < 3:
+        return None, None, None, None
+    rng = np.random.default_rng(seed + 3)
+    ids = [r["case_id"] for r in measured]
+    reread = ids[: (len(ids) + 1) // 2]
+    rows = []
+    for reader, session, cases in (("R1", 1, ids), ("R2", 1, ids), ("R1", 2, reread)):
+        for r in measured:
+            if r["case_id"] not in cases:
+                continue
+            for lv in LEVELS:
+                v = r[f"VBQ_{lv}"]
+                val = None if v is None else round(v + READER_BIAS[reader] + rng.normal(0, READER_NOISE_SD), 4)
+                rows.append({"case_id": r["case_id"], "reader": reader, "session": session, "level": lv, "vbq": val})
+    table = pd.DataFrame(rows)
+    data = read_long_table(table.rename(index=lambda i: i + 2))
+    per_case = {}
+    for pid in ids[:N_OVERLAP]:
+        d = mri_dir / pid
+        lab = sitk.ReadImage(str(d / "t1_labels.nii.gz"))
+        arr = sitk.GetArrayFromImage(lab)
+        low = np.zeros_like(arr)
+        low[:, :, 1:] = arr[:, :, :-1]   # one voxel along the image's x index (0.8 mm)
+        im = sitk.GetImageFromArray(low)
+        im.CopyInformation(lab)
+        sitk.WriteImage(im, str(d / "t1_labels_R2.nii.gz"), True)
+        img = read_image(d / "t1.nii.gz").image
+        res, _ = overlap_segments(img, read_segmentation(d / "t1_labels.nii.gz", d / "t1_labels.txt"),
+                                  read_segmentation(d / "t1_labels_R2.nii.gz", d / "t1_labels.txt"),
+                                  names=("R1", "R2"))
+        per_case[pid] = {"R1 vs R2": res}
+    overlap = {"levels": summarise_cases(per_case, "R1 vs R2"), "pair": "R1 vs R2", "readers": ["R1", "R2"],
+               "n_cases": len(per_case), "cases": per_case, "warnings": []}
+    results, frames = run_agreement(data, overlap=overlap, return_frames=True,
+                                    command="vbq agreement data/reliability.csv --out agreement")
+    planted = {"reader_bias": READER_BIAS, "noise_sd": READER_NOISE_SD, "reread_cases": reread,
+               "planted_bias": {"R1 vs R2": READER_BIAS["R1"] - READER_BIAS["R2"],
+                                "R1 session 1 vs R1 session 2": 0.0},
+               "overlap_shift_mm": 0.8, "overlap_cases": ids[:N_OVERLAP]}
+    return table, results, frames, planted
+
+
 def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, n_mri: int = DEFAULT_N_MRI,
              progress: ProgressCallback = None) -> dict:
     """Generate, measure, join, analyse and report into ``out_dir`` (atomic: nothing is left on failure).
@@ -184,6 +250,9 @@ def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, 
                              "source": "simulated (no image)"})
         vbq_table = pd.DataFrame(rows)
         vbq_table.to_csv(tmp / "data" / "vbq_results.csv", index=False)
+        rel_table, rel_results, rel_frames, planted = reliability_substudy(measured, tmp / "mri", seed)
+        if rel_table is not None:
+            rel_table.to_csv(tmp / "data" / "reliability.csv", index=False)
 
         def sub_progress(done, tot, msg):
             report(progress, 1 + n_mri + min(int(done * n_an / max(tot, 1)), n_an), total, msg)
@@ -215,6 +284,13 @@ def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, 
                      f"measured by VBQScore on synthetic phantom MRIs (folder mri/); the others' VBQ were "
                      f"simulated directly."),
         }
+        if rel_results is not None:
+            from .agreement_report import write_agreement
+
+            results["agreement"] = rel_results
+            results["demo"]["reliability"] = planted
+            frames = dict(frames or {}, agreement=rel_frames)
+            write_agreement(rel_results, tmp / "agreement", rel_frames)
         report(progress, 1 + n_mri + n_an, total, "writing report")
         write_report(results, tmp, frames)
     report(progress, total, total, "done")

@@ -714,6 +714,10 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
         parts.append(_img(figs.get("forest"), "Forest plot of odds ratios"))
     else:
         parts.append(f"<p>{esc(lg.get('note', 'not run'))}</p>")
+    if results.get("agreement"):  # a reliability substudy (the demo's)
+        from .agreement_report import cohort_report_section
+
+        parts.append(cohort_report_section(results, figs))
     # provenance
     prov = results["provenance"]
     parts.append("<h2>Provenance</h2>")
@@ -765,6 +769,10 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     lg = results.get("logistic") or {}
     if lg.get("terms"):
         figs["forest"] = fig_forest(lg)
+    if results.get("agreement"):
+        from .agreement_report import cohort_report_figures
+
+        figs.update(cohort_report_figures(results["agreement"], (frames or {}).get("agreement")))
     return figs
 
 

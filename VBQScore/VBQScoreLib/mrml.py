@@ -798,3 +798,43 @@ def _is_float(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+# ------------------------------------------------------------------------------------------ overlap (issue 10)
+def overlap_nodes(volumeNode, segmentationNodeA, segmentationNodeB, tableNode=None):
+    """Per-level overlap of two segmentation nodes on ``volumeNode``'s grid (:mod:`VBQScoreLib.overlap`: Dice,
+    Jaccard, HD95, max HD, volumes), each segment exported as :func:`measure_nodes` exports it. Fills
+    ``tableNode`` (one row per level) when given. Returns ``(metrics by level, warnings)``."""
+    from .overlap import overlap_segments
+
+    if segmentationNodeA is None or segmentationNodeB is None:
+        raise VBQInputError("select two segmentations to compare")
+    if segmentationNodeA is segmentationNodeB:
+        raise VBQInputError(f"'{segmentationNodeA.GetName()}' is compared with itself; select another segmentation")
+    image = volume_to_sitk(volumeNode)
+    names = (segmentationNodeA.GetName(), segmentationNodeB.GetName())
+    res, warnings = overlap_segments(image, segments_from_node(segmentationNodeA, volumeNode, reference_image=image),
+                                     segments_from_node(segmentationNodeB, volumeNode, reference_image=image),
+                                     names=names)
+    if tableNode is not None:
+        columns = [("level", "Level", ""), ("dice", "Dice", ""), ("jaccard", "Jaccard", ""),
+                   ("hd95_mm", "HD95", "mm"), ("hd_max_mm", "HD max", "mm"), ("volume_a_mm3", f"Volume {names[0]}",
+                                                                             "mm3"),
+                   ("volume_b_mm3", f"Volume {names[1]}", "mm3")]
+        was = tableNode.StartModify()
+        try:
+            tableNode.RemoveAllColumns()
+            for key, title, unit in columns:
+                arr = vtk.vtkStringArray() if key == "level" else vtk.vtkDoubleArray()
+                arr.SetName(title)
+                for lv, m in res.items():
+                    v = lv if key == "level" else m.get(key)
+                    arr.InsertNextValue(v if key == "level" else (float("nan") if v is None else float(v)))
+                tableNode.GetTable().AddColumn(arr)
+                if unit:
+                    tableNode.SetColumnUnitLabel(title, unit)
+            tableNode.SetColumnDescription("HD95", "95th percentile Hausdorff distance (larger of the two directions)")
+            tableNode.GetTable().Modified()
+        finally:
+            tableNode.EndModify(was)
+    return res, warnings
