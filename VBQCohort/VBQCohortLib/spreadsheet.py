@@ -94,14 +94,21 @@ def read_table(path, sheet: str | int | None = None):
     elif ext in (".csv", ".tsv", ".tab", ".txt", ""):
         if sheet is not None:
             raise VBQInputError(f"{path}: --sheet applies to .xlsx files only")
-        header, rows, rownums, sep = _read_delimited(path, ext, warnings)
+        text, sep = _decode_delimited(path, ext, warnings)
+        from .delimited import frame_from_text  # pandas' C tokenizer; None when the text needs the csv module
+
+        df = frame_from_text(path, text, sep, warnings)
+        if df is not None:
+            return df, warnings
+        header, rows, rownums = _split_delimited(path, text, sep)
         decimal_comma = sep == ";"
     else:
         raise VBQInputError(f"{path}: unsupported spreadsheet type '{ext}' (use .csv, .tsv or .xlsx)")
     return _to_frame(path, header, rows, rownums, warnings, decimal_comma), warnings
 
 
-def _read_delimited(path: Path, ext: str, warnings: list[str]):
+def _decode_delimited(path: Path, ext: str, warnings: list[str]) -> tuple[str, str]:
+    """The file's text and its delimiter."""
     raw = path.read_bytes()
     if not raw.strip():
         raise VBQInputError(f"{path}: the file is empty")
@@ -115,7 +122,7 @@ def _read_delimited(path: Path, ext: str, warnings: list[str]):
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
         warnings.append(f"{path.name}: not UTF-8; read as Windows-1252 text")
-    lines = text.splitlines()
+    lines = _head_lines(text)
     first = next((ln for ln in lines if ln.strip()), "")
     if ext in (".tsv", ".tab"):
         sep = "\t"
@@ -130,6 +137,23 @@ def _read_delimited(path: Path, ext: str, warnings: list[str]):
         hc = {d: first.count(d) for d in (",", "\t", ";")}
         if hc.get(sep, 0) == 0 and max(hc.values()) > 0:
             sep = max(hc, key=hc.get)
+    return text, sep
+
+
+def _head_lines(text: str, n: int = 50) -> list[str]:
+    """The first lines of ``text.splitlines()``: at least ``n`` and the first non-blank one (or all lines)."""
+    size = 1 << 16
+    while size < len(text):
+        full = text[:size].splitlines()[:-1]  # the last piece may be cut; every other line is complete
+        if len(full) >= n and any(ln.strip() for ln in full):
+            return full
+        size *= 4
+    return text.splitlines()
+
+
+def _split_delimited(path: Path, text: str, sep: str):
+    """(header, rows padded to the header's width, their row numbers) by the csv module."""
+    lines = text.splitlines()
     reader = csv.reader(lines, delimiter=sep)
     all_rows = list(reader)
     # header = first non-blank line
@@ -148,7 +172,7 @@ def _read_delimited(path: Path, ext: str, warnings: list[str]):
                                 f"(check the delimiter {sep!r} and quoting)")
         rows.append((r + [""] * width)[:width])
         rownums.append(i + 1)
-    return header, rows, rownums, sep
+    return header, rows, rownums
 
 
 def _binary_kind(raw: bytes) -> str | None:
