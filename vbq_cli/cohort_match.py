@@ -145,13 +145,13 @@ def _check_numeric(df, covariates, categorical, source):
 
 
 def run(args) -> int:
-    import json
     import warnings
 
     import numpy as np
     import pandas as pd
 
     from VBQCohortLib.matching import match
+    from VBQScoreLib import json_text
     from VBQScoreLib.atomic import atomic_write, write_text_atomic
     from VBQScoreLib.errors import VBQInputError
 
@@ -191,7 +191,7 @@ def run(args) -> int:
     if args.json:
         d = res.to_dict()
         d["input"] = {"data": str(args.data), "id": args.id, "group": args.group, "treated": args.treated}
-        outputs.append(("json", args.json, json.dumps(d, indent=1, allow_nan=False)))
+        outputs.append(("json", args.json, json_text.dumps(d, indent=1)))  # = json.dumps(d, indent=1, allow_nan=False)
     for kind, path, obj in outputs:
         if kind == "csv":
             with atomic_write(path, "w", newline="") as f:

@@ -67,9 +67,18 @@ def _ecdf(x, t, w):
 
 
 def _pair_dist(x, match_matrix):
+    ti, ci = _pair_positions(match_matrix)
+    return float(np.mean(np.abs(x[ti] - x[ci]))) if len(ti) else float("nan")
+
+
+def _pair_positions(match_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(treated, control) positions of every matched pair, in match-matrix order (computed once per matrix)."""
+    if len(match_matrix) == 3:
+        return match_matrix[2]
     t_idx, mm = match_matrix
-    diffs = [abs(x[t_idx[r]] - x[c]) for r, row in enumerate(mm) for c in row]
-    return float(np.mean(diffs)) if diffs else float("nan")
+    ti = np.fromiter((t_idx[r] for r, row in enumerate(mm) for _ in row), dtype=np.int64)
+    ci = np.fromiter((c for row in mm for c in row), dtype=np.int64)
+    return ti, ci
 
 
 def bal1var(x, t, w=None, match_matrix=None) -> list[float]:
@@ -129,6 +138,8 @@ def balance_table(data, treat, covariates, weights=None, *, distance=None, categ
     else:
         t = np.asarray(treat).astype(np.int64)
     X, names, _ = design_matrix(data, covariates, categorical, intercept=False, full_dummies=True)
+    if match_matrix is not None and len(match_matrix) == 2:
+        match_matrix = (*match_matrix, _pair_positions(match_matrix))
     rows, index = [], []
     if distance is not None:
         rows.append(bal1var(np.asarray(distance, dtype=float), t, weights, match_matrix))

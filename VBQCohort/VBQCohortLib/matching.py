@@ -124,10 +124,10 @@ class MatchResult:
             "method": self.settings.get("method"),
             "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.items()},
             "caliper_distance_units": self.caliper,
-            "ps": {str(key(i)): float(v) for i, v in self.ps.items()},
-            "distance": {str(key(i)): float(v) for i, v in self.distance.items()},
+            "ps": _by_id(self.ps),
+            "distance": _by_id(self.distance),
             "pairs": {str(key(t)): [str(key(c)) for c in cs] for t, cs in self.pairs.items()},
-            "weights": {str(key(i)): float(v) for i, v in self.weights.items() if v > 0},
+            "weights": _by_id(self.weights[self.weights.to_numpy() > 0]),
             "n_matched": dict(self.n_matched),
             "sample_sizes": {str(r): {c: float(v) for c, v in row.items()}
                              for r, row in self.sample_sizes.to_dict(orient="index").items()},
@@ -137,6 +137,11 @@ class MatchResult:
                                  if self.model is not None else None),
             "warnings": list(self.warnings),
         }
+
+
+def _by_id(series) -> dict:
+    """{str(id): float(value)} of a Series indexed by subject id (ids as Python scalars, then str)."""
+    return dict(zip(map(str, series.index.tolist()), series.to_numpy(dtype=float).tolist()))
 
 
 # ---------------------------------------------------------------------------------------------------------
