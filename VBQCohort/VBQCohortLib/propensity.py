@@ -225,6 +225,7 @@ def _lstsq_qr(A: np.ndarray, b: np.ndarray) -> np.ndarray:
     to ``b`` and back-substituting, as scipy's ``qr_multiply`` + ``solve_triangular`` (and R's Cdqrls) do. numpy
     only: importing scipy.linalg costs more start-up time than the whole fit of 100,000 subjects."""
     h, tau = np.linalg.qr(A, mode="raw")  # h: the reflectors below the diagonal and R above it, transposed
+    h = np.ascontiguousarray(h)  # (Fortran order as returned: its rows would be strided)
     p = A.shape[1]
     c = np.array(b, dtype=np.float64)
     for i in range(p):  # c <- Q^T c: H_i = I - tau_i v v^T, v = (1, h[i, i+1:])

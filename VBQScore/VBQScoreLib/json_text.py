@@ -16,10 +16,12 @@ from json.encoder import encode_basestring_ascii as _KEY
 __all__ = ["dumps"]
 
 _SCALARS = (str, int, float)  # bool is an int
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 def _flat(values) -> bool:
-    return all(v is None or isinstance(v, _SCALARS) for v in values)
+    types = set(map(type, values))
+    return types <= _SCALAR_TYPES or all(isinstance(v, _SCALARS) for v in values if v is not None)
 
 
 def dumps(obj, indent: int = 1) -> str:
@@ -44,12 +46,22 @@ def _encode(obj, indent: int, level: int) -> str:
             return "{" + inner + text[1:-1] + outer + "}"
         if not all(isinstance(k, str) for k in obj):  # json's key coercion (1 -> "1", None -> "null", ...)
             return _indent_block(json.dumps(obj, indent=indent, allow_nan=False), indent, level)
-        items = [_KEY(k) + ": " + _encode(v, indent, level + 1) for k, v in obj.items()]
+        vals = obj.values()
+        if set(map(type, vals)) == {list} and all(set(map(type, v)) <= {str} for v in vals):
+            # {key: [text, ...]} (a match's pairs): no recursion per entry
+            inner2 = inner + " " * indent
+            sep2 = "," + inner2
+            items = [_KEY(k) + ": " + ("[" + inner2 + sep2.join(map(_KEY, v)) + inner + "]" if v else "[]")
+                     for k, v in obj.items()]
+        else:
+            items = [_KEY(k) + ": " + _encode(v, indent, level + 1) for k, v in obj.items()]
         return "{" + inner + ("," + inner).join(items) + outer + "}"
     if isinstance(obj, (list, tuple)):
         if not obj:
             return "[]"
         inner, outer = "\n" + " " * (indent * level), "\n" + " " * (indent * (level - 1))
+        if len(obj) <= 64 and all(type(v) is str for v in obj):  # e.g. a treated unit's controls
+            return "[" + inner + ("," + inner).join(map(_KEY, obj)) + outer + "]"
         if _flat(obj):
             text = _flat_encoder(inner)(list(obj))
             return "[" + inner + text[1:-1] + outer + "]"
