@@ -53,12 +53,15 @@ def _pooled_sd(x, t, bin_var):
     return np.sqrt(np.float64(np.sum(xc ** 2)) / np.float64(n - len(groups)))
 
 
-def _ecdf(x, t, w):
-    """MatchIt qqsum(standardize=TRUE) for a non-binary variable: (mean, max) eCDF difference."""
+def _ecdf(x, t, w, ordr=None):
+    """MatchIt qqsum(standardize=TRUE) for a non-binary variable: (mean, max) eCDF difference. ``ordr``: the
+    stable argsort of ``x`` when already known."""
     w = w.astype(float).copy()
-    for g in list(dict.fromkeys(t.tolist()))[:2]:
+    groups = np.unique(t)  # each group's weights are normalised on its own: the order does not matter
+    for g in (groups if len(groups) <= 2 else list(dict.fromkeys(t.tolist()))[:2]):
         w[t == g] = w[t == g] / np.sum(w[t == g])
-    ordr = np.argsort(x, kind="stable")
+    if ordr is None:
+        ordr = np.argsort(x, kind="stable")
     xo, wo, to = x[ordr], w[ordr], t[ordr]
     wo = np.where(to == to[0], -wo, wo)
     last = np.append(np.diff(xo) != 0, True)
@@ -81,13 +84,14 @@ def _pair_positions(match_matrix) -> tuple[np.ndarray, np.ndarray]:
     return ti, ci
 
 
-def bal1var(x, t, w=None, match_matrix=None) -> list[float]:
-    """One row of the MatchIt balance table (ATT, standardised). Degenerate divisions give inf/nan, as in R."""
+def bal1var(x, t, w=None, match_matrix=None, order=None) -> list[float]:
+    """One row of the MatchIt balance table (ATT, standardised). Degenerate divisions give inf/nan, as in R.
+    ``order``: the stable argsort of ``x`` if already known (it serves the tables before and after matching)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return [float(v) for v in _bal1var(x, t, w, match_matrix)]
+        return [float(v) for v in _bal1var(x, t, w, match_matrix, order)]
 
 
-def _bal1var(x, t, w=None, match_matrix=None) -> list:
+def _bal1var(x, t, w=None, match_matrix=None, order=None) -> list:
     x = np.asarray(x, dtype=float)
     t = np.asarray(t)
     un = w is None
@@ -116,18 +120,20 @@ def _bal1var(x, t, w=None, match_matrix=None) -> list:
         out[4] = out[5] = abs(mdiff)
     elif not too_small:
         out[3] = _wvar(x[i1], bin_var, ww[i1]) / _wvar(x[i0], bin_var, ww[i0])
-        out[4], out[5] = _ecdf(x, t, ww)
+        out[4], out[5] = _ecdf(x, t, ww, order)
     return out
 
 
 def balance_table(data, treat, covariates, weights=None, *, distance=None, categorical=None,
-                  match_matrix=None, treated_value=None):
+                  match_matrix=None, treated_value=None, cache: dict | None = None):
     """MatchIt-style balance table (a DataFrame indexed by ``distance`` and the expanded covariates).
 
     ``treat``: a 0/1 array, or the name of a 0/1 column (or of any column with ``treated_value``).
     ``weights``: matching weights (None = before matching). ``distance``: the distance/propensity score
     (first row). ``match_matrix``: ``(treated positions, [[control positions], ...])`` for the pair distance.
-    The ``Std. Pair Dist.`` column is dropped when no matching information is given.
+    The ``Std. Pair Dist.`` column is dropped when no matching information is given. ``cache``: a dict kept
+    between the calls for the same data and covariates (before and after matching), which then share the
+    design matrix and the sort orders.
     """
     import pandas as pd
 
@@ -137,15 +143,20 @@ def balance_table(data, treat, covariates, weights=None, *, distance=None, categ
         t = treat_vector(data, treat, treated_value)
     else:
         t = np.asarray(treat).astype(np.int64)
-    X, names, _ = design_matrix(data, covariates, categorical, intercept=False, full_dummies=True)
+    cache = {} if cache is None else cache
+    if "design" not in cache:
+        cache["design"] = design_matrix(data, covariates, categorical, intercept=False, full_dummies=True)[:2]
+    X, names = cache["design"]
+    orders = cache.setdefault("orders", {})
     if match_matrix is not None and len(match_matrix) == 2:
         match_matrix = (*match_matrix, _pair_positions(match_matrix))
+    columns = ([("distance", np.asarray(distance, dtype=float))] if distance is not None else []) + \
+        [(name, X[:, j]) for j, name in enumerate(names)]
     rows, index = [], []
-    if distance is not None:
-        rows.append(bal1var(np.asarray(distance, dtype=float), t, weights, match_matrix))
-        index.append("distance")
-    for j, name in enumerate(names):
-        rows.append(bal1var(X[:, j], t, weights, match_matrix))
+    for name, x in columns:
+        if name not in orders:  # (binary variables have no eCDF statistics: no order needed)
+            orders[name] = None if np.all((x == 0) | (x == 1)) else np.argsort(x, kind="stable")
+        rows.append(bal1var(x, t, weights, match_matrix, orders[name]))
         index.append(name)
     df = pd.DataFrame(rows, index=index, columns=COLUMNS)
     if weights is None or match_matrix is None:
