@@ -30,7 +30,7 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
     """The table of ``text`` (delimiter ``sep``) as ``read_table`` builds it, or None (see the module doc)."""
     import pandas as pd
 
-    from .spreadsheet import _COMMA_NUM_RE, _ID_LIKE_RE, _NUM_RE, MISSING_TOKENS
+    from .spreadsheet import _COMMA_NUM_RE, _ID_LIKE_RE, _NUM_RE, MISSING_TOKENS, _check_header
 
     if any(c in text for c in _UNSAFE):
         return None
@@ -65,17 +65,7 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
     if n != body.count("\n") + (0 if body.endswith("\n") or not body else 1):
         return None  # one row per line, or let the general reader decide
     header = [h.strip() for h in cells]
-    if any(not h for h in header):
-        j = header.index("")
-        raise VBQInputError(f"{path}: column {j + 1} has no header")
-    seen: dict[str, int] = {}
-    dups = []
-    for h in header:
-        seen[h] = seen.get(h, 0) + 1
-        if seen[h] == 2:
-            dups.append(h)
-    if dups:
-        raise VBQInputError(f"{path}: duplicate column name(s): {', '.join(repr(d) for d in dups)}")
+    _check_header(path, header)
     decimal_comma = sep == ";"
     parts = []
     blank = np.ones(n, dtype=bool)

@@ -292,11 +292,8 @@ def _is_missing(v) -> bool:
     return isinstance(v, str) and v.strip().casefold() in MISSING_TOKENS
 
 
-def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
-    import numpy as np
-    import pandas as pd
-
-    header = [str(h).strip() for h in header]
+def _check_header(path: Path, header: list[str]) -> None:
+    """Every column named, no name twice (``header``: the stripped names)."""
     if any(not h for h in header):
         j = header.index("")
         raise VBQInputError(f"{path}: column {j + 1} has no header")
@@ -308,6 +305,14 @@ def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
             dups.append(h)
     if dups:
         raise VBQInputError(f"{path}: duplicate column name(s): {', '.join(repr(d) for d in dups)}")
+
+
+def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
+    import numpy as np
+    import pandas as pd
+
+    header = [str(h).strip() for h in header]
+    _check_header(path, header)
     # blank rows
     keep_rows, keep_nums, blank = [], [], 0
     for r, num in zip(rows, rownums):
