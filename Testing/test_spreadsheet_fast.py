@@ -134,3 +134,4 @@ def test_large_table_agrees(tmp_path, monkeypatch):
     a, b = _read(p, True, monkeypatch), _read(p, False, monkeypatch)
     _same(a, b)
     assert a[0]["code"].dtype == object and a[0]["age"].dtype == float
+

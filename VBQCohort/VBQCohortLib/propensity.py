@@ -64,6 +64,9 @@ def treat_vector(data, treat: str, treated_value=None, source: str | None = None
         rows = _rows(col.isna())
         raise VBQInputError(f"{_where(source)}group column {treat!r} is missing in rows {rows}")
     if treated_value is not None:
+        t = _numeric_value_match(col, treated_value)
+        if t is not None and t.any() and not t.all():
+            return t.astype(np.int64)
         seen = [str(v) for v in pd.unique(col)]
         s = col.astype(str).str.strip()
         tv = str(treated_value).strip()
@@ -94,6 +97,24 @@ def treat_vector(data, treat: str, treated_value=None, source: str | None = None
         raise VBQInputError(f"{_where(source)}group column {treat!r} needs both treated (1) and control (0) "
                             f"subjects; values seen: {', '.join(sorted(map(str, vals)))}")
     return col.astype(int).to_numpy(dtype=np.int64)
+
+
+def _numeric_value_match(col, treated_value):
+    """For a numeric column and a value that is a number: rows equal to it (None otherwise). The same rows as
+    the text comparison below (a number's text equals ``str(treated_value)`` only if their values are equal,
+    and then every row of that value matches), without converting every cell to text."""
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+        return None
+    try:
+        v = float(str(treated_value).strip())
+    except ValueError:
+        return None
+    x = col.to_numpy(dtype=np.float64)
+    if pd.api.types.is_integer_dtype(col.dtype) and len(x) and not np.abs(x).max() < 2.0 ** 53:
+        return None  # integers beyond float precision: compare as text
+    return x == v
 
 
 def _rows(mask, limit: int = 10) -> str:
