@@ -9,7 +9,6 @@ import pytest
 from VBQScoreLib.errors import VBQInputError
 
 
-
 @pytest.mark.parametrize("values,treated", [
     ([0.0, 1.0, 1.0, 0.0], "1"), ([0, 1, 1, 0], "1"), ([0, 1, 1, 0], " 1.0 "), ([2, 5, 5, 2], "5"),
     ([0.5, 1.5, 0.5], "1.5"), ([0.0, 1.0], "1e0"), ([2**60, 2**60 + 1, 3], str(2**60 + 1)),
