@@ -128,7 +128,7 @@ class MatchResult:
             "caliper_distance_units": self.caliper,
             "ps": _by_id(self.ps),
             "distance": _by_id(self.distance),
-            "pairs": {str(key(t)): [str(key(c)) for c in cs] for t, cs in self.pairs.items()},
+            "pairs": {str(t): list(map(str, cs)) for t, cs in self.pairs.items()},  # (str of a numpy scalar = of its item)
             "weights": _by_id(self.weights[self.weights.to_numpy() > 0]),
             "n_matched": dict(self.n_matched),
             "sample_sizes": {str(r): {c: float(v) for c, v in row.items()}

@@ -41,10 +41,11 @@ def _encode(obj, indent: int, level: int) -> str:
         if not obj:
             return "{}"
         inner, outer = "\n" + " " * (indent * level), "\n" + " " * (indent * (level - 1))
-        if all(isinstance(k, str) for k in obj) and _flat(obj.values()):
+        str_keys = set(map(type, obj)) == {str} or all(isinstance(k, str) for k in obj)
+        if str_keys and _flat(obj.values()):
             text = _flat_encoder(inner)(obj)
             return "{" + inner + text[1:-1] + outer + "}"
-        if not all(isinstance(k, str) for k in obj):  # json's key coercion (1 -> "1", None -> "null", ...)
+        if not str_keys:  # json's key coercion (1 -> "1", None -> "null", ...)
             return _indent_block(json.dumps(obj, indent=indent, allow_nan=False), indent, level)
         vals = obj.values()
         if set(map(type, vals)) == {list} and all(set(map(type, v)) <= {str} for v in vals):
