@@ -24,7 +24,7 @@ Then the whole vbq process is broken down (imports, CSV parse, model fit, matchi
 writing, the rest) by running the same CLI entry point in a subprocess with timers wrapped around the library
 functions it calls.
 
-    python benchmarks/bench_matching.py [--sizes 100000,1000000] [--r-lib DIR] [--no-r] [--r-timeout 3600]
+    python benchmarks/bench_matching.py [--sizes 100000,1000000] [--r-lib DIR] [--no-r] [--r-timeout 3600] [--reps 3]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -163,6 +164,7 @@ def main() -> None:
     ap.add_argument("--r-lib", default="", metavar="DIR", help="private R library with a fixed MatchIt (>= 4.5.4)")
     ap.add_argument("--no-r", action="store_true")
     ap.add_argument("--r-timeout", type=float, default=3600, metavar="S", help="give up on an R run after S s")
+    ap.add_argument("--reps", type=int, default=3, help="vbq runs per mode (median; R runs once)")
     args = ap.parse_args()
     rscript = None if args.no_r else shutil.which("Rscript")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -179,9 +181,11 @@ def main() -> None:
             runs = {}
             for label, compat in (("vbq --compat matchit-4.5.1", True), ("vbq (default)", False)):
                 out = tmp / f"vbq_{int(compat)}.json"
-                w, c, _ = timed(vbq_cmd(csv, out, compat), env=env)
+                times = [timed(vbq_cmd(csv, out, compat), env=env)[:2] for _ in range(args.reps)]
+                w, c = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
                 runs[label] = (w, c, vbq_pairs(out))
-                print(f"  {label:28s} {w:8.2f} s wall {c:8.2f} s CPU", flush=True)
+                print(f"  {label:28s} {w:8.2f} s wall {c:8.2f} s CPU   (median of {args.reps}; "
+                      f"{', '.join(f'{t[0]:.2f}' for t in times)} s)", flush=True)
             if rscript:
                 script = tmp / "bench.R"
                 script.write_text(R_CODE, encoding="utf-8")
