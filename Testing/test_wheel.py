@@ -47,7 +47,7 @@ def built(tmp_path_factory):
     src = tmp / "src"
     shutil.copytree(ROOT, src, ignore=_ignore)
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp / "dist"),
-                           str(src)], capture_output=True, text=True, timeout=600)
+                           str(src)], capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     wheels = list((tmp / "dist").glob("slicervbq-*.whl"))
@@ -182,13 +182,13 @@ def test_wheel_alone_imports_loads_plans_and_runs(built):
     run.mkdir()
     py = [sys.executable, "-S"]
     p = subprocess.run(py + ["-c", CHECK, str(built["unpacked"]), *project_packages()], cwd=run, env=env,
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300)
     assert p.returncode == 0 and p.stdout.startswith("ok"), p.stderr[-3000:]
     p = subprocess.run(py + ["-m", "vbq_cli", "demo", "--out", "demo", "--n-patients", "80", "--n-mri", "1",
-                             "--quiet"], cwd=run, env=env, capture_output=True, text=True, timeout=300)
+                             "--quiet"], cwd=run, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     p = subprocess.run(py + ["-m", "vbq_cli", "cohort", "analyze", "demo/data/clinical.csv", "--vbq-results",
                              "demo/data/vbq_results.csv", "--plan", "lu2024", "--out", "analysis", "--quiet"],
-                       cwd=run, env=env, capture_output=True, text=True, timeout=300)
+                       cwd=run, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert (run / "analysis" / "report.html").is_file() and (run / "analysis" / "results.json").is_file()
