@@ -112,19 +112,24 @@ def assert_same_as_r(res, c: dict, tol: float = 1e-9):
     for row, vals in c["nn"].items():
         for col, v in vals.items():
             assert res.sample_sizes.loc[row, col] == pytest.approx(v, rel=1e-12), (row, col)
-    for key, tab in (("sum_all", res.balance_before), ("sum_matched", res.balance_after)):
-        assert list(tab.index) == list(c[key])
-        for row, vals in c[key].items():
-            for col, v in vals.items():
-                rv = _r_num(v)
-                if col not in tab.columns:  # Std. Pair Dist. before matching is NA in R
-                    assert math.isnan(rv)
-                    continue
-                pv = float(tab.loc[row, col])
-                if math.isnan(rv):
-                    assert math.isnan(pv), (key, row, col, pv)
-                else:
-                    assert pv == pytest.approx(rv, rel=tol, abs=tol), (key, row, col)
+    assert_balance_equal(res.balance_before, c["sum_all"], tol)
+    assert_balance_equal(res.balance_after, c["sum_matched"], tol)
+
+
+def assert_balance_equal(tab, expected: dict, tol: float = 1e-9):
+    """A balance table equals R's summary() table (``sum_all`` / ``sum_matched`` of a fixture case)."""
+    assert list(tab.index) == list(expected)
+    for row, vals in expected.items():
+        for col, v in vals.items():
+            rv = _r_num(v)
+            if col not in tab.columns:  # Std. Pair Dist. before matching is NA in R
+                assert math.isnan(rv)
+                continue
+            pv = float(tab.loc[row, col])
+            if math.isnan(rv):
+                assert math.isnan(pv), (row, col, pv)
+            else:
+                assert pv == pytest.approx(rv, rel=tol, abs=tol), (row, col)
 
 
 @pytest.mark.parametrize("name,cname", cases())
@@ -160,7 +165,9 @@ def test_propensity_scores_equal_r_glm(name):
 # naive reference implementation of MatchIt's nn algorithm (from src/nn_matchC_vec.cpp), O(n^2)
 
 
-def naive_nn(dist, treat, ord_rows, ratio, discarded, replace, caliper, compat):
+def naive_nn(dist, treat, ord_rows, ratio, discarded, replace, caliper, compat, choose=None):
+    """``choose(u, left, right, k)``, if given, sees every comparison between a left and a right candidate
+    (indices into ``dist``; ``k`` is the nearer one by MatchIt's rule) and returns the one to take."""
     absf = (lambda x: float(abs(math.trunc(x)))) if compat else abs
     n = len(dist)
     d_ord = sorted(range(n), key=lambda i: (dist[i], i))
@@ -188,6 +195,8 @@ def naive_nn(dist, treat, ord_rows, ratio, discarded, replace, caliper, compat):
                 right = [c for c in right if not absf(dist[u] - dist[c]) > caliper]
             if left and right:
                 k = left[0] if absf(dist[left[0]] - dist[u]) <= absf(dist[right[0]] - dist[u]) else right[0]
+                if choose is not None:
+                    k = choose(u, left[0], right[0], k)
             elif left or right:
                 k = (left or right)[0]
             else:
@@ -197,9 +206,11 @@ def naive_nn(dist, treat, ord_rows, ratio, discarded, replace, caliper, compat):
     return mm
 
 
-def naive_match(res, settings, data, compat):
-    """Run the naive algorithm with the distance/caliper/discards of ``res`` (same strata and order rules)."""
-    dist = res.distance.to_numpy()
+def naive_match(res, settings, data, compat, dist=None, choose=None):
+    """Run the naive algorithm with the distance/caliper/discards of ``res`` (same strata and order rules);
+    ``dist`` replaces the distances of ``res``, ``choose`` is passed on to naive_nn with row numbers of
+    ``data``."""
+    dist = res.distance.to_numpy() if dist is None else np.asarray(dist, dtype=float)
     t = res.treat.to_numpy()
     disc = res.discarded.to_numpy()
     exact = _listify(settings.get("exact"))
@@ -216,8 +227,12 @@ def naive_match(res, settings, data, compat):
             rows = sorted(rows, key=lambda i: (-dt[i], i))
         elif order == "smallest":
             rows = sorted(rows, key=lambda i: (dt[i], i))
+        pick = None
+        if choose is not None:  # local <-> global row numbers (s is sorted)
+            def pick(u, a, b, k, s=s):
+                return int(np.searchsorted(s, choose(s[u], s[a], s[b], s[k])))
         mm = naive_nn(list(dist[s]), list(ts), rows, settings["ratio"], list(disc[s]), settings["replace"],
-                      res.caliper, compat)
+                      res.caliper, compat, pick)
         s_t = s[ts == 1]
         for i, row in enumerate(mm):
             out[ids[s_t[i]]] = [ids[s[c]] for c in row]

@@ -1,44 +1,110 @@
-"""Benchmark: VBQCohortLib.matching.match() vs R MatchIt 4.5.1 matchit(method="nearest") in the same run.
+"""Benchmark: `vbq cohort match` against R MatchIt `matchit(method="nearest")`, whole process against whole
+process, side by side in one run.
 
-For each size (default 10,000 and 100,000 subjects, ~25% treated, 5 covariates incl. a categorical one) it
-writes a synthetic cohort to a temporary CSV, times R's ``matchit()`` call only (Rscript subprocess,
-``system.time``; propensity glm + matching), then times Python ``match()`` (propensity fit + matching, the
-same work; balance tables are computed lazily and not included) in both modes:
+For each size (default 100,000 and 1,000,000 subjects, ~25% treated, 5 covariates incl. two text ones) a
+synthetic cohort is written to a CSV. Each tool then runs as a fresh process that reads the CSV and writes its
+pairs: 1:1 nearest neighbour on the logit of the propensity score (glm) with a caliper of 0.2 SD (Austin),
+largest distance first (the defaults otherwise):
 
-* ``compat="matchit-4.5.1"``: bug-for-bug R 4.5.1 -> the matched sets must be identical to R's;
-* default (corrected caliper/tie comparisons): reported for speed.
+* R: ``Rscript`` reading the CSV with ``read.csv``, ``matchit(..., distance = "glm", link = "linear.logit",
+  caliper = 0.2)``, writing the pairs with ``write.csv``; it prints its own phases (library, read, matchit,
+  write).
+* vbq: ``vbq cohort match CSV --id id --group treat --treated 1 --covariates ... --distance logit --caliper 0.2
+  --json OUT`` (the JSON holds the pairs, all scores, weights and balance; the summary goes to stdout).
 
-Prints times, the R/Python ratio and whether the matched sets are identical. Usage:
-    python benchmarks/bench_matching.py [--sizes 10000,100000] [--caliper 0.2] [--no-r]
+Matched sets are compared pair by pair with the mode that implements the same algorithm as the R build:
+the R MatchIt installed here (Debian's 4.5.1) has the integer-``abs`` bug (#163: a caliper below 1 never
+binds and the left neighbour wins whenever both differences are below 1), so it is compared with
+``--compat matchit-4.5.1``; the default algorithm equals MatchIt >= 4.5.4 and is compared with a fixed R
+MatchIt when one is given with ``--r-lib DIR`` (a private library holding e.g. MatchIt 4.5.5 built from
+kosukeimai/MatchIt, see Testing/r_reference/matchit_reference.R). Times are wall seconds (and CPU seconds)
+of the whole process; the ratio vbq/R is the figure of merit (goal <= 0.1).
+
+Then the whole vbq process is broken down (imports, CSV parse, model fit, matching, balance, JSON encoding,
+writing, the rest) by running the same CLI entry point in a subprocess with timers wrapped around the library
+functions it calls.
+
+    python benchmarks/bench_matching.py [--sizes 100000,1000000] [--r-lib DIR] [--no-r] [--r-timeout 3600] [--reps 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from VBQCohortLib.matching import match
+COVARIATES = ["age", "bmi", "sex", "site", "score"]
 
 R_CODE = r"""
-suppressPackageStartupMessages(library(MatchIt))
+t0 <- proc.time()[["elapsed"]]
 a <- commandArgs(TRUE)
+if (nzchar(a[3])) .libPaths(c(a[3], .libPaths()))
+suppressPackageStartupMessages(library(MatchIt))
+t1 <- proc.time()[["elapsed"]]
 d <- read.csv(a[1], stringsAsFactors = FALSE); rownames(d) <- as.character(d$id)
-cal <- if (a[3] == "NA") NULL else as.numeric(a[3])
-tm <- system.time(m <- matchit(treat ~ age + bmi + sex + site + score, data = d, method = "nearest",
-                               distance = "glm", link = a[4], caliper = cal))
+t2 <- proc.time()[["elapsed"]]
+m <- matchit(treat ~ age + bmi + sex + site + score, data = d, method = "nearest", distance = "glm",
+             link = "linear.logit", caliper = 0.2)
+t3 <- proc.time()[["elapsed"]]
 mm <- m$match.matrix
-out <- data.frame(treated = rownames(mm), control = mm[, 1])
-write.csv(out, a[2], row.names = FALSE)
-cat(sprintf('{"elapsed": %.6f}\n', tm[["elapsed"]]))
+write.csv(data.frame(treated = rownames(mm), control = mm[, 1]), a[2], row.names = FALSE)
+t4 <- proc.time()[["elapsed"]]
+cat(sprintf('{"MatchIt": "%s", "library": %.3f, "read.csv": %.3f, "matchit": %.3f, "write.csv": %.3f}\n',
+            as.character(packageVersion("MatchIt")), t1 - t0, t2 - t1, t3 - t2, t4 - t3))
+"""
+
+# the same CLI entry point as `vbq`, with exclusive timers around the library functions it calls
+BREAKDOWN = r"""
+import sys, time, json, contextlib, io
+T0 = time.perf_counter()
+import numpy, pandas
+import vbq_cli.main, vbq_cli.cohort_match as cm
+import VBQCohortLib.matching as M, VBQCohortLib.propensity as P, VBQCohortLib.balance as B
+import VBQCohortLib.spreadsheet, VBQCohortLib.delimited
+import VBQScoreLib.json_text as J, VBQScoreLib.atomic as A
+imports = time.perf_counter() - T0
+spent = {}
+stack = []
+
+def wrap(owner, name, phase):
+    f = getattr(owner, name)
+    def timed(*a, **k):
+        t = time.perf_counter()
+        stack.append(0.0)
+        try:
+            return f(*a, **k)
+        finally:
+            dt = time.perf_counter() - t
+            inner = stack.pop()
+            spent[phase] = spent.get(phase, 0.0) + dt - inner
+            if stack:
+                stack[-1] += dt
+    setattr(owner, name, timed)
+
+wrap(cm, "read_data", "CSV parse")
+wrap(P, "estimate_ps", "propensity model (design matrix + glm)")
+wrap(M, "_nn_core", "matching (nearest neighbour)")
+wrap(B, "balance_table", "balance tables")
+wrap(M.MatchResult, "to_dict", "results -> dict")
+wrap(J, "dumps", "JSON text")
+wrap(A, "write_text_atomic", "writing the JSON file")
+t = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    code = vbq_cli.main.main(sys.argv[1:])
+total = time.perf_counter() - t
+spent["rest (argument checks, weights, sample sizes, summary text)"] = total - sum(spent.values())
+print(json.dumps({"code": code, "imports": imports, "run": total, "phases": spent}))
 """
 
 
@@ -55,63 +121,103 @@ def make_cohort(n: int, seed: int = 11) -> pd.DataFrame:
                          "site": site, "score": score})
 
 
-def run_r(rscript: str, csv: Path, tmp: Path, caliper, distance: str):
-    script = tmp / "bench.R"
-    script.write_text(R_CODE)
-    out = tmp / "r_mm.csv"
-    link = "linear.logit" if distance == "logit" else "logit"
-    proc = subprocess.run([rscript, str(script), str(csv), str(out), "NA" if caliper is None else str(caliper), link],
-                          capture_output=True, text=True, check=True)
-    elapsed = json.loads(proc.stdout.strip().splitlines()[-1])["elapsed"]
-    mm = pd.read_csv(out, keep_default_na=True)
-    pairs = {t: c for t, c in zip(mm["treated"], mm["control"]) if isinstance(c, str)}
-    return elapsed, pairs
+def timed(cmd, timeout=None, env=None):
+    """(wall s, CPU s of the child, CompletedProcess or None on timeout)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    try:
+        p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return time.perf_counter() - t, float("nan"), None
+    dt = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(map(str, cmd))}\n{p.stderr[-2000:]}")
+    return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), p
 
 
-def run_py(df: pd.DataFrame, caliper, distance: str, compat, repeats: int = 3):
-    best = np.inf
-    res = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = match(df, "treat", ["age", "bmi", "sex", "site", "score"], id="id", caliper=caliper,
-                        distance=distance, compat=compat)
-        best = min(best, time.perf_counter() - t0)
-    pairs = {t: cs[0] for t, cs in res.pairs.items()}
-    return best, pairs, res
+def vbq_cmd(csv: Path, out: Path, compat: bool) -> list:
+    cmd = [sys.executable, "-m", "vbq_cli", "cohort", "match", csv, "--id", "id", "--group", "treat", "--treated",
+           "1", "--covariates", ",".join(COVARIATES), "--distance", "logit", "--caliper", "0.2", "--json", out]
+    return cmd + (["--compat", "matchit-4.5.1"] if compat else [])
+
+
+def r_pairs(path: Path) -> dict:
+    mm = pd.read_csv(path, keep_default_na=True)
+    return {t: c for t, c in zip(mm["treated"], mm["control"]) if isinstance(c, str)}
+
+
+def vbq_pairs(path: Path) -> dict:
+    return {t: cs[0] for t, cs in json.loads(path.read_text(encoding="utf-8"))["pairs"].items()}
+
+
+def compare(a: dict, b: dict) -> str:
+    if a == b:
+        return f"identical ({len(a)} pairs)"
+    diff = sum(1 for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return f"DIFFER in {diff} treated units ({len(a)} vs {len(b)} pairs)"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="10000,100000")
-    ap.add_argument("--caliper", type=float, default=None)
-    ap.add_argument("--distance", choices=("ps", "logit"), default="ps")
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--r-lib", default="", metavar="DIR", help="private R library with a fixed MatchIt (>= 4.5.4)")
     ap.add_argument("--no-r", action="store_true")
+    ap.add_argument("--r-timeout", type=float, default=3600, metavar="S", help="give up on an R run after S s")
+    ap.add_argument("--reps", type=int, default=3, help="vbq runs per mode (median; R runs once)")
     args = ap.parse_args()
     rscript = None if args.no_r else shutil.which("Rscript")
-    print(f"distance={args.distance} caliper={args.caliper} (R: {'Rscript' if rscript else 'not available'})")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    print(f"1:1 nearest on the logit, caliper 0.2 SD, whole processes (R: {rscript or 'not available'}"
+          f"{', fixed MatchIt from ' + args.r_lib if args.r_lib else ''})", flush=True)
     for n in [int(s) for s in args.sizes.split(",")]:
-        df = make_cohort(n)
-        n1 = int(df.treat.sum())
         with tempfile.TemporaryDirectory() as td:
             tmp = Path(td)
+            df = make_cohort(n)
             csv = tmp / "cohort.csv"
             df.to_csv(csv, index=False)
-            t_compat, p_compat, _ = run_py(df, args.caliper, args.distance, "matchit-4.5.1")
-            t_fixed, p_fixed, res = run_py(df, args.caliper, args.distance, None)
-            line = (f"n={n:>7} treated={n1:>6}  python compat {t_compat:7.3f} s  python default {t_fixed:7.3f} s"
-                    f"  (matched {res.n_matched['treated']})")
+            print(f"\nn = {n:,} ({int(df.treat.sum()):,} treated), CSV {csv.stat().st_size / 1e6:.1f} MB", flush=True)
+            timed(vbq_cmd(csv, tmp / "warm.json", False), env=env)  # byte-compile, warm the file cache
+            runs = {}
+            for label, compat in (("vbq --compat matchit-4.5.1", True), ("vbq (default)", False)):
+                out = tmp / f"vbq_{int(compat)}.json"
+                times = [timed(vbq_cmd(csv, out, compat), env=env)[:2] for _ in range(args.reps)]
+                w, c = statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
+                runs[label] = (w, c, vbq_pairs(out))
+                print(f"  {label:28s} {w:8.2f} s wall {c:8.2f} s CPU   (median of {args.reps}; "
+                      f"{', '.join(f'{t[0]:.2f}' for t in times)} s)", flush=True)
             if rscript:
-                t_r, p_r = run_r(rscript, csv, tmp, args.caliper, args.distance)
-                same = p_r == p_compat
-                ndiff = sum(1 for k in set(p_r) | set(p_compat) if p_r.get(k) != p_compat.get(k))
-                line += (f"  R matchit {t_r:7.3f} s  R/python(compat) {t_r / t_compat:6.1f}x"
-                         f"  R/python(default) {t_r / t_fixed:6.1f}x  identical matched sets (compat): {same}"
-                         + ("" if same else f" ({ndiff} treated differ)")
-                         + f"  default differs from R in {sum(1 for k in p_r if p_r.get(k) != p_fixed.get(k))}"
-                           f" pairs")
-            print(line, flush=True)
+                script = tmp / "bench.R"
+                script.write_text(R_CODE, encoding="utf-8")
+                libs = [("", "vbq --compat matchit-4.5.1")] + ([(args.r_lib, "vbq (default)")] if args.r_lib else [])
+                for lib, ours in libs:
+                    out = tmp / "r_pairs.csv"
+                    w, c, p = timed([rscript, script, csv, out, lib], timeout=args.r_timeout)
+                    if p is None:
+                        print(f"  R MatchIt{' (' + lib + ')' if lib else ''}: did not finish in {args.r_timeout:.0f} s "
+                              f"(vbq/R ratio < {runs[ours][0] / args.r_timeout:.4f})", flush=True)
+                        continue
+                    info = json.loads(p.stdout.strip().splitlines()[-1])
+                    phases = ", ".join(f"{k} {v:.2f} s" for k, v in info.items() if k != "MatchIt")
+                    vw, vc, vp = runs[ours]
+                    print(f"  R MatchIt {info['MatchIt']:9s}          {w:8.2f} s wall {c:8.2f} s CPU   ({phases})\n"
+                          f"    {ours} / R: wall ratio {vw / w:.3f}, CPU ratio {vc / c:.3f}; matched sets vs "
+                          f"{ours}: {compare(r_pairs(out), vp)}", flush=True)
+                    if not lib:
+                        print(f"    (vbq default vs R {info['MatchIt']}: {compare(r_pairs(out), runs['vbq (default)'][2])}"
+                              f" -- expected to differ: R 4.5.1's integer abs ignores the caliper on the logit)")
+            breakdown(csv, tmp, env)
+
+
+def breakdown(csv: Path, tmp: Path, env: dict) -> None:
+    cmd = [sys.executable, "-c", BREAKDOWN] + vbq_cmd(csv, tmp / "b.json", False)[3:]
+    w, _, p = timed(cmd, env=env)
+    b = json.loads(p.stdout.strip().splitlines()[-1])
+    rows = [("interpreter start-up", w - b["imports"] - b["run"]), ("imports (numpy, pandas, vbq modules)", b["imports"])]
+    rows += sorted(b["phases"].items(), key=lambda kv: -kv[1])
+    print(f"  breakdown of one `vbq cohort match` process (default mode), {w:.2f} s wall:")
+    for name, s in rows:
+        print(f"    {name:60s} {s:7.3f} s {100 * s / w:5.1f}%")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ pass (mean, median, SD, ... of every label) and prints them. Both run as fresh s
 several repetitions; the medians of wall time and of CPU time (user + system; steadier on a shared machine) are
 compared. Goal: ratio (vbq / baseline) <= 1. Byte-compiled modules are cached for both, as in a normal install.
 Then the same work in one process with the modules already imported (score_files against the baseline's reads
-and filter pass), which separates the measurement itself from start-up (imports).
+and filter pass), which separates the measurement itself from start-up (imports), and the start-up itself:
+``python -X importtime`` of both processes, the modules that only `vbq score` imports with their own import
+time (the minimum over the repetitions), grouped by the package they belong to.
 
     python benchmarks/bench_score.py [--reps 7] [--gz]
 """
@@ -120,6 +122,7 @@ def main() -> None:
                   f"CPU: {co:6.3f} s vs {cb:6.3f} s, ratio {co / cb:5.2f}   (median of {args.reps}; 512x512x24, "
                   f"7 ROIs, {'gz' if args.gz else 'uncompressed'} NIfTI)")
         in_process(case, args.reps)
+        import_times(variants, env, args.reps)
 
 
 def in_process(case: dict, reps: int) -> None:
@@ -153,6 +156,34 @@ def in_process(case: dict, reps: int) -> None:
         mb, mo = statistics.median(tb), statistics.median(to)
         print(f"{name:18s} in one process, modules imported: score_files {1000 * mo:6.1f} ms, baseline "
               f"{1000 * mb:6.1f} ms, ratio {mo / mb:5.2f}")
+
+
+def _importtime(cmd, env) -> dict:
+    """{module: own import time in s} of one ``python -X importtime`` run."""
+    p = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True, env=env)
+    out = {}
+    for line in p.stderr.splitlines():
+        if line.startswith("import time:") and "self [us]" not in line:
+            self_us, _, name = line[len("import time:"):].split("|")
+            out[name.strip()] = int(self_us) / 1e6
+    return out
+
+
+def import_times(variants: dict, env, reps: int) -> None:
+    """What `vbq score` imports beyond the baseline process, by top-level package (own times, min of reps)."""
+    for name, (ours, base) in variants.items():
+        ours, base = [str(x) for x in ours], [str(x) for x in base]
+        runs_o = [_importtime(ours, env) for _ in range(reps)]
+        runs_b = [_importtime(base, env) for _ in range(reps)]
+        seen_b = set().union(*runs_b)
+        extra = {m: min(r.get(m, float("inf")) for r in runs_o) for m in runs_o[0] if m not in seen_b}
+        by_pkg: dict = {}
+        for m, t in extra.items():
+            by_pkg[m.split(".")[0]] = by_pkg.get(m.split(".")[0], 0.0) + t
+        top = sorted(by_pkg.items(), key=lambda kv: -kv[1])
+        total = sum(by_pkg.values())
+        print(f"{name:18s} imports beyond the baseline: {1000 * total:5.1f} ms in {len(extra)} modules; "
+              + ", ".join(f"{k} {1000 * v:.1f}" for k, v in top[:12]))
 
 
 if __name__ == "__main__":

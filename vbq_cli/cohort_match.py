@@ -126,6 +126,7 @@ def _read_minimal(path: str, sheet: str | None):
 
 def _check_numeric(df, covariates, categorical, source):
     """Text in a column that is mostly numbers -> one-line error naming the column and rows."""
+    import numpy as np
     import pandas as pd
 
     from VBQScoreLib.errors import VBQInputError
@@ -136,22 +137,39 @@ def _check_numeric(df, covariates, categorical, source):
         col = df[c]
         if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
             continue
-        num = pd.to_numeric(col, errors="coerce")
-        bad = num.isna() & col.notna()
-        if num.notna().sum() > bad.sum():
+        codes, uniq = pd.factorize(col)  # parse each distinct text once (missing: code -1)
+        unum = pd.to_numeric(pd.Series(uniq, dtype=object), errors="coerce").notna().to_numpy()
+        is_num = np.append(unum, False)[codes]
+        bad = pd.Series(~is_num & (codes >= 0), index=col.index)
+        if is_num.sum() > bad.sum():
             rows = [str(i) for i in df.index[bad.to_numpy()][:10]]
             raise VBQInputError(f"{source}: column {c!r} has text in a numeric column in rows {', '.join(rows)} "
                                 f"(e.g. {col[bad].iloc[0]!r})")
 
 
 def run(args) -> int:
-    import json
+    """Matching allocates millions of small objects that all live until the end (ids, pairs, per-subject
+    scores); Python's cyclic garbage collector re-scans them again and again (a third of the run time at
+    100,000 subjects, more at 1,000,000), so it is paused for the command and runs once when it ends."""
+    import gc
+
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(args)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _run(args) -> int:
     import warnings
 
     import numpy as np
     import pandas as pd
 
     from VBQCohortLib.matching import match
+    from VBQScoreLib import json_text
     from VBQScoreLib.atomic import atomic_write, write_text_atomic
     from VBQScoreLib.errors import VBQInputError
 
@@ -193,7 +211,7 @@ def run(args) -> int:
         d = res.to_dict()
         d["input"] = {"data": str(args.data), "id": args.id, "group": args.group, "treated": args.treated}
         d["warnings"] = read_warnings + notes + d["warnings"]  # reading and value-matching notes first
-        outputs.append(("json", args.json, json.dumps(d, indent=1, allow_nan=False)))
+        outputs.append(("json", args.json, json_text.dumps(d, indent=1)))  # = json.dumps(d, indent=1, allow_nan=False)
     for kind, path, obj in outputs:
         if kind == "csv":
             with atomic_write(path, "w", newline="") as f:
@@ -247,7 +265,9 @@ def _check_group_sizes(df, group: str, treated: str, source: str) -> None:
     from VBQCohortLib.spreadsheet import normalise_label
     from VBQScoreLib.errors import VBQInputError
 
-    lab = df[group].map(lambda v: None if v is None or v != v else normalise_label(v))
+    col = df[group]
+    labels = {v: normalise_label(v) for v in col.dropna().unique().tolist()}  # each distinct value once
+    lab = col.map(labels)
     t = normalise_label(treated)
     n_t = int((lab == t).sum())
     n_c = int((lab.notna() & (lab != t)).sum())

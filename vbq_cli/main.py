@@ -16,7 +16,9 @@ import sys
 COMMAND_MODULES = ("cmd_score", "cmd_batch", "cmd_cohort", "cmd_demo", "cmd_agreement")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``vbq`` parser; given the arguments, with only the subcommand they name when they start with one
+    (building every subcommand's options costs start-up time that ``vbq score`` should not pay)."""
     from importlib import import_module
 
     from VBQScoreLib import __version__
@@ -31,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vbq {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
+    names = COMMAND_MODULES
+    if argv and f"cmd_{argv[0]}" in COMMAND_MODULES:
+        names = (f"cmd_{argv[0]}",)
+    for name in names:
         try:
             mod = import_module(f"vbq_cli.{name}")
         except ModuleNotFoundError as exc:  # a command module not written yet
@@ -43,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     from VBQScoreLib.errors import VBQInputError
 

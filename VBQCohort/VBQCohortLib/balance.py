@@ -53,13 +53,23 @@ def _pooled_sd(x, t, bin_var):
     return np.sqrt(np.float64(np.sum(xc ** 2)) / np.float64(n - len(groups)))
 
 
-def _ecdf(x, t, w):
-    """MatchIt qqsum(standardize=TRUE) for a non-binary variable: (mean, max) eCDF difference."""
+def _ecdf_weights(t, w):
+    """The weights of MatchIt's qqsum: each group's weights normalised to sum 1 (the same for every variable)."""
     w = w.astype(float).copy()
-    for g in list(dict.fromkeys(t.tolist()))[:2]:
+    groups = np.unique(t)  # each group's weights are normalised on its own: the order does not matter
+    for g in (groups if len(groups) <= 2 else list(dict.fromkeys(t.tolist()))[:2]):
         w[t == g] = w[t == g] / np.sum(w[t == g])
-    ordr = np.argsort(x, kind="stable")
-    xo, wo, to = x[ordr], w[ordr], t[ordr]
+    return w
+
+
+def _ecdf(x, t, w, ordr=None, w_norm=None):
+    """MatchIt qqsum(standardize=TRUE) for a non-binary variable: (mean, max) eCDF difference. ``ordr``: the
+    stable argsort of ``x``, ``w_norm``: :func:`_ecdf_weights`, when already known."""
+    if w_norm is None:
+        w_norm = _ecdf_weights(t, w)
+    if ordr is None:
+        ordr = np.argsort(x, kind="stable")
+    xo, wo, to = x[ordr], w_norm[ordr], t[ordr]
     wo = np.where(to == to[0], -wo, wo)
     last = np.append(np.diff(xo) != 0, True)
     ediff = np.abs(np.cumsum(wo))[last]
@@ -67,32 +77,52 @@ def _ecdf(x, t, w):
 
 
 def _pair_dist(x, match_matrix):
+    ti, ci = _pair_positions(match_matrix)
+    return float(np.mean(np.abs(x[ti] - x[ci]))) if len(ti) else float("nan")
+
+
+def _pair_positions(match_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(treated, control) positions of every matched pair, in match-matrix order (computed once per matrix)."""
+    if len(match_matrix) == 3:
+        return match_matrix[2]
     t_idx, mm = match_matrix
-    diffs = [abs(x[t_idx[r]] - x[c]) for r, row in enumerate(mm) for c in row]
-    return float(np.mean(diffs)) if diffs else float("nan")
+    ti = np.fromiter((t_idx[r] for r, row in enumerate(mm) for _ in row), dtype=np.int64)
+    ci = np.fromiter((c for row in mm for c in row), dtype=np.int64)
+    return ti, ci
 
 
-def bal1var(x, t, w=None, match_matrix=None) -> list[float]:
-    """One row of the MatchIt balance table (ATT, standardised). Degenerate divisions give inf/nan, as in R."""
+def bal1var(x, t, w=None, match_matrix=None, order=None, groups=None) -> list[float]:
+    """One row of the MatchIt balance table (ATT, standardised). Degenerate divisions give inf/nan, as in R.
+    ``order``: the stable argsort of ``x`` if already known (it serves the tables before and after matching);
+    ``groups``: :func:`_groups` of ``t`` and ``w`` (the same for every row of a table)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return [float(v) for v in _bal1var(x, t, w, match_matrix)]
+        return [float(v) for v in _bal1var(x, t, w, match_matrix, order, groups)]
 
 
-def _bal1var(x, t, w=None, match_matrix=None) -> list:
-    x = np.asarray(x, dtype=float)
+def _groups(t, w, n: int) -> dict:
+    """What every row of one balance table shares: group masks, weights by group, the eCDF weights."""
     t = np.asarray(t)
+    ww = np.ones(n) if w is None else np.asarray(w, dtype=float)
+    i1, i0 = t == 1, t == 0
+    w1, w0 = ww[i1], ww[i0]
+    return {"t": t, "w": ww, "i1": i1, "i0": i0, "w1": w1, "w0": w0, "w_ecdf": None,
+            "too_small": np.sum(w1 != 0) < 2 and np.sum(w0 != 0) < 2}
+
+
+def _bal1var(x, t, w=None, match_matrix=None, order=None, groups=None) -> list:
+    x = np.asarray(x, dtype=float)
+    g = _groups(t, w, len(x)) if groups is None else groups
+    t, ww, i1, i0, too_small = g["t"], g["w"], g["i1"], g["i0"], g["too_small"]
     un = w is None
-    ww = np.ones(len(x)) if un else np.asarray(w, dtype=float)
     bin_var = bool(np.all((x == 0) | (x == 1)))
     out = [np.nan] * 7
-    i1, i0 = t == 1, t == 0
-    too_small = np.sum(ww[i1] != 0) < 2 and np.sum(ww[i0] != 0) < 2
-    out[0] = _wm(x[i1], ww[i1])
-    out[1] = _wm(x[i0], ww[i0])
+    x1, x0 = x[i1], x[i0]
+    out[0] = _wm(x1, g["w1"])
+    out[1] = _wm(x0, g["w0"])
     mdiff = out[0] - out[1]
     if abs(mdiff) > _SQRT_EPS:
         if not too_small:
-            std = float(np.sqrt(_wvar(x[i1], bin_var)))
+            std = float(np.sqrt(_wvar(x1, bin_var)))
             if not np.isfinite(std) or std < _SQRT_EPS:
                 std = _pooled_sd(x, t, bin_var)
             out[2] = np.float64(mdiff) / np.float64(std)
@@ -106,19 +136,23 @@ def _bal1var(x, t, w=None, match_matrix=None) -> list:
     if bin_var:
         out[4] = out[5] = abs(mdiff)
     elif not too_small:
-        out[3] = _wvar(x[i1], bin_var, ww[i1]) / _wvar(x[i0], bin_var, ww[i0])
-        out[4], out[5] = _ecdf(x, t, ww)
+        out[3] = _wvar(x1, bin_var, g["w1"]) / _wvar(x0, bin_var, g["w0"])
+        if g["w_ecdf"] is None:
+            g["w_ecdf"] = _ecdf_weights(t, ww)
+        out[4], out[5] = _ecdf(x, t, ww, order, g["w_ecdf"])
     return out
 
 
 def balance_table(data, treat, covariates, weights=None, *, distance=None, categorical=None,
-                  match_matrix=None, treated_value=None):
+                  match_matrix=None, treated_value=None, cache: dict | None = None):
     """MatchIt-style balance table (a DataFrame indexed by ``distance`` and the expanded covariates).
 
     ``treat``: a 0/1 array, or the name of a 0/1 column (or of any column with ``treated_value``).
     ``weights``: matching weights (None = before matching). ``distance``: the distance/propensity score
     (first row). ``match_matrix``: ``(treated positions, [[control positions], ...])`` for the pair distance.
-    The ``Std. Pair Dist.`` column is dropped when no matching information is given.
+    The ``Std. Pair Dist.`` column is dropped when no matching information is given. ``cache``: a dict kept
+    between the calls for the same data and covariates (before and after matching), which then share the
+    design matrix and the sort orders.
     """
     import pandas as pd
 
@@ -128,13 +162,21 @@ def balance_table(data, treat, covariates, weights=None, *, distance=None, categ
         t = treat_vector(data, treat, treated_value)
     else:
         t = np.asarray(treat).astype(np.int64)
-    X, names, _ = design_matrix(data, covariates, categorical, intercept=False, full_dummies=True)
+    cache = {} if cache is None else cache
+    if "design" not in cache:
+        cache["design"] = design_matrix(data, covariates, categorical, intercept=False, full_dummies=True)[:2]
+    X, names = cache["design"]
+    orders = cache.setdefault("orders", {})
+    if match_matrix is not None and len(match_matrix) == 2:
+        match_matrix = (*match_matrix, _pair_positions(match_matrix))
+    columns = ([("distance", np.asarray(distance, dtype=float))] if distance is not None else []) + \
+        [(name, X[:, j]) for j, name in enumerate(names)]
     rows, index = [], []
-    if distance is not None:
-        rows.append(bal1var(np.asarray(distance, dtype=float), t, weights, match_matrix))
-        index.append("distance")
-    for j, name in enumerate(names):
-        rows.append(bal1var(X[:, j], t, weights, match_matrix))
+    groups = _groups(t, weights, len(t))
+    for name, x in columns:
+        if name not in orders:  # (binary variables have no eCDF statistics: no order needed)
+            orders[name] = None if np.all((x == 0) | (x == 1)) else np.argsort(x, kind="stable")
+        rows.append(bal1var(x, t, weights, match_matrix, orders[name], groups))
         index.append(name)
     df = pd.DataFrame(rows, index=index, columns=COLUMNS)
     if weights is None or match_matrix is None:

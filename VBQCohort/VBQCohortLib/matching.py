@@ -75,12 +75,14 @@ class MatchResult:
             from .balance import balance_table
 
             a = self.balance_args
+            shared = self._balance.setdefault("shared", {})  # design matrix and sort orders, built once
             if which == "before":
-                self._balance[which] = balance_table(a["data"], a["treat"], a["covariates"], **a["kw"])
+                self._balance[which] = balance_table(a["data"], a["treat"], a["covariates"], cache=shared,
+                                                     **a["kw"])
             else:
                 self._balance[which] = balance_table(a["data"], a["treat"], a["covariates"],
                                                      weights=self.weights.to_numpy(),
-                                                     match_matrix=a["match_matrix"], **a["kw"])
+                                                     match_matrix=a["match_matrix"], cache=shared, **a["kw"])
         return self._balance[which]
 
     @property
@@ -124,10 +126,10 @@ class MatchResult:
             "method": self.settings.get("method"),
             "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.settings.items()},
             "caliper_distance_units": self.caliper,
-            "ps": {str(key(i)): float(v) for i, v in self.ps.items()},
-            "distance": {str(key(i)): float(v) for i, v in self.distance.items()},
-            "pairs": {str(key(t)): [str(key(c)) for c in cs] for t, cs in self.pairs.items()},
-            "weights": {str(key(i)): float(v) for i, v in self.weights.items() if v > 0},
+            "ps": _by_id(self.ps),
+            "distance": _by_id(self.distance),
+            "pairs": {str(t): list(map(str, cs)) for t, cs in self.pairs.items()},  # (str of a numpy scalar = of its item)
+            "weights": _by_id(self.weights[self.weights.to_numpy() > 0]),
             "n_matched": dict(self.n_matched),
             "sample_sizes": {str(r): {c: float(v) for c, v in row.items()}
                              for r, row in self.sample_sizes.to_dict(orient="index").items()},
@@ -139,6 +141,11 @@ class MatchResult:
                                  if self.model is not None else None),
             "warnings": list(self.warnings),
         }
+
+
+def _by_id(series) -> dict:
+    """{str(id): float(value)} of a Series indexed by subject id (ids as Python scalars, then str)."""
+    return dict(zip(map(str, series.index.tolist()), series.to_numpy(dtype=float).tolist()))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -268,16 +275,20 @@ def _optimal_core(dist, treat, ratio, discarded) -> list[list[int]]:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def _flat_pairs(mm_global: list[list[int]]):
+    """(matched rows r, their number of controls, all controls in match order) of a match matrix."""
+    rows = np.fromiter((r for r, row in enumerate(mm_global) if row), dtype=np.int64)
+    lens = np.fromiter((len(row) for row in mm_global if row), dtype=np.int64, count=len(rows))
+    ctrl = np.fromiter((c for row in mm_global for c in row), dtype=np.int64, count=int(lens.sum()))
+    return rows, lens, ctrl
+
+
 def _weights_from_mm(mm_global: list[list[int]], t_idx: np.ndarray, n: int, treat: np.ndarray) -> np.ndarray:
     """MatchIt weights_matrixC."""
     w = np.zeros(n)
-    for r, row in enumerate(mm_global):
-        if not row:
-            continue
-        add = 1.0 / len(row)
-        for c in row:
-            w[c] += add
-        w[t_idx[r]] = 1.0
+    rows, lens, ctrl = _flat_pairs(mm_global)
+    np.add.at(w, ctrl, np.repeat(1.0 / lens, lens))  # in match order, as the loop over pairs adds them
+    w[t_idx[rows]] = 1.0
     c_idx = np.flatnonzero(treat == 0)
     cw = w[c_idx]
     s = float(np.sum(cw))
@@ -288,17 +299,17 @@ def _weights_from_mm(mm_global: list[list[int]], t_idx: np.ndarray, n: int, trea
 
 def _subclass_from_mm(mm_global, t_idx, n):
     """MatchIt mm2subclass: subclass labels are the treated units' 1-based row numbers, ordered as *strings*
-    (R factor levels), then renumbered 1..K."""
-    lab = [None] * n
-    for r, row in enumerate(mm_global):
-        if row:
-            s = str(int(t_idx[r]) + 1)
-            lab[t_idx[r]] = s
-            for c in row:
-                lab[c] = s
-    levels = sorted({s for s in lab if s is not None})
-    num = {s: i + 1 for i, s in enumerate(levels)}
-    return [num[s] if s is not None else None for s in lab]
+    (R factor levels), then renumbered 1..K. Returns a nullable Int64 array (missing = unmatched)."""
+    import pandas as pd
+
+    rows, lens, ctrl = _flat_pairs(mm_global)
+    labels = (t_idx[rows] + 1).tolist()
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[sorted(range(len(rows)), key=lambda i: str(labels[i]))] = np.arange(1, len(rows) + 1)
+    sub = np.zeros(n, dtype=np.int64)
+    sub[t_idx[rows]] = rank
+    sub[ctrl] = np.repeat(rank, lens)  # without replacement every control appears once
+    return pd.arrays.IntegerArray(sub, sub == 0)
 
 
 def _discard(treat, dist, option):
@@ -468,11 +479,10 @@ def match(data, treat: str, covariates, *, id: str | None = None, distance: str 
     w = _weights_from_mm(mm_global, t_idx, n, t)
     subclass = None
     if not replace:
-        sc = _subclass_from_mm(mm_global, t_idx, n)
-        subclass = pd.Series(pd.array(sc, dtype="Int64"), index=ids, name="subclass")
+        subclass = pd.Series(_subclass_from_mm(mm_global, t_idx, n), index=ids, name="subclass")
     id_list = ids.tolist()
     t_list = t_idx.tolist()
-    pairs = {id_list[t_list[r]]: [id_list[c] for c in row] for r, row in enumerate(mm_global) if row}
+    pairs = {id_list[t_list[r]]: list(map(id_list.__getitem__, row)) for r, row in enumerate(mm_global) if row}
     n_matched = {"treated": int(np.sum((t == 1) & (w > 0))), "control": int(np.sum((t == 0) & (w > 0)))}
     nn = sample_size_table(t, w, disc)
     if n_matched["treated"] < int(np.sum((t == 1) & ~disc)):

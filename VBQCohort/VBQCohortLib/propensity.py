@@ -66,6 +66,9 @@ def treat_vector(data, treat: str, treated_value=None, source: str | None = None
         rows = _rows(col.isna())
         raise VBQInputError(f"{_where(source)}group column {treat!r} is missing in rows {rows}")
     if treated_value is not None:
+        t = _numeric_value_match(col, treated_value)
+        if t is not None and t.any() and not t.all():
+            return t.astype(np.int64)
         seen = [str(v) for v in pd.unique(col)]
         if not pd.api.types.is_numeric_dtype(col.dtype):
             # exact, else up to case/spacing with a warning; 'OPLL' beside 'opll' is an error (labels.py)
@@ -103,6 +106,24 @@ def treat_vector(data, treat: str, treated_value=None, source: str | None = None
         raise VBQInputError(f"{_where(source)}group column {treat!r} needs both treated (1) and control (0) "
                             f"subjects; values seen: {', '.join(sorted(map(str, vals)))}")
     return col.astype(int).to_numpy(dtype=np.int64)
+
+
+def _numeric_value_match(col, treated_value):
+    """For a numeric column and a value that is a number: rows equal to it (None otherwise). The same rows as
+    the text comparison below (a number's text equals ``str(treated_value)`` only if their values are equal,
+    and then every row of that value matches), without converting every cell to text."""
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+        return None
+    try:
+        v = float(str(treated_value).strip())
+    except ValueError:
+        return None
+    x = col.to_numpy(dtype=np.float64)
+    if pd.api.types.is_integer_dtype(col.dtype) and len(x) and not np.abs(x).max() < 2.0 ** 53:
+        return None  # integers beyond float precision: compare as text
+    return x == v
 
 
 def _rows(mask, limit: int = 10) -> str:
@@ -240,10 +261,46 @@ def _xb(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return eta
 
 
+def _single_blas_thread(fn):
+    """Run ``fn`` with BLAS/LAPACK limited to one thread (threadpoolctl). Tall, narrow least squares gain
+    nothing from OpenBLAS' threads, and on a busy machine their synchronisation made the fit of 100,000
+    subjects 5-7 times slower (0.65 s against 0.1 s); R's reference BLAS is single-threaded too."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # (a Slicer whose requirements are not installed yet: only slower)
+            return fn(*args, **kwargs)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _lstsq_qr(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least squares ``min |A x - b|`` by Householder QR (LAPACK dgeqrf through numpy), applying the reflectors
+    to ``b`` and back-substituting, as scipy's ``qr_multiply`` + ``solve_triangular`` (and R's Cdqrls) do. numpy
+    only: importing scipy.linalg costs more start-up time than the whole fit of 100,000 subjects."""
+    h, tau = np.linalg.qr(A, mode="raw")  # h: the reflectors below the diagonal and R above it, transposed
+    h = np.ascontiguousarray(h)  # (Fortran order as returned: its rows would be strided)
+    p = A.shape[1]
+    c = np.array(b, dtype=np.float64)
+    for i in range(p):  # c <- Q^T c: H_i = I - tau_i v v^T, v = (1, h[i, i+1:])
+        v = h[i, i + 1:]
+        s = tau[i] * (c[i] + v @ c[i + 1:])
+        c[i] -= s
+        c[i + 1:] -= s * v
+    x = np.zeros(p)
+    for i in range(p - 1, -1, -1):  # R x = (Q^T b)[:p]
+        x[i] = (c[i] - h[i + 1:p, i] @ x[i + 1:]) / h[i, i]
+    return x
+
+
+@_single_blas_thread
 def _glm_logit_r(X: np.ndarray, y: np.ndarray):
     """R glm.fit(family=binomial()) Fisher scoring. Returns (beta, eta, iterations, converged)."""
-    from scipy.linalg import qr_multiply, solve_triangular
-
     n = len(y)
     weights = np.ones(n)
     mu = (weights * y + 0.5) / (weights + 1)  # binomial()$initialize
@@ -266,8 +323,7 @@ def _glm_logit_r(X: np.ndarray, y: np.ndarray):
         var = mu * (1 - mu)
         z = eta + (y - mu) / mu_eta
         w = np.sqrt(mu_eta ** 2 / var)
-        qtz, rr = qr_multiply(X * w[:, None], z * w, mode="right")  # least squares by QR, as R's Cdqrls
-        beta = solve_triangular(rr, qtz)
+        beta = _lstsq_qr(X * w[:, None], z * w)  # least squares by QR, as R's Cdqrls
         eta = _xb(X, beta)
         mu = linkinv(eta)
         dev = float(np.sum(dev_resids(y, mu)))
@@ -278,6 +334,7 @@ def _glm_logit_r(X: np.ndarray, y: np.ndarray):
     return beta, eta, it, converged
 
 
+@_single_blas_thread
 def _independent_columns(X: np.ndarray, names: list[str]) -> list[int]:
     """Keep columns in order while they add rank (R's pivoting QR drops the later aliased column)."""
     keep: list[int] = []

@@ -104,14 +104,21 @@ def read_table(path, sheet: str | int | None = None):
     elif ext in (".csv", ".tsv", ".tab", ".txt", ""):
         if sheet is not None:
             raise VBQInputError(f"{path}: --sheet applies to .xlsx files only")
-        header, rows, rownums, sep = _read_delimited(path, ext, warnings)
+        text, sep = _decode_delimited(path, ext, warnings)
+        from .delimited import frame_from_text  # pandas' C tokenizer; None when the text needs the csv module
+
+        df = frame_from_text(path, text, sep, warnings)
+        if df is not None:
+            return df, warnings
+        header, rows, rownums = _split_delimited(path, text, sep)
         decimal_comma = sep == ";"
     else:
         raise VBQInputError(f"{path}: unsupported spreadsheet type '{ext}' (use .csv, .tsv or .xlsx)")
     return _to_frame(path, header, rows, rownums, warnings, decimal_comma), warnings
 
 
-def _read_delimited(path: Path, ext: str, warnings: list[str]):
+def _decode_delimited(path: Path, ext: str, warnings: list[str]) -> tuple[str, str]:
+    """The file's text and its delimiter."""
     raw = path.read_bytes()
     if not raw.strip():
         raise VBQInputError(f"{path}: the file is empty")
@@ -125,7 +132,7 @@ def _read_delimited(path: Path, ext: str, warnings: list[str]):
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
         warnings.append(f"{path.name}: not UTF-8; read as Windows-1252 text")
-    lines = text.splitlines()
+    lines = _head_lines(text)
     first = next((ln for ln in lines if ln.strip()), "")
     if ext in (".tsv", ".tab"):
         sep = "\t"
@@ -140,6 +147,23 @@ def _read_delimited(path: Path, ext: str, warnings: list[str]):
         hc = {d: first.count(d) for d in (",", "\t", ";")}
         if hc.get(sep, 0) == 0 and max(hc.values()) > 0:
             sep = max(hc, key=hc.get)
+    return text, sep
+
+
+def _head_lines(text: str, n: int = 50) -> list[str]:
+    """The first lines of ``text.splitlines()``: at least ``n`` and the first non-blank one (or all lines)."""
+    size = 1 << 16
+    while size < len(text):
+        full = text[:size].splitlines()[:-1]  # the last piece may be cut; every other line is complete
+        if len(full) >= n and any(ln.strip() for ln in full):
+            return full
+        size *= 4
+    return text.splitlines()
+
+
+def _split_delimited(path: Path, text: str, sep: str):
+    """(header, rows padded to the header's width, their row numbers) by the csv module."""
+    lines = text.splitlines()
     reader = csv.reader(lines, delimiter=sep)
     all_rows = list(reader)
     # header = first non-blank line
@@ -158,7 +182,7 @@ def _read_delimited(path: Path, ext: str, warnings: list[str]):
                                 f"(check the delimiter {sep!r} and quoting)")
         rows.append((r + [""] * width)[:width])
         rownums.append(i + 1)
-    return header, rows, rownums, sep
+    return header, rows, rownums
 
 
 def _binary_kind(raw: bytes) -> str | None:
@@ -278,12 +302,8 @@ def _is_missing(v) -> bool:
     return isinstance(v, str) and v.strip().casefold() in MISSING_TOKENS
 
 
-def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
-    import numpy as np
-    import pandas as pd
-
-    spaced = {str(h).strip(): str(h) for h in header if str(h) != str(h).strip() and str(h).strip()}
-    header = [str(h).strip() for h in header]
+def _check_header(path: Path, header: list[str]) -> None:
+    """Every column named, no name twice (``header``: the stripped names)."""
     if any(not h for h in header):
         j = header.index("")
         raise VBQInputError(f"{path}: column {j + 1} has no header")
@@ -295,6 +315,15 @@ def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
             dups.append(h)
     if dups:
         raise VBQInputError(f"{path}: duplicate column name(s): {', '.join(repr(d) for d in dups)}")
+
+
+def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
+    import numpy as np
+    import pandas as pd
+
+    spaced = {str(h).strip(): str(h) for h in header if str(h) != str(h).strip() and str(h).strip()}
+    header = [str(h).strip() for h in header]
+    _check_header(path, header)
     # blank rows
     keep_rows, keep_nums, blank = [], [], 0
     for r, num in zip(rows, rownums):
