@@ -90,15 +90,19 @@ class VBQAppUI:
                 self.segment_editor = VBQSegmentEditorUI(v_show=("vbq_ready",))
             with v.VNavigationDrawer(permanent=True, location="right", width=400, id="vbq-right"):
                 self._table()
-            with v.VMain(), html.Div(style="display: flex; flex-direction: column; height: 100%;"):
-                v.VAlert(
-                    "{{ vbq_error }}", v_if=("vbq_error",), type="error", density="compact", closable=True,
-                    id="vbq-error", classes="ma-1", click_close=ctrl.vbq_dismiss,
-                )
-                v.VAlert(
-                    "{{ vbq_info }}", v_if=("!vbq_error && vbq_info",), type="success", density="compact",
-                    closable=True, id="vbq-info", classes="ma-1", variant="tonal", click_close=ctrl.vbq_dismiss,
-                )
+            with v.VMain(), html.Div(style="position: relative; display: flex; height: 100%;"):
+                # messages float over the views, so the views keep their size (and zoom) when one appears
+                with html.Div(style="position: absolute; top: 4px; left: 50%; transform: translateX(-50%); "
+                                    "z-index: 10; width: min(90%, 900px);"):
+                    v.VAlert(
+                        "{{ vbq_error }}", v_if=("vbq_error",), type="error", density="compact", closable=True,
+                        id="vbq-error", click_close=ctrl.vbq_dismiss,
+                    )
+                    v.VAlert(
+                        "{{ vbq_info }}", v_if=("!vbq_error && vbq_info",), type="success", density="compact",
+                        closable=True, id="vbq-info", click_close=ctrl.vbq_dismiss,
+                        style="opacity: 0.92;",
+                    )
                 with html.Div(style="flex: 1; display: flex; min-height: 0;", id="vbq-views"):
                     layout_manager.initialize_layout_grid(self.layout)
 
