@@ -137,26 +137,27 @@ def test_worklist_table_is_the_batch_layout(tmp_path):
     assert (wl.folder / "results_long.csv").read_text() == (tmp_path / "batch_long.csv").read_text()
 
 
-def test_throttle_merges_requests_and_keeps_an_interval():
-    from vbq_web.throttle import Throttle
-
+def test_throttle_leading_edge_then_one_trailing_run():
     import time
 
+    from vbq_web.throttle import Throttle
+
     runs = []
-    t = Throttle(lambda requested_at: runs.append(time.perf_counter()), delay=0.02, min_interval=0.2)
+    t = Throttle(lambda requested_at: runs.append((time.perf_counter(), requested_at)), min_interval=0.2)
 
     async def scenario():
-        start = time.perf_counter()
-        for _ in range(5):  # five changes in a row: one measurement
+        t.request()  # after a quiet time: measured at once, before anything else runs
+        assert len(runs) == 1 and not t.pending
+        first = runs[0][0]
+        for _ in range(5):  # more changes right after: merged into one run at the end of the interval
             t.request()
-        await asyncio.sleep(0.1)
-        assert len(runs) == 1 and 0.015 <= runs[0] - start < 0.09
-        t.request()  # right after: waits for the interval
-        await asyncio.sleep(0.3)
-        assert len(runs) == 2 and runs[1] - runs[0] >= 0.2 - 1e-3
-        return start
+        assert t.pending and len(runs) == 1
+        await asyncio.sleep(0.35)
+        assert len(runs) == 2 and runs[1][0] - first >= 0.2 - 1e-3
+        await asyncio.sleep(0.25)
+        t.request()  # quiet again: at once
+        assert len(runs) == 3
 
     asyncio.run(scenario())
-    # without a running loop (scripts): at once
-    t.request()
-    assert len(runs) == 3 and not t.pending
+    t.request()  # without a running loop (scripts): at once
+    assert len(runs) == 4 and not t.pending

@@ -95,6 +95,12 @@ def run(args: argparse.Namespace) -> int:
 
     _check_web_extra()
     session = session_from_args(args)
+    import logging
+    import os
+
+    if os.environ.get("VBQ_WEB_DEBUG"):  # timings of every change and table on stderr
+        logging.basicConfig(format="%(asctime)s.%(msecs)03d %(name)s %(message)s", datefmt="%H:%M:%S")
+        logging.getLogger("vbq_web").setLevel(logging.DEBUG)
     from vbq_web.app import VBQWebApp
 
     app = VBQWebApp(session=session)

@@ -30,3 +30,14 @@ class VBQWebApp(TrameApp):
         self.logic = VBQAppLogic(self.server, self.slicer_app, session)
         self.ui = VBQAppUI(self.server, self.logic.layout_manager)
         self.logic.segment_editor_logic.set_ui(self.ui.segment_editor)
+        self._slicer_brush_defaults()
+
+    def _slicer_brush_defaults(self) -> None:
+        """Paint and erase as Slicer's Segment Editor starts: a disc in the slice shown (not a sphere through the
+        neighbouring slices), 5% of the view: ROIs on the mid-sagittal slices, and cheap strokes."""
+        from trame_server.utils.typed_state import TypedState
+        from trame_slicer.app.ui.segmentation.paint_effect_ui import PaintEffectState
+
+        brush = TypedState(self.server.state, PaintEffectState).data
+        brush.use_sphere_brush = False
+        brush.brush_diameter_slider.value = 5

@@ -55,6 +55,12 @@ def _fmt(value, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
+def slicer_labelmap_name() -> str:
+    from slicer import vtkSegmentationConverter
+
+    return vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+
+
 def _case_id_of(path) -> str:
     from VBQScoreLib.mrml import _file_stem
 
@@ -93,6 +99,7 @@ class VBQAppLogic:
         self.editor.active_effect_name_changed.connect(self._on_effect_changed)
 
         self.throttle = Throttle(self._measure)
+        self._measured_content = None
         self.volume_node = None
         self.image_path: Optional[str] = None
         self.input_segmentation: Optional[str] = None
@@ -480,10 +487,32 @@ class VBQAppLogic:
             stack.redo()
 
     # ------------------------------------------------------------------ live VBQ table
+    def _content(self):
+        """What the table depends on: each segment's ID, name, tag and labelmap (by its modification time)."""
+        from VBQScoreLib import mrml
+
+        node = self.segmentation_node
+        if node is None:
+            return None
+        seg = node.GetSegmentation()
+        out = []
+        for sid in mrml.segment_ids(node):
+            segment = seg.GetSegment(sid)
+            labelmap = segment.GetRepresentation(slicer_labelmap_name())
+            out.append((sid, segment.GetName(), mrml.segment_level(node, sid), segment.GetLabelValue(),
+                        labelmap.GetMTime() if labelmap is not None else 0))
+        return tuple(out)
+
     def _on_segmentation_modified(self, *_):
         if self._loading or self.volume_node is None:
             return
+        content = self._content()
+        if content == self._measured_content:
+            return  # a display change, or the second event of one edit: nothing to measure again
         self.state.vbq_dirty = True
+        log.debug("segmentation modified (table pending: %s)", self.throttle.pending)
+        if not self.throttle.pending:
+            self._changed_unix = time.time()
         self.throttle.request()
 
     def measure_now(self) -> None:
@@ -495,10 +524,18 @@ class VBQAppLogic:
     def _measure(self, requested_at: float) -> None:
         """The VBQ table: :func:`VBQScoreLib.mrml.measure_nodes` (the scorer of ``vbq score``) on the segments as
         they are now, rows as the Slicer module's results table (:func:`VBQScoreLib.mrml.result_rows`)."""
+        try:
+            self._measure_table(requested_at)
+        except Exception as exc:  # noqa: BLE001 - runs inside editor events: never break the tool in use
+            with self.state:
+                self._error(exc)
+
+    def _measure_table(self, requested_at: float) -> None:
         from VBQScoreLib import mrml
 
         t0 = time.perf_counter()
         node = self.segmentation_node
+        self._measured_content = self._content()
         rows, result, reason = [], None, ""
         if self.volume_node is None or node is None:
             reason = "Open an MRI to start."
@@ -526,6 +563,7 @@ class VBQAppLogic:
                 })
         self.last_result = result
         done = time.perf_counter()
+        log.debug("table measured in %.1f ms, %.1f ms after the change", 1000 * (done - t0), 1000 * (done - requested_at))
         with self.state as s:
             s.vbq_rows = rows
             s.vbq_overall = None if result is None else result.overall.get("vbq")
@@ -535,6 +573,8 @@ class VBQAppLogic:
             s.vbq_measure_ms = round(1000 * (done - t0), 1)
             s.vbq_update_ms = round(1000 * (done - requested_at), 1)
             s.vbq_table_version = int(s.vbq_table_version or 0) + 1
+            # wall-clock times (s since the epoch) of the change and of the table, for timing from outside
+            s.vbq_timing = {"changed": getattr(self, "_changed_unix", None), "table": time.time()}
 
     @staticmethod
     def _segment_colors(node) -> dict:

@@ -1,10 +1,11 @@
-"""A throttle for the live VBQ table: measure soon after the segmentation changes, at most every so often.
+"""A throttle for the live VBQ table: measure as soon as the segmentation changes, at most every so often.
 
-A paint stroke changes the segmentation once, when the mouse button is released; other tools (threshold, undo,
-Quick ROI) may change it several times in a row. :class:`Throttle` runs its function ``delay`` seconds after the
-first request (requests in between are merged into that run) and never sooner than ``min_interval`` after the
-previous run ended, on the server's asyncio loop (the thread that owns the VTK objects). Without a running loop
-(scripts, tests) it runs at once.
+A paint stroke changes the segmentation when the mouse button is released; other tools (threshold, undo, Quick
+ROI, Create level segments) may change it several times in a row. :class:`Throttle` runs its function at once
+for a change that comes after a quiet ``min_interval`` (leading edge: the table is measured before the views
+are re-rendered, so it reaches the page first), and merges the changes that follow within ``min_interval`` into
+one more run at the end of that interval (trailing edge), on the server's asyncio loop (the thread that owns the
+VTK objects). Without a running loop (scripts, tests) every request runs at once.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from typing import Callable, Optional
 
 
 class Throttle:
-    def __init__(self, fn: Callable[[float], None], delay: float = 0.02, min_interval: float = 0.2,
+    def __init__(self, fn: Callable[[float], None], min_interval: float = 0.2,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         """``fn(requested_at)`` gets the clock time of the first request it serves."""
         self._fn = fn
-        self.delay = float(delay)
         self.min_interval = float(min_interval)
         self._clock = clock
         self._handle: Optional[asyncio.TimerHandle] = None
@@ -39,14 +39,14 @@ class Throttle:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        if loop is None:
+        wait = self._last_end + self.min_interval - now
+        if loop is None or wait <= 0:
             self.run_now()
             return
-        wait = max(self.delay, self._last_end + self.min_interval - now)
         self._handle = loop.call_later(wait, self.run_now)
 
     def run_now(self) -> None:
-        """Run what is pending now (a request made while it runs schedules another run)."""
+        """Run what is pending now (a request made while it runs is served by a later run)."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None

@@ -166,14 +166,16 @@ class VBQAppUI:
                 v.VBtn("Redo", prepend_icon="mdi-redo", size="small", click=ctrl.vbq_redo, classes="ma-1",
                        variant="text", id="vbq-redo", title="Redo (Ctrl+Y)", disabled=("!vbq_ready",))
             with html.Div(v_if=("vbq_tool === 'quick_roi'",), classes="mt-1", id="vbq-quick-roi"):
-                html.Div("Click in a slice view inside the body of {{ vbq_active_level || 'the selected level' }}"
-                         ": the ROI grows in the bright marrow around the point.", classes="text-caption")
-                v.VSlider(v_model=("vbq_roi_radius",), min=2, max=20, step=0.5, label="Radius mm",
-                          thumb_label=True, density="compact", hide_details=True)
-                v.VSlider(v_model=("vbq_roi_slices",), min=1, max=9, step=1, label="Sagittal slices",
-                          thumb_label=True, density="compact", hide_details=True)
-                v.VSlider(v_model=("vbq_roi_erosion",), min=0, max=3, step=0.5, label="Erosion mm",
-                          thumb_label=True, density="compact", hide_details=True)
+                html.Div("Click in a slice view inside {{ vbq_active_level || 'the selected level' }}: the ROI "
+                         "grows over the voxels like the one clicked (within the radius and the sagittal slices), "
+                         "then is eroded off the cortex. It replaces that segment's ROI (Undo restores it).",
+                         classes="text-caption")
+                v.VSlider(v_model=("vbq_roi_radius",), min=2, max=20, step=0.5,
+                          label=("`Radius ${vbq_roi_radius} mm`",), density="compact", hide_details=True)
+                v.VSlider(v_model=("vbq_roi_slices",), min=1, max=9, step=1,
+                          label=("`Sagittal slices ${vbq_roi_slices}`",), density="compact", hide_details=True)
+                v.VSlider(v_model=("vbq_roi_erosion",), min=0, max=3, step=0.5,
+                          label=("`Erosion ${vbq_roi_erosion} mm`",), density="compact", hide_details=True)
             html.Div(
                 "<kbd>2</kbd>-<kbd>7</kbd> level, <kbd>C</kbd> CSF, <kbd>P</kbd>aint, <kbd>E</kbd>rase, "
                 "<kbd>T</kbd>hreshold, <kbd>Q</kbd>uick ROI, <kbd>Esc</kbd> no tool, <kbd>Ctrl+Z</kbd> undo, "
