@@ -146,18 +146,24 @@ def sitk_to_volume_node(image, scene, name: str = "Volume", node=None, labelmap:
     image_data.SetDimensions(arr.shape[2], arr.shape[1], arr.shape[0])
     vtk_arr = numpy_support.numpy_to_vtk(arr.ravel(), deep=True)
     image_data.GetPointData().SetScalars(vtk_arr)
-    d = np.array(image.GetDirection(), dtype=float).reshape(3, 3)
+    node.SetIJKToRASMatrix(_ijk_to_ras_vtk(image))
+    node.SetAndObserveImageData(image_data)
+    return node
+
+
+def _ijk_to_ras_vtk(image):
+    """IJK-to-RAS ``vtkMatrix4x4`` of a SimpleITK image (LPS geometry)."""
+    import numpy as np
+
     lps = np.eye(4)
-    lps[:3, :3] = d * np.array(image.GetSpacing(), dtype=float)
+    lps[:3, :3] = np.array(image.GetDirection(), dtype=float).reshape(3, 3) * np.array(image.GetSpacing(), float)
     lps[:3, 3] = image.GetOrigin()
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
     m = vtk.vtkMatrix4x4()
     for r in range(4):
         for c in range(4):
             m.SetElement(r, c, float(ras[r, c]))
-    node.SetIJKToRASMatrix(m)
-    node.SetAndObserveImageData(image_data)
-    return node
+    return m
 
 
 # ------------------------------------------------------------------------------------------ segments
@@ -872,15 +878,7 @@ def _oriented_image(mask_image):
     image.SetDimensions(arr.shape[2], arr.shape[1], arr.shape[0])
     image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(arr.ravel(), deep=True,
                                                                array_type=vtk.VTK_UNSIGNED_CHAR))
-    lps = np.eye(4)
-    lps[:3, :3] = np.asarray(mask_image.GetDirection(), float).reshape(3, 3) * np.asarray(mask_image.GetSpacing())
-    lps[:3, 3] = mask_image.GetOrigin()
-    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
-    m = vtk.vtkMatrix4x4()
-    for r in range(4):
-        for c in range(4):
-            m.SetElement(r, c, float(ras[r, c]))
-    image.SetImageToWorldMatrix(m)
+    image.SetImageToWorldMatrix(_ijk_to_ras_vtk(mask_image))
     return image
 
 
