@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 INSTALL_HINT = ('vbq web needs the web extra: pip install "slicervbq[web]" (in a checkout: '
@@ -90,20 +91,45 @@ def session_from_args(args):
                    labels=args.labels, case_id=args.case_id)
 
 
+def _quiet_vtk(before_app: bool) -> None:
+    """VTK's warnings (deprecations, views without an image yet) in a log file instead of the terminal, unless
+    VBQ_WEB_DEBUG is set. trame-slicer sends them to stderr when it builds the app, so: off while it does, then
+    to the file."""
+    import tempfile
+
+    from vtkmodules.vtkCommonCore import vtkFileOutputWindow, vtkLogger, vtkObject, vtkOutputWindow
+
+    if before_app:
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_OFF)
+        vtkObject.GlobalWarningDisplayOff()
+        return
+    window = vtkFileOutputWindow()
+    window.SetFileName(os.path.join(tempfile.gettempdir(), f"vbq-web-vtk-{os.getpid()}.log"))
+    window.SetAppend(1)
+    window.SetFlush(1)
+    vtkOutputWindow.SetInstance(window)
+    vtkObject.GlobalWarningDisplayOn()
+
+
 def run(args: argparse.Namespace) -> int:
     from VBQScoreLib.errors import VBQInputError
 
+    import logging
+
     _check_web_extra()
     session = session_from_args(args)
-    import logging
-    import os
 
     if os.environ.get("VBQ_WEB_DEBUG"):  # timings of every change and table on stderr
         logging.basicConfig(format="%(asctime)s.%(msecs)03d %(name)s %(message)s", datefmt="%H:%M:%S")
         logging.getLogger("vbq_web").setLevel(logging.DEBUG)
     from vbq_web.app import VBQWebApp
 
+    debug = bool(os.environ.get("VBQ_WEB_DEBUG"))
+    if not debug:
+        _quiet_vtk(before_app=True)
     app = VBQWebApp(session=session)
+    if not debug:
+        _quiet_vtk(before_app=False)
     app.logic.start()
     if app.server.state.vbq_error:  # e.g. an IMAGE vbq score would reject: shown in the page, said here too
         print(f"vbq web: {app.server.state.vbq_error}", file=sys.stderr, flush=True)
