@@ -317,3 +317,28 @@ def test_save_refuses_to_overwrite_the_input_segmentation(web, real_t1_path, tmp
     monkeypatch.setattr(app.logic.session, "out_dir", out)
     assert ctrl.vbq_save() is None and "would overwrite the input segmentation" in s.vbq_error
     assert given.read_bytes() == before
+
+
+def test_dicom_folder_and_unsaved_changes_saved_on_exit(web, tmp_path, monkeypatch):
+    """A DICOM series folder opens as vbq score reads it; stopping the server saves unsaved changes."""
+    from VBQScoreLib.phantom import make_phantom, write_dicom_series
+
+    app, _, _ = web
+    ctrl, s = app.server.controller, app.server.state
+    ph = make_phantom(shape=(9, 64, 64), spacing=(3.0, 3.2, 3.2), seed=3)
+    folder = tmp_path / "T1_SAG"
+    write_dicom_series(ph.image, folder)
+    assert ctrl.vbq_load(str(folder)) is True and s.vbq_error == "" and s.vbq_title == "T1_SAG"
+    from VBQScoreLib import mrml
+    from VBQScoreLib.image_io import read_image
+
+    assert np.array_equal(sitk.GetArrayViewFromImage(mrml.volume_to_sitk(app.logic.volume_node)),
+                          sitk.GetArrayViewFromImage(read_image(folder).image))
+    monkeypatch.setattr(app.logic.session, "out_dir", tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    assert app.logic.on_exit() is None  # nothing changed: nothing written
+    ctrl.vbq_create_segments()
+    assert s.vbq_dirty
+    said = app.logic.on_exit()
+    assert said.startswith("vbq web: unsaved changes saved: Saved T1_SAG.seg.nrrd")
+    assert (tmp_path / "out" / "T1_SAG.seg.nrrd").is_file() and not s.vbq_dirty

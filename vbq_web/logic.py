@@ -110,6 +110,7 @@ class VBQAppLogic:
         self.last_result = None
         self._init_state()
         self._uploads: dict = {}
+        server.controller.on_server_exited.add(self.on_exit)
         for name, fn in self.api().items():  # as ctrl.<name> for widgets and Python, and trigger('<name>') for JS
             setattr(server.controller, name, fn)
             server.trigger(name)(fn)
@@ -691,6 +692,18 @@ class VBQAppLogic:
 
     def previous_case(self) -> bool:
         return self.go_to((self.case_index or 0) - 1)
+
+    def on_exit(self, **_) -> Optional[str]:
+        """The server stops (Ctrl+C): unsaved changes are saved, as Next would; returns what was said."""
+        if not (self.state.vbq_dirty and self.volume_node is not None):
+            return None
+        try:
+            self._save()
+            text = f"vbq web: unsaved changes saved: {self.state.vbq_info}"
+        except Exception as exc:  # noqa: BLE001 - said on the terminal, the process ends anyway
+            text = f"vbq web: could not save the unsaved changes: {' '.join(str(exc).split())}"
+        print(text, flush=True)
+        return text
 
     def start(self) -> None:
         """Show what the command line asked for: the worklist where the reader stopped, or IMAGE

@@ -53,6 +53,9 @@ KEYS_JS = r"""
     }
     if (name) { e.preventDefault(); window.trame.trigger(name, args); }
   });
+  window.addEventListener('beforeunload', function (e) {
+    if (window.trame && window.trame.state.get('vbq_dirty')) { e.preventDefault(); e.returnValue = ''; }
+  });
 })();
 """
 
