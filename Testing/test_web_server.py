@@ -204,6 +204,12 @@ def test_quick_roi_undo_redo_and_throttle(web, real_t1_path):
 
     sid, n, undone, redone = _run(loop, steps())
     assert sid == "C4" and s.vbq_error == "" and s.vbq_active_level == "C4"
+    # the trame-slicer effects behind the tool buttons (the page shows the active one)
+    for tool in ("paint", "erase", "threshold", "quick_roi", "none"):
+        ctrl.vbq_set_tool(tool)
+        assert (s.vbq_tool, s.vbq_error) == (tool, "")
+    ctrl.vbq_set_tool("lasso")
+    assert s.vbq_error.startswith("unknown tool 'lasso'")
     # the ROI VBQScoreLib.quick_roi grows from that point on the MRI, computed here without the app
     from VBQScoreLib.quick_roi import QuickRoiSettings, grow_roi
 
@@ -342,3 +348,36 @@ def test_dicom_folder_and_unsaved_changes_saved_on_exit(web, tmp_path, monkeypat
     said = app.logic.on_exit()
     assert said.startswith("vbq web: unsaved changes saved: Saved T1_SAG.seg.nrrd")
     assert (tmp_path / "out" / "T1_SAG.seg.nrrd").is_file() and not s.vbq_dirty
+
+
+def test_threshold_paint_paints_only_within_the_intensity_range(web, real_t1_path):
+    """Threshold, "use for masking", then paint: the page's threshold-paint, through trame-slicer's effects;
+    the painted voxels are exactly the ball's voxels within the range (numpy)."""
+    from trame_server.utils.typed_state import TypedState
+    from trame_slicer.app.ui import ThresholdState
+    from trame_slicer.segmentation import SegmentationEffectThreshold
+
+    app, loop, _ = web
+    ctrl, s = app.server.controller, app.server.state
+    img = sitk.ReadImage(str(real_t1_path))
+    arr = sitk.GetArrayFromImage(img).astype(float)
+    assert ctrl.vbq_load(str(real_t1_path)) is True
+    ctrl.vbq_create_segments()
+    ctrl.vbq_select_level("C5")
+    ctrl.vbq_set_tool("threshold")
+    lo, hi = 250.0, 600.0
+    with s:
+        TypedState(s, ThresholdState).data.threshold_slider.value = [lo, hi]  # the page's range slider
+    app.ui.segment_editor.get_effect_ui(SegmentationEffectThreshold).use_as_mask_clicked()  # its button
+    assert s.vbq_tool == "paint"  # trame-slicer switches to Paint, masked by the range
+    center = (21, 40, 60)  # the edge of the bright canal, 20 mm from the CSF ball below
+    ctrl.vbq_paint_sphere("C5", _ras(img, center), 5.0)
+    ctrl.vbq_paint_sphere("CSF", _ras(img, (21, 38, 40)), 2.0)  # bright canal: within the range too
+    from VBQScoreLib import mrml
+
+    c5 = mrml.export_segment_mask(app.logic.segmentation_node, "C5", app.logic.volume_node).astype(bool)
+    ball = _ball(img, center, 5.0)
+    expected = ball & (arr >= lo) & (arr <= hi)
+    assert 0 < expected.sum() < ball.sum()  # the range really cuts the ball
+    assert np.array_equal(c5, expected)
+    assert _rows(s.vbq_rows)["C5"]["voxels"] == int(expected.sum())

@@ -32,13 +32,15 @@ class Throttle:
 
     def request(self) -> None:
         now = self._clock()
-        if self._requested_at is not None:
-            return  # merged into the run already scheduled
-        self._requested_at = now
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        if self._requested_at is not None:
+            if loop is None:  # called from outside the loop (a script) while a run waits in it: serve it now
+                self.run_now()
+            return  # merged into the run already scheduled
+        self._requested_at = now
         wait = self._last_end + self.min_interval - now
         if loop is None or wait <= 0:
             self.run_now()
