@@ -409,18 +409,30 @@ def test_importing_the_core_never_imports_slicer():
 
 
 def test_score_arrays_same_as_segments_from_node(real_scene):
-    """segments_from_node hands score_arrays masks on the volume grid, equal to the labelmap's."""
-    segs = mrml.segments_from_node(real_scene["seg"], real_scene["vol"])
+    """segments_from_node hands score_arrays the labelmap's masks: exported onto the volume grid
+    (method="export"), or as stored, cropped to their box, which map back onto the volume grid exactly."""
+    from VBQScoreLib.resample import map_segment
+
     lab = real_scene["lab"]
-    for s in segs:
-        value = {v: k for k, v in LABELS.items()}[s.name]
-        assert np.array_equal(sitk.GetArrayViewFromImage(s.mask).astype(bool), lab == value)
+    value = {v: k for k, v in LABELS.items()}
+    for s in mrml.segments_from_node(real_scene["seg"], real_scene["vol"], method="export"):
+        assert np.array_equal(sitk.GetArrayViewFromImage(s.mask).astype(bool), lab == value[s.name])
+    direct = mrml.segments_from_node(real_scene["seg"], real_scene["vol"])
+    assert direct[0].array is not None  # the direct path: the stored voxels, no full-size export
+    for s in direct:
+        assert s.array.shape != lab.shape  # cropped to the segment's box
+        roi = map_segment(s, real_scene["img"])
+        full = np.zeros(lab.shape, bool)
+        x, y, z = roi.start
+        full[z:z + roi.mask.shape[0], y:y + roi.mask.shape[1], x:x + roi.mask.shape[2]] = roi.mask
+        assert np.array_equal(full, lab == value[s.name]) and roi.n_outside == 0
     manual = [Segment(name=LABELS[v], mask=sitk.GetImageFromArray((lab == v).astype(np.uint8))) for v in LABELS]
     for m in manual:
         m.mask.CopyInformation(real_scene["img"])
     a = score_arrays(real_scene["img"], manual, ScoreOptions())
     b = mrml.measure_nodes(real_scene["vol"], real_scene["seg"])
     assert _comparable(a) == _comparable(b)
+    assert _comparable(mrml.measure_nodes(real_scene["vol"], real_scene["seg"], method="export")) == _comparable(a)
 
 
 def test_missing_requirements(tmp_path):

@@ -361,13 +361,8 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
     def createLevelSegments(self, segmentationNode, preset: str = "lu2024") -> dict:
         """The preset's level segments + the CSF segment (named after the preset's CSF reference)."""
         from VBQScoreLib import mrml
-        from VBQScoreLib.presets import csf_segment_name, get_preset
 
-        if segmentationNode is None:
-            raise ValueError("select or create a segmentation first")
-        pr = get_preset(preset)
-        csfName = csf_segment_name(pr)
-        return mrml.create_level_segments(segmentationNode, pr.levels, include_csf=True, csf_name=csfName)
+        return mrml.create_preset_segments(segmentationNode, preset)
 
     def quickRois(self, volumeNode, segmentationNode, markupsNode, radiusMm=8.0, sagittalSlices=3, erosionMm=1.0):
         from VBQScoreLib import mrml
@@ -381,11 +376,7 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
         """Measure VBQ; fill ``tableNode`` (created when None) and return the VBQResult."""
         from VBQScoreLib import mrml
 
-        result = mrml.measure_nodes(volumeNode, segmentationNode, **options)
-        if tableNode is None:
-            tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "VBQ results")
-        mrml.result_to_table_node(result, tableNode)
-        self.lastTableNode = tableNode
+        result, self.lastTableNode = mrml.measure_into_table(volumeNode, segmentationNode, tableNode, **options)
         return result
 
     def compareSegmentations(self, volumeNode, segmentationNode, otherSegmentationNode, tableNode=None):
@@ -399,55 +390,21 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
 
     def updatePlot(self, result, tableNode):
         """Bar chart of VBQ per level (plot table, series and chart nodes are reused by name)."""
-        plotTable = self._node("vtkMRMLTableNode", "VBQ per level (plot)")
-        table = plotTable.GetTable()
-        table.Initialize()
-        index, vbq, level = vtk.vtkDoubleArray(), vtk.vtkDoubleArray(), vtk.vtkStringArray()
-        index.SetName("index")
-        vbq.SetName("VBQ")
-        level.SetName("level")
-        for i, lv in enumerate(result.levels):
-            index.InsertNextValue(i + 1)
-            vbq.InsertNextValue(float("nan") if lv.vbq is None else lv.vbq)
-            level.InsertNextValue(lv.name)
-        for arr in (index, vbq, level):
-            table.AddColumn(arr)
-        plotTable.Modified()
-        series = self._node("vtkMRMLPlotSeriesNode", "VBQ per level")
-        series.SetAndObserveTableNodeID(plotTable.GetID())
-        series.SetXColumnName("index")
-        series.SetYColumnName("VBQ")
-        series.SetLabelColumnName("level")
-        series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
-        series.SetColor(0.0, 0.447, 0.698)
-        chart = self._node("vtkMRMLPlotChartNode", "VBQ per level chart")
-        if not chart.HasPlotSeriesNodeID(series.GetID()):
-            chart.AddAndObservePlotSeriesNodeID(series.GetID())
-        overall = result.overall.get("vbq")
-        chart.SetTitle(f"VBQ per level (overall {overall:.2f})" if overall is not None else "VBQ per level")
-        chart.SetXAxisTitle("Level")
-        chart.SetYAxisTitle("VBQ (level SI / CSF SI)")
-        return chart
+        from VBQScoreLib import mrml
 
-    @staticmethod
-    def _node(className, name):
-        node = slicer.mrmlScene.GetFirstNode(name, className)
-        return node if node is not None else slicer.mrmlScene.AddNewNodeByClass(className, name)
+        return mrml.result_to_plot(slicer.mrmlScene, result)
 
     @staticmethod
     def overallText(result) -> str:
-        o = result.overall
-        if o.get("vbq") is None:
-            return "not computed (no level measured)"
-        return (f"{o['vbq']:.3f}  ({o['preset']}: {o['aggregate']} of {o['level_stat']} SI over "
-                f"{', '.join(o['levels_used'])} / CSF {o['level_stat']} SI)")
+        from VBQScoreLib import mrml
+
+        return mrml.overall_text(result)
 
     @staticmethod
     def flagsText(result) -> str:
         from VBQScoreLib import mrml
 
-        lines = mrml.flag_lines(result)
-        return "\n".join(lines) if lines else "No quality flags."
+        return mrml.flags_text(result)
 
     @staticmethod
     def exportCsv(result, path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-COMMAND_MODULES = ("cmd_score", "cmd_batch", "cmd_cohort", "cmd_demo", "cmd_agreement")
+COMMAND_MODULES = ("cmd_score", "cmd_batch", "cmd_cohort", "cmd_demo", "cmd_agreement", "cmd_web")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

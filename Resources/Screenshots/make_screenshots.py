@@ -1,9 +1,11 @@
-"""Regenerate the README figures from the project's own code (not Slicer screenshots).
+"""Regenerate the README figures from the project's own code.
 
-    python Resources/Screenshots/make_screenshots.py
+    python Resources/Screenshots/make_screenshots.py        # needs the [web] extra and /usr/bin/chromium
 
-VBQScore.png: the synthetic cervical T1 phantom (mid-sagittal slice) with its C2-C7 and cisterna-magna ROIs and
-the VBQ that `score_arrays` measures for each level. VBQCohort.png: the per-level box plot of the demo report.
+VBQScore.png: the real app, `vbq web`, in headless Chromium after labelling the real cervical MRI of
+../shared/data (Quick ROIs in the four vertebral bodies in view, C3-C6, and in the spinal canal for CSF, grown by
+the app's own Quick ROI; C2 and C7 lie outside this cropped MRI). VBQWorklist.png: the same page in a reader
+worklist. VBQCohort.png: the per-level box plot of the demo report.
 """
 
 from __future__ import annotations
@@ -14,52 +16,67 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REAL_T1 = HERE.parents[2] / "shared" / "data" / "sct_t1w.nii.gz"
+#: voxel (i, j, k) of each Quick ROI click on the real MRI (mid-sagittal slice i = 21; k grows superiorly)
+CLICKS = {"C3": (21, 53, 68), "C4": (21, 53, 46), "C5": (21, 53, 26), "C6": (21, 53, 7), "CSF": (21, 38, 40)}
 
 
-def score_figure(path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+def label_real_mri(out: Path) -> Path:
+    """Label the real MRI with the app's own logic (no browser needed for this part): Create level segments,
+    one Quick ROI per level and for CSF, Save. Returns the saved .seg.nrrd."""
     import SimpleITK as sitk
 
-    from VBQScoreLib.api import score_arrays
     from VBQScoreLib.options import ScoreOptions
-    from VBQScoreLib.phantom import make_phantom
-    from VBQScoreLib.segments import Segment
+    from vbq_web.app import VBQWebApp
+    from vbq_web.logic import Session
 
-    ph = make_phantom(seed=1)
-    img = sitk.GetArrayFromImage(ph.image)  # (slices L-R, rows S-I, cols A-P)
-    lab = sitk.GetArrayFromImage(ph.labelmap)
-    segments = []
-    for value, name in ph.labels.items():
-        m = sitk.GetImageFromArray((lab == value).astype(np.uint8))
-        m.CopyInformation(ph.labelmap)
-        segments.append(Segment(name=name, mask=m))
-    result = score_arrays(ph.image, segments, ScoreOptions())
-    mid = img.shape[0] // 2
-    sp = ph.image.GetSpacing()  # x=cols, y=rows, z=slices
-    aspect = sp[1] / sp[0]
-    fig, ax = plt.subplots(figsize=(6.4, 6.4), dpi=110)
-    ax.imshow(img[mid], cmap="gray", aspect=aspect)
-    colors = plt.cm.tab10(np.linspace(0, 1, 10))
-    for k, (value, name) in enumerate(ph.labels.items()):
-        mask = lab[mid] == value
-        if not mask.any():
-            continue
-        overlay = np.zeros(mask.shape + (4,))
-        overlay[mask] = [*colors[k % 10][:3], 0.45]
-        ax.imshow(overlay, aspect=aspect)
-        rr, cc = np.nonzero(mask)
-        lv = result.level(name)
-        text = f"{name}  VBQ {lv.vbq:.2f}" if lv is not None else "CSF (cisterna magna)"
-        ax.text(cc.max() + 4, rr.mean(), text, color="yellow", fontsize=9, va="center")
-    ax.set_title(f"VBQ Score on the phantom: overall VBQ (lu2024) = {result.overall['vbq']:.2f}", fontsize=10)
-    ax.set_axis_off()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    app = VBQWebApp(session=Session(options=ScoreOptions(), image=str(REAL_T1), out_dir=out))
+    app.logic.start()
+    ctrl, state = app.server.controller, app.server.state
+    ctrl.vbq_create_segments()
+    img = sitk.ReadImage(str(REAL_T1))
+    for level, ijk in CLICKS.items():
+        p = img.TransformContinuousIndexToPhysicalPoint([float(v) for v in ijk])
+        ctrl.vbq_quick_roi_at([-p[0], -p[1], p[2]], level)
+        if state.vbq_error:
+            sys.exit(f"Quick ROI {level}: {state.vbq_error}")
+    if not ctrl.vbq_save():
+        sys.exit(f"save: {state.vbq_error}")
+    return out / "sct_t1w.seg.nrrd"
+
+
+def web_figures(score_png: Path, worklist_png: Path) -> None:
+    from vbq_web import browser as B
+
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        seg = label_real_mri(tmp)
+        with B.Server([REAL_T1, seg, "--out", tmp / "page"]) as server, B.browser_page(1500, 860) as page:
+            page.goto(server.url)
+            B.wait_rendered(page)
+            page.wait_for_selector("#vbq-table")
+            page.keyboard.press("4")  # select C4, as a reader about to correct it would
+            page.wait_for_function("() => window.trame.state.get('vbq_active_level') === 'C4'")
+            page.click("#vbq-tool-quick_roi")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(score_png))
+        (tmp / "cases").mkdir()
+        manifest = tmp / "cases" / "manifest.csv"
+        manifest.write_text("case_id,image\n" + "".join(f"P{n:03d},{REAL_T1}\n" for n in range(1, 41)))
+        reader = tmp / "readings" / "R1"
+        reader.mkdir(parents=True)
+        for n in range(1, 12):  # 11 cases read: the reader is on case 12 of 40
+            shutil.copy(seg, reader / f"P{n:03d}.seg.nrrd")
+        args = ["--worklist", manifest, "--reader", "R1", "--out", tmp / "readings"]
+        with B.Server(args) as server, B.browser_page(1500, 860) as page:
+            page.goto(server.url)
+            B.wait_rendered(page)
+            page.wait_for_function("() => window.trame.state.get('vbq_progress') === '12 of 40'")
+            page.click("#vbq-create-segments")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(worklist_png))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def cohort_figure(path: Path) -> None:
@@ -78,6 +95,6 @@ def cohort_figure(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    score_figure(HERE / "VBQScore.png")
+    web_figures(HERE / "VBQScore.png", HERE / "VBQWorklist.png")
     cohort_figure(HERE / "VBQCohort.png")
-    print("wrote", HERE / "VBQScore.png", HERE / "VBQCohort.png")
+    print("wrote", HERE / "VBQScore.png", HERE / "VBQWorklist.png", HERE / "VBQCohort.png")

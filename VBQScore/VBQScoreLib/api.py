@@ -15,6 +15,10 @@ from .progress import ProgressCallback, report
 
 __all__ = ["score_files", "score_arrays"]
 
+#: the message when no voxel of a segmentation lies in the MRI (another scan, another space)
+NO_OVERLAP = ("segmentation does not overlap the image (all segment voxels lie outside it); check that both "
+              "come from the same scan and space")
+
 
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.4g}"
@@ -149,8 +153,7 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
     report(progress, len(todo), len(todo), "done")
     non_empty = [m for m in measured.values() if m["roi"].n_segment > 0]
     if non_empty and all(m["n_mapped"] == 0 and m["roi"].n_outside == m["roi"].n_segment for m in non_empty):
-        raise VBQInputError("segmentation does not overlap the image (all segment voxels lie outside it); "
-                            "check that both come from the same scan and space")
+        raise VBQInputError(NO_OVERLAP)
 
     def why_empty(m) -> str:
         if m["roi"].n_segment == 0:

@@ -128,8 +128,11 @@ def _resolve(base: Path, value: str) -> str:
     return str(p)
 
 
-def read_manifest(path) -> list[Case]:
+def read_manifest(path, need_segmentation: bool = True) -> list[Case]:
     """Read a manifest CSV (``case_id,image,segmentation[,labels]``) into cases, in file order.
+
+    ``need_segmentation=False`` (reader worklists, where the readers draw the segmentations): the
+    segmentation column may be missing or empty (``Case.segmentation`` is then ``""``).
 
     Relative paths are resolved against the manifest's folder. Raises :class:`VBQInputError` for an
     unreadable file, missing columns, empty or duplicate case ids, or rows without an image/segmentation
@@ -162,7 +165,8 @@ def read_manifest(path) -> list[Case]:
     if start >= len(rows):
         raise VBQInputError(f"{path}: manifest is empty (expected a header case_id,image,segmentation[,labels])")
     header = [c.strip().lower() for c in rows[start]]
-    missing = [c for c in MANIFEST_COLUMNS if c not in header]
+    required = MANIFEST_COLUMNS if need_segmentation else ("case_id", "image")
+    missing = [c for c in required if c not in header]
     if missing:
         raise VBQInputError(
             f"{path}: manifest is missing column(s) {', '.join(missing)} "
@@ -191,16 +195,17 @@ def read_manifest(path) -> list[Case]:
         img, seg = cell("image"), cell("segmentation")
         if not img:
             problems.setdefault("empty image", []).append(i)
-        if not seg:
+        if not seg and need_segmentation:
             problems.setdefault("empty segmentation", []).append(i)
         if cid in first_line:
             problems.setdefault(f"duplicate case_id '{cid}' (first on line {first_line[cid]})", []).append(i)
             continue
         first_line[cid] = i
-        if not img or not seg:
+        if not img or (not seg and need_segmentation):
             continue
         lab = cell("labels")
-        cases.append(Case(cid, _resolve(base, img), _resolve(base, seg), _resolve(base, lab) if lab else None))
+        cases.append(Case(cid, _resolve(base, img), _resolve(base, seg) if seg else "",
+                          _resolve(base, lab) if lab else None))
     if problems:
         what, lines = next(iter(problems.items()))
         more = sum(len(v) for v in problems.values()) - len(lines)
@@ -795,25 +800,19 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
         if cluster is not None:
             cluster.close()
 
-    from .atomic import atomic_write
-
-    columns = cols.columns()
     failed: list[tuple[str, str]] = []
     try:
-        with open(journal, "rb") as jf, atomic_write(long_csv, "w", newline="") as lf, \
-                atomic_write(out_csv, "w", newline="") as wf:
-            wl = csv.writer(lf, lineterminator="\n")
-            ww = csv.writer(wf, lineterminator="\n")
-            wl.writerow(LONG_COLUMNS)
-            ww.writerow(columns)
-            for c in cases:
-                jf.seek(offsets[c.case_id])
-                rec = json.loads(jf.readline())
-                ww.writerow([_fmt(rec["wide"].get(k)) for k in columns])
-                for row in rec["long"]:
-                    wl.writerow([_fmt(row.get(k)) for k in LONG_COLUMNS])
-                if rec["status"] != "ok":
-                    failed.append((c.case_id, rec["wide"].get("error", "")))
+        with open(journal, "rb") as jf:
+
+            def journal_records():
+                for c in cases:
+                    jf.seek(offsets[c.case_id])
+                    rec = json.loads(jf.readline())
+                    if rec["status"] != "ok":
+                        failed.append((c.case_id, rec["wide"].get("error", "")))
+                    yield rec
+
+            write_tables(journal_records(), out_csv, columns=cols.columns())
     except OSError as exc:
         raise VBQInputError(f"{out_csv}: cannot write the results ({exc.strerror or exc}); finished cases are "
                             f"kept in {journal} for resume=True") from None
@@ -824,6 +823,36 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
     return BatchSummary(n_cases=len(cases), n_ok=len(cases) - len(failed), n_failed=len(failed),
                         n_skipped=n_skipped, out_csv=out_csv, long_csv=long_csv, failed=failed,
                         seconds=time.perf_counter() - t0, where=where)
+
+
+def write_tables(records, out_csv, *, preset_levels: Sequence[str] = (), columns: Optional[Sequence[str]] = None
+                 ) -> None:
+    """Write the wide table ``out_csv`` and the long table beside it (:func:`long_path_for`) from case records
+    (``{"case_id", "status", "wide", "long"}`` as :func:`score_case` returns, in the order given), atomically:
+    the tables :func:`run_batch` writes, for other producers of the same layout (the reader tables of
+    ``vbq web --worklist``). ``columns``: the wide columns; default from the records and ``preset_levels``."""
+    from .atomic import atomic_write
+
+    if columns is None:
+        records = list(records)
+        cols = _Columns(preset_levels)
+        for rec in records:
+            cols.add(rec["wide"])
+        columns = cols.columns()
+    with atomic_write(long_path_for(out_csv), "w", newline="") as lf, atomic_write(out_csv, "w", newline="") as wf:
+        wl = csv.writer(lf, lineterminator="\n")
+        ww = csv.writer(wf, lineterminator="\n")
+        wl.writerow(LONG_COLUMNS)
+        ww.writerow(columns)
+        for rec in records:
+            ww.writerow([_fmt(rec["wide"].get(k)) for k in columns])
+            for row in rec["long"]:
+                wl.writerow([_fmt(row.get(k)) for k in LONG_COLUMNS])
+
+
+def record_from_result(case_id: str, result_dict: dict) -> dict:
+    """The record of one measured case from ``VBQResult.to_dict()`` (e.g. a ``vbq score --json`` file)."""
+    return _record(case_id, result_dict)
 
 
 def _clean_json(v):

@@ -11,12 +11,14 @@ It works in the 3D Slicer application and in plain Python with the ``slicer-core
 1. volume node -> ``SimpleITK.Image`` with the volume's geometry converted from Slicer's IJK-to-RAS matrix to
    SimpleITK's LPS convention (a linear parent transform is hardened on a copy of the geometry; the node is
    never modified; a non-linear parent transform is refused);
-2. each segment is exported on its own with
-   ``vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(segmentationNode, [segmentId],
-   labelmapNode, volumeNode)``, which resamples it (nearest neighbour, accounting for parent transforms of the
-   segmentation relative to the volume) onto the volume's voxel grid. One export per segment keeps
-   overlapping segments (multi-layer segmentations) intact;
-3. :func:`VBQScoreLib.api.score_arrays` measures, exactly as ``vbq score`` does for files.
+2. each segment is taken as it is stored, its binary labelmap (voxels of its label value in its layer, so
+   overlapping segments of multi-layer segmentations stay intact) with the labelmap's own geometry: what a
+   ``.seg.nrrd`` written from the node holds. When either node is under a transform, each segment is instead
+   exported on its own with ``vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(segmentationNode,
+   [segmentId], labelmapNode, volumeNode)``, which resamples it (nearest neighbour, accounting for the
+   transforms) onto the volume's voxel grid;
+3. :func:`VBQScoreLib.api.score_arrays` maps the segments onto the MRI grid and measures, exactly as
+   ``vbq score`` does for files.
 """
 
 from __future__ import annotations
@@ -144,18 +146,24 @@ def sitk_to_volume_node(image, scene, name: str = "Volume", node=None, labelmap:
     image_data.SetDimensions(arr.shape[2], arr.shape[1], arr.shape[0])
     vtk_arr = numpy_support.numpy_to_vtk(arr.ravel(), deep=True)
     image_data.GetPointData().SetScalars(vtk_arr)
-    d = np.array(image.GetDirection(), dtype=float).reshape(3, 3)
+    node.SetIJKToRASMatrix(_ijk_to_ras_vtk(image))
+    node.SetAndObserveImageData(image_data)
+    return node
+
+
+def _ijk_to_ras_vtk(image):
+    """IJK-to-RAS ``vtkMatrix4x4`` of a SimpleITK image (LPS geometry)."""
+    import numpy as np
+
     lps = np.eye(4)
-    lps[:3, :3] = d * np.array(image.GetSpacing(), dtype=float)
+    lps[:3, :3] = np.array(image.GetDirection(), dtype=float).reshape(3, 3) * np.array(image.GetSpacing(), float)
     lps[:3, 3] = image.GetOrigin()
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
     m = vtk.vtkMatrix4x4()
     for r in range(4):
         for c in range(4):
             m.SetElement(r, c, float(ras[r, c]))
-    node.SetIJKToRASMatrix(m)
-    node.SetAndObserveImageData(image_data)
-    return node
+    return m
 
 
 # ------------------------------------------------------------------------------------------ segments
@@ -245,31 +253,86 @@ def export_segment_mask(segmentationNode, segmentId: str, volumeNode):
         _remove_new_nodes(scene, before)
 
 
+def _direct_segment(segmentationNode, segmentId, name):
+    """The segment as it is stored: its binary labelmap voxels (``== label value`` in a shared layer, cropped to
+    their bounding box) with the labelmap's own geometry, for :func:`VBQScoreLib.api.score_arrays` to map onto
+    the MRI grid exactly as ``vbq score`` maps a ``.seg.nrrd``. ``None`` when the segment is not held as a binary
+    labelmap (then it is exported)."""
+    import numpy as np
+
+    from .segments import Segment
+
+    segmentation = segmentationNode.GetSegmentation()
+    labelmap_name = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+    if segmentation.GetSourceRepresentationName() != labelmap_name:
+        return None
+    segment = segmentation.GetSegment(segmentId)
+    labelmap = segment.GetRepresentation(labelmap_name)
+    if labelmap is None:
+        return None
+    ext = labelmap.GetExtent()
+    scalars = labelmap.GetPointData().GetScalars()
+    m = vtk.vtkMatrix4x4()
+    labelmap.GetImageToWorldMatrix(m)
+    if scalars is None or ext[1] < ext[0] or ext[3] < ext[2] or ext[5] < ext[4]:
+        arr, start = np.zeros((0, 0, 0), dtype=bool), (0, 0, 0)
+    else:
+        arr = _image_array(labelmap, f"segment '{segment.GetName()}'") == segment.GetLabelValue()
+        nz = [np.flatnonzero(arr.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]  # z, y, x
+        if any(len(n) == 0 for n in nz):
+            arr, start = np.zeros((0, 0, 0), dtype=bool), (0, 0, 0)
+        else:
+            (z0, z1), (y0, y1), (x0, x1) = ((int(n[0]), int(n[-1]) + 1) for n in nz)
+            arr = arr[z0:z1, y0:y1, x0:x1]
+            start = (ext[0] + x0, ext[2] + y0, ext[4] + z0)
+    origin, spacing, direction = _geometry_lps(_matrix_to_numpy(m), start)
+    return Segment(name=name, array=arr, origin=origin, spacing=spacing, direction=direction,
+                   segment_id=segmentId, label_value=segment.GetLabelValue())
+
+
 def segments_from_node(segmentationNode, volumeNode, segmentIds: Optional[Iterable[str]] = None,
-                       reference_image=None, progress=None) -> list:
-    """:class:`VBQScoreLib.segments.Segment` objects (masks on the volume grid) for the given segment IDs."""
+                       reference_image=None, progress=None, method: str = "auto") -> list:
+    """:class:`VBQScoreLib.segments.Segment` objects for the given segment IDs (default all).
+
+    ``method="direct"``: each segment's own binary labelmap with its geometry (what a ``.seg.nrrd`` of the
+    node holds), mapped onto the MRI grid later by the scorer, as ``vbq score`` maps files; fast (no full-size
+    copies), so live update keeps up with the brush. ``method="export"``: each segment resampled onto the
+    volume grid by Slicer's ``ExportSegmentsToLabelmapNode``, which also applies parent transforms.
+    ``"auto"`` (default): direct unless either node is under a transform.
+    """
     import SimpleITK as sitk
 
     from .progress import report
     from .segments import Segment
 
+    if method not in ("auto", "direct", "export"):
+        raise ValueError(f"method {method!r}: use 'auto', 'direct' or 'export'")
     if segmentationNode is None:
         raise VBQInputError("no segmentation selected")
     all_ids = segment_ids(segmentationNode)
     ids = list(segmentIds) if segmentIds is not None else all_ids
     if not ids:
         raise VBQInputError(f"segmentation '{segmentationNode.GetName()}' has no segments")
-    if reference_image is None:
-        reference_image = volume_to_sitk(volumeNode)
+    transformed = volumeNode is not None and (volumeNode.GetParentTransformNode() is not None
+                                              or segmentationNode.GetParentTransformNode() is not None)
+    if method == "direct" and transformed:
+        raise VBQInputError("a transformed volume or segmentation needs method='export' (or 'auto')")
+    direct = method == "direct" or (method == "auto" and not transformed)
     out = []
     for n, sid in enumerate(ids):
         segment = segmentationNode.GetSegmentation().GetSegment(sid)
         if segment is None:
             raise VBQInputError(f"segmentation '{segmentationNode.GetName()}' has no segment with ID '{sid}'")
         report(progress, n, len(ids), f"exporting {segment.GetName()}")
-        mask = sitk.GetImageFromArray(export_segment_mask(segmentationNode, sid, volumeNode))
-        mask.CopyInformation(reference_image)
-        out.append(Segment(name=_segment_name_for_scoring(segmentationNode, sid), mask=mask, segment_id=sid))
+        name = _segment_name_for_scoring(segmentationNode, sid)
+        seg = _direct_segment(segmentationNode, sid, name) if direct else None
+        if seg is None:
+            if reference_image is None:
+                reference_image = volume_to_sitk(volumeNode)
+            mask = sitk.GetImageFromArray(export_segment_mask(segmentationNode, sid, volumeNode))
+            mask.CopyInformation(reference_image)
+            seg = Segment(name=name, mask=mask, segment_id=sid)
+        out.append(seg)
     report(progress, len(ids), len(ids), "segments exported")
     return out
 
@@ -341,14 +404,15 @@ def _options(options=None, **option_kwargs):
 # ------------------------------------------------------------------------------------------ measuring
 def measure_nodes(volumeNode, segmentationNode, segmentIds: Optional[Iterable[str]] = None, *,
                   options=None, harden_transforms: bool = True, provenance: Optional[dict] = None,
-                  progress=None, **option_kwargs):
+                  progress=None, method: str = "auto", **option_kwargs):
     """Measure VBQ on a scalar volume node and a segmentation node -> :class:`VBQScoreLib.result.VBQResult`.
 
     ``option_kwargs`` are :class:`VBQScoreLib.options.ScoreOptions` fields (``preset``, ``stat``, ``erode_mm``,
     ``mid_sagittal_slices``, ...), applied over ``options``. ``segmentIds`` limits the segments measured (default
     all). A linear parent transform on either node is accounted for (hardened on a copy of the geometry when
     ``harden_transforms``, else refused); the nodes are never modified. The result is the same object, with the
-    same ``to_dict()`` layout, as ``VBQScoreLib.api.score_files`` (= ``vbq score --json``).
+    same ``to_dict()`` layout, as ``VBQScoreLib.api.score_files`` (= ``vbq score --json``). ``method``: how the
+    segments reach the scorer (:func:`segments_from_node`).
     """
     from .api import score_arrays
 
@@ -363,7 +427,7 @@ def measure_nodes(volumeNode, segmentationNode, segmentIds: Optional[Iterable[st
     if not harden_transforms:
         node_transform_to_world(segmentationNode, harden_transforms=False)
     segments = segments_from_node(segmentationNode, volumeNode, segmentIds, reference_image=image,
-                                  progress=progress)
+                                  progress=progress, method=method)
     from .provenance import base_provenance
 
     prov = base_provenance(opts, opts.resolve_preset())
@@ -468,6 +532,70 @@ def result_to_table_node(result, tableNode):
 def flag_lines(result) -> list[str]:
     """One plain line per quality flag, e.g. ``"C3: TINY_ROI - only 4 voxels ..."``."""
     return [f"{f.level or 'all'}: {f.code} - {f.message}" for f in result.flags]
+
+
+def flags_text(result) -> str:
+    """The flags as the module panel shows them: one line each, or "No quality flags."."""
+    lines = flag_lines(result)
+    return "\n".join(lines) if lines else "No quality flags."
+
+
+def overall_text(result) -> str:
+    """The overall VBQ in words, e.g. ``"2.613  (lu2024: mean of mean SI over C2, ..., C7 / CSF mean SI)"``."""
+    o = result.overall
+    if o.get("vbq") is None:
+        return "not computed (no level measured)"
+    return (f"{o['vbq']:.3f}  ({o['preset']}: {o['aggregate']} of {o['level_stat']} SI over "
+            f"{', '.join(o['levels_used'])} / CSF {o['level_stat']} SI)")
+
+
+def measure_into_table(volumeNode, segmentationNode, tableNode=None, **options):
+    """:func:`measure_nodes`, then the result into ``tableNode`` (a new "VBQ results" table node in the volume's
+    scene when None) -> ``(result, tableNode)``: the module's Compute."""
+    result = measure_nodes(volumeNode, segmentationNode, **options)
+    if tableNode is None:
+        tableNode = volumeNode.GetScene().AddNewNodeByClass("vtkMRMLTableNode", "VBQ results")
+    result_to_table_node(result, tableNode)
+    return result, tableNode
+
+
+def _named_node(scene, className: str, name: str):
+    node = scene.GetFirstNode(name, className)
+    return node if node is not None else scene.AddNewNodeByClass(className, name)
+
+
+def result_to_plot(scene, result):
+    """Bar chart of VBQ per level in ``scene`` (plot table "VBQ per level (plot)", series "VBQ per level" and
+    chart "VBQ per level chart", reused by name on every call) -> the chart node."""
+    plotTable = _named_node(scene, "vtkMRMLTableNode", "VBQ per level (plot)")
+    table = plotTable.GetTable()
+    table.Initialize()
+    index, vbq, level = vtk.vtkDoubleArray(), vtk.vtkDoubleArray(), vtk.vtkStringArray()
+    index.SetName("index")
+    vbq.SetName("VBQ")
+    level.SetName("level")
+    for i, lv in enumerate(result.levels):
+        index.InsertNextValue(i + 1)
+        vbq.InsertNextValue(float("nan") if lv.vbq is None else lv.vbq)
+        level.InsertNextValue(lv.name)
+    for arr in (index, vbq, level):
+        table.AddColumn(arr)
+    plotTable.Modified()
+    series = _named_node(scene, "vtkMRMLPlotSeriesNode", "VBQ per level")
+    series.SetAndObserveTableNodeID(plotTable.GetID())
+    series.SetXColumnName("index")
+    series.SetYColumnName("VBQ")
+    series.SetLabelColumnName("level")
+    series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
+    series.SetColor(0.0, 0.447, 0.698)
+    chart = _named_node(scene, "vtkMRMLPlotChartNode", "VBQ per level chart")
+    if not chart.HasPlotSeriesNodeID(series.GetID()):
+        chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    overall = result.overall.get("vbq")
+    chart.SetTitle(f"VBQ per level (overall {overall:.2f})" if overall is not None else "VBQ per level")
+    chart.SetXAxisTitle("Level")
+    chart.SetYAxisTitle("VBQ (level SI / CSF SI)")
+    return chart
 
 
 def table_column(tableNode, name: str) -> list:
@@ -612,6 +740,9 @@ def create_level_segments(segmentationNode, levels: Iterable[str], include_csf: 
             segment = slicer.vtkSegment()
             segment.SetName(name)
             segment.SetColor(*color)
+            # our names and colours, not ones Slicer may derive from the terminology entry ("C3 vertebra")
+            segment.SetNameAutoGenerated(False)
+            segment.SetColorAutoGenerated(False)
             segment.SetTag(LEVEL_TAG, level)
             entry = terminology_entry(level)
             if entry:
@@ -675,7 +806,6 @@ def quick_rois(volumeNode, segmentationNode, markupsNode, settings=None, levels:
     ``{level: segmentId}``. ROI math: :mod:`VBQScoreLib.quick_roi`.
     """
     from .levels import parse_segment_name
-    from .progress import report
     from .quick_roi import QuickRoiSettings, grow_rois
 
     if markupsNode is None or markupsNode.GetNumberOfControlPoints() == 0:
@@ -692,12 +822,174 @@ def quick_rois(volumeNode, segmentationNode, markupsNode, settings=None, levels:
     if dup:
         raise VBQInputError(f"several points for {', '.join(dup)}: keep one point per level")
     masks = grow_rois(image, points, settings or QuickRoiSettings())
-    ids = create_level_segments(segmentationNode, [lvl for lvl in masks if lvl != "CSF"], include_csf="CSF" in masks)
+    return _write_rois(volumeNode, segmentationNode, masks, progress=progress)
+
+
+def quick_roi_at(volumeNode, segmentationNode, level: str, point_ras, settings=None, csf_name: str = "CSF") -> str:
+    """Grow one ROI from one point (world RAS, e.g. a click in a slice view) into ``level``'s segment (created
+    when missing, CSF named ``csf_name``), replacing what the segment held: :func:`quick_rois` for one point,
+    what the web app's Quick ROI click does. Returns the segment ID."""
+    from .levels import parse_segment_name
+    from .quick_roi import QuickRoiSettings, grow_rois
+
+    parsed = parse_segment_name(level or "")
+    if parsed is None:
+        raise VBQInputError(f"segment '{level}' is not a spine level or CSF: select a level segment first "
+                            "(Create level segments)")
+    r, a, s_ = (float(v) for v in point_ras)
+    masks = grow_rois(volume_to_sitk(volumeNode), [(parsed.level, (-r, -a, s_))], settings or QuickRoiSettings())
+    return _write_rois(volumeNode, segmentationNode, masks, csf_name=csf_name)[parsed.level]
+
+
+def _write_rois(volumeNode, segmentationNode, masks: dict, csf_name: str = "CSF", progress=None) -> dict[str, str]:
+    """Write ``{level: mask on the volume grid}`` into the level segments (created when missing)."""
+    from .progress import report
+
+    ids = create_level_segments(segmentationNode, [lvl for lvl in masks if lvl != "CSF"], include_csf="CSF" in masks,
+                                csf_name=csf_name)
     for n, (lvl, mask) in enumerate(masks.items()):
         report(progress, n, len(masks), f"ROI {lvl}")
         set_segment_mask(segmentationNode, ids[lvl], mask, volumeNode)
     report(progress, len(masks), len(masks), "ROIs done")
     return {lvl: ids[lvl] for lvl in masks}
+
+
+def create_preset_segments(segmentationNode, preset="lu2024") -> dict[str, str]:
+    """The preset's level segments and its CSF segment, named after the preset's CSF reference ("CSF cisterna
+    magna", "CSF at C2"): the "Create level segments" button of the VBQ Score module and of the web app.
+    ``preset``: a name or a :class:`VBQScoreLib.presets.Preset` (e.g. ``ScoreOptions.resolve_preset()``)."""
+    from .presets import Preset, csf_segment_name, get_preset
+
+    if segmentationNode is None:
+        raise VBQInputError("select or create a segmentation first")
+    pr = preset if isinstance(preset, Preset) else get_preset(preset)
+    return create_level_segments(segmentationNode, pr.levels, include_csf=True, csf_name=csf_segment_name(pr))
+
+
+# ------------------------------------------------------------------------------------------ reading files
+def _oriented_image(mask_image):
+    """``vtkOrientedImageData`` (uint8, RAS world) of a SimpleITK 0/1 mask, on the mask's own grid."""
+    import numpy as np
+    import SimpleITK as sitk
+    from vtk.util import numpy_support
+
+    arr = np.ascontiguousarray((sitk.GetArrayViewFromImage(mask_image) != 0).astype(np.uint8))
+    image = slicer.vtkOrientedImageData()
+    image.SetDimensions(arr.shape[2], arr.shape[1], arr.shape[0])
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(arr.ravel(), deep=True,
+                                                               array_type=vtk.VTK_UNSIGNED_CHAR))
+    image.SetImageToWorldMatrix(_ijk_to_ras_vtk(mask_image))
+    return image
+
+
+def read_segmentation_node(path, volumeNode, labels=None, name: Optional[str] = None):
+    """A new segmentation node (in the volume's scene) from a file ``vbq score`` accepts.
+
+    The file is read first by :func:`VBQScoreLib.segments.read_segmentation`, so a file that ``vbq score``
+    rejects is refused with the same one-line message, and refused when none of its voxels lies in the volume
+    (the message of ``vbq score``, :data:`VBQScoreLib.api.NO_OVERLAP`). A Slicer ``.seg.nrrd`` is then loaded by Slicer's own storage node (names, colours,
+    terminology, layers and geometry kept); a labelmap (with ``labels``) becomes one segment per label on the
+    labelmap's grid, level and CSF segments with the IDs, colours and terminology of
+    :func:`create_level_segments` and the names of the labels file.
+    """
+    from .api import NO_OVERLAP
+    from .levels import parse_segment_name
+    from .resample import ImageGrid, map_segment
+    from .segments import _looks_like_seg_nrrd, read_segmentation
+
+    segments = read_segmentation(path, labels)
+    image = volume_to_sitk(volumeNode)
+    grid = ImageGrid(image)
+    mapped = [map_segment(seg, image, grid) for seg in segments]
+    if any(m.n_segment for m in mapped) and not any(m.n_voxels for m in mapped):
+        raise VBQInputError(f"{path}: {NO_OVERLAP}")
+    scene = volumeNode.GetScene()
+    node = slicer.vtkMRMLSegmentationNode()
+    node.SetName(name or _file_stem(path))
+    scene.AddNode(node)
+    node.CreateDefaultDisplayNodes()
+    from pathlib import Path
+
+    if _looks_like_seg_nrrd(Path(path)):
+        storage = slicer.vtkMRMLSegmentationStorageNode()
+        scene.AddNode(storage)
+        try:
+            storage.SetFileName(str(path))
+            if not storage.ReadData(node):
+                scene.RemoveNode(node)
+                raise VBQInputError(f"{path}: Slicer could not read this segmentation")
+        finally:
+            scene.RemoveNode(storage)
+        return node
+    used: set = set()
+    for seg in segments:
+        parsed = parse_segment_name(seg.name)
+        if parsed is not None and parsed.level not in used:
+            used.add(parsed.level)
+            sid = create_level_segments(node, [] if parsed.level == "CSF" else [parsed.level],
+                                        include_csf=parsed.level == "CSF", csf_name=seg.name)[parsed.level]
+            node.GetSegmentation().GetSegment(sid).SetName(seg.name)
+            ok = slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
+                _oriented_image(seg.mask), node, sid, slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE)
+        else:  # not a level (or a second segment for one): kept under its own name, as vbq score reports it
+            ok = node.GetSegmentation().AddSegmentFromBinaryLabelmapRepresentation(_oriented_image(seg.mask),
+                                                                                    seg.name)
+        if not ok:
+            scene.RemoveNode(node)
+            raise VBQInputError(f"{path}: could not put segment '{seg.name}' into a segmentation node")
+    return node
+
+
+def _file_stem(path) -> str:
+    from pathlib import Path
+
+    name = Path(path).name
+    for ext in (".seg.nrrd", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return Path(name).stem
+
+
+def write_seg_nrrd(segmentationNode, path) -> None:
+    """Save the node as a Slicer ``.seg.nrrd`` with Slicer's own storage node, atomically: written to a
+    temporary file beside ``path``, then renamed over it, so a failed write (disk full, folder gone) leaves any
+    previous file intact. Raises :class:`VBQInputError` (one line) when the file cannot be written."""
+    import contextlib
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.name.endswith(".seg.nrrd"):
+        raise VBQInputError(f"{path}: a Slicer segmentation file name ends with .seg.nrrd")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise VBQInputError(f"{path}: output folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:-len('.seg.nrrd')]}.", suffix=".tmp.seg.nrrd", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise VBQInputError(f"{path}: cannot write in {folder} ({exc.strerror or exc})") from None
+    scene = segmentationNode.GetScene()
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    scene.AddNode(storage)
+    try:
+        storage.SetFileName(tmp)
+        ok = storage.WriteData(segmentationNode)
+        size = os.path.getsize(tmp) if os.path.exists(tmp) else 0
+        if not ok or size == 0:
+            raise VBQInputError(f"{path}: could not write the segmentation (disk full or not writable?); the "
+                                "previous file, if any, is unchanged")
+        with open(tmp, "rb+") as f:  # as atomic_write does: on disk before the rename
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise VBQInputError(f"{path}: could not write the segmentation ({exc.strerror or exc}); the previous "
+                            "file, if any, is unchanged") from None
+    finally:
+        scene.RemoveNode(storage)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 # ------------------------------------------------------------------------------------------ dependencies

@@ -64,20 +64,13 @@ class CoreLogic:
 
     def createLevelSegments(self, segmentationNode, preset="lu2024"):
         from VBQScoreLib import mrml
-        from VBQScoreLib.presets import csf_segment_name, get_preset
 
-        pr = get_preset(preset)
-        name = csf_segment_name(pr)
-        return mrml.create_level_segments(segmentationNode, pr.levels, include_csf=True, csf_name=name)
+        return mrml.create_preset_segments(segmentationNode, preset)
 
     def compute(self, volumeNode, segmentationNode, tableNode=None, **options):
         from VBQScoreLib import mrml
 
-        result = mrml.measure_nodes(volumeNode, segmentationNode, **options)
-        if tableNode is None:
-            tableNode = self.scene.AddNewNodeByClass("vtkMRMLTableNode", "VBQ results")
-        mrml.result_to_table_node(result, tableNode)
-        self.lastTableNode = tableNode
+        result, self.lastTableNode = mrml.measure_into_table(volumeNode, segmentationNode, tableNode, **options)
         return result
 
     def quickRois(self, volumeNode, segmentationNode, markupsNode, radiusMm=8.0, sagittalSlices=3, erosionMm=1.0):
