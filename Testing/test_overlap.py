@@ -233,3 +233,28 @@ def test_cli_manifest(phantoms, tmp_path, capsys):
     assert main(["agreement", "--manifest", str(root / "readers.csv"), "--out", str(out2), "--quiet"]) == 0
     res2 = json.loads((out2 / "agreement.json").read_text(encoding="utf-8"))
     assert res2["overlap_detail"]["pair"] == "seg_r1 vs seg_r2" and res2["overlap"] == res["overlap"]
+
+
+def test_hd95_never_above_hd_max():
+    """A translated box: every surface distance is the shift, so the percentile equals the maximum. The surface
+    distances come from a float32 distance map and the Hausdorff filter's from doubles (0.7 mm: 0.70000076 vs
+    0.70000000); hd95 is capped at hd_max, not reported 8e-7 mm above it."""
+    sp = (0.7, 0.7, 0.7)
+    shape = (12, 20, 20)
+    a = np.zeros(shape, bool)
+    a[3:9, 4:12, 4:12] = True
+    b = np.roll(a, 1, axis=1)  # 1 voxel = 0.7 mm along y
+    img = image(shape, sp)
+    res, _ = overlap_segments(img, [Segment("C3", array=a, origin=(0, 0, 0), spacing=sp, direction=EYE)],
+                              [Segment("C3", array=b, origin=(0, 0, 0), spacing=sp, direction=EYE)])
+    m = res["C3"]
+    assert m["hd_max_mm"] == pytest.approx(0.7, abs=1e-6)
+    assert m["hd95_mm"] <= m["hd_max_mm"]
+    assert m["hd95_mm"] == pytest.approx(0.7, abs=1e-6)
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        a = sphere(shape, sp, tuple(rng.uniform(3, 5, 3)), rng.uniform(1, 2))
+        b = sphere(shape, sp, tuple(rng.uniform(3, 5, 3)), rng.uniform(1, 2))
+        res, _ = overlap_segments(img, [Segment("C3", array=a, origin=(0, 0, 0), spacing=sp, direction=EYE)],
+                                  [Segment("C3", array=b, origin=(0, 0, 0), spacing=sp, direction=EYE)])
+        assert res["C3"]["hd95_mm"] <= res["C3"]["hd_max_mm"]

@@ -384,7 +384,7 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
         ``tableNode`` (default: the table "VBQ overlap"). Returns ``(tableNode, metrics by level, warnings)``."""
         from VBQScoreLib import mrml
 
-        tableNode = tableNode or self._node("vtkMRMLTableNode", "VBQ overlap")
+        tableNode = tableNode or mrml.named_node(slicer.mrmlScene, "vtkMRMLTableNode", "VBQ overlap")
         res, warnings = mrml.overlap_nodes(volumeNode, segmentationNode, otherSegmentationNode, tableNode)
         return tableNode, res, warnings
 

@@ -559,7 +559,8 @@ def measure_into_table(volumeNode, segmentationNode, tableNode=None, **options):
     return result, tableNode
 
 
-def _named_node(scene, className: str, name: str):
+def named_node(scene, className: str, name: str):
+    """The node of that class and name in the scene (the first), or a new one (so a re-run reuses its nodes)."""
     node = scene.GetFirstNode(name, className)
     return node if node is not None else scene.AddNewNodeByClass(className, name)
 
@@ -567,7 +568,7 @@ def _named_node(scene, className: str, name: str):
 def result_to_plot(scene, result):
     """Bar chart of VBQ per level in ``scene`` (plot table "VBQ per level (plot)", series "VBQ per level" and
     chart "VBQ per level chart", reused by name on every call) -> the chart node."""
-    plotTable = _named_node(scene, "vtkMRMLTableNode", "VBQ per level (plot)")
+    plotTable = named_node(scene, "vtkMRMLTableNode", "VBQ per level (plot)")
     table = plotTable.GetTable()
     table.Initialize()
     index, vbq, level = vtk.vtkDoubleArray(), vtk.vtkDoubleArray(), vtk.vtkStringArray()
@@ -581,14 +582,14 @@ def result_to_plot(scene, result):
     for arr in (index, vbq, level):
         table.AddColumn(arr)
     plotTable.Modified()
-    series = _named_node(scene, "vtkMRMLPlotSeriesNode", "VBQ per level")
+    series = named_node(scene, "vtkMRMLPlotSeriesNode", "VBQ per level")
     series.SetAndObserveTableNodeID(plotTable.GetID())
     series.SetXColumnName("index")
     series.SetYColumnName("VBQ")
     series.SetLabelColumnName("level")
     series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
     series.SetColor(0.0, 0.447, 0.698)
-    chart = _named_node(scene, "vtkMRMLPlotChartNode", "VBQ per level chart")
+    chart = named_node(scene, "vtkMRMLPlotChartNode", "VBQ per level chart")
     if not chart.HasPlotSeriesNodeID(series.GetID()):
         chart.AddAndObservePlotSeriesNodeID(series.GetID())
     overall = result.overall.get("vbq")
