@@ -1,5 +1,3 @@
-import sys
+from vbq_cli.main import entry
 
-from vbq_cli.main import main
-
-sys.exit(main())
+entry()

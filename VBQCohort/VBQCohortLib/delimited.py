@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import warnings as warnings_module
 from pathlib import Path
 
@@ -117,10 +118,12 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
             vals[np.array(missing, dtype=bool)] = None
             cols[h] = pd.Series(vals[codes], dtype=object)
             # spellings with surrounding spaces, as read (like spreadsheet._to_frame), for labels.py's warnings
-            hits = {uniques[k]: rows[codes == k].tolist() for k in range(len(stripped))
-                    if present[k] and not missing[k] and uniques[k] != stripped[k]}
-            if hits:
-                raw_text[h] = hits
+            # (str.strip returns the same object when there is nothing to strip: the test runs at C speed)
+            if any(map(operator.is_not, uniques, stripped)):
+                hits = {uniques[k]: rows[codes == k].tolist() for k in range(len(stripped))
+                        if present[k] and not missing[k] and uniques[k] is not stripped[k]}
+                if hits:
+                    raw_text[h] = hits
     if comma_used:
         warnings.append(f"{path.name}: decimal commas read as decimal points in {', '.join(comma_used)}")
     df = pd.DataFrame(cols)
