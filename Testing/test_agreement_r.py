@@ -15,6 +15,7 @@ import pytest
 from VBQCohortLib.agreement import run_agreement
 from VBQCohortLib.agreement_data import read_long_table
 from VBQCohortLib.agreement_stats import ICC_TYPES, bland_altman, icc, icc_mcgraw_wong
+from r_compare import assert_same_json  # Testing/r_compare.py
 
 RREF = Path(__file__).parent / "r_reference"
 REL = 1e-10
@@ -231,20 +232,6 @@ def test_live_r_reproduces_fixtures(rscript, tmp_path):
     for f in sorted(RREF.glob("agreement_data_*.csv")):
         assert (tmp_path / f.name).read_text(encoding="utf-8") == f.read_text(encoding="utf-8"), f.name
 
-    def same(a, b, path=""):
-        if isinstance(a, dict):
-            assert set(a) == set(b), path
-            for k in a:
-                same(a[k], b[k], f"{path}.{k}")
-        elif isinstance(a, list):
-            assert len(a) == len(b), path
-            for i, (x, y) in enumerate(zip(a, b)):
-                same(x, y, f"{path}[{i}]")
-        elif isinstance(a, float) or isinstance(b, float):
-            assert a == pytest.approx(b, rel=1e-12, abs=1e-300), path
-        else:
-            assert a == b, path
-
     names = ["agreement_psych.json"] + (["agreement_irr.json"] if (tmp_path / "agreement_irr.json").exists() else [])
     for name in names:
-        same(json.loads((tmp_path / name).read_text(encoding="utf-8")), load(name), name)
+        assert_same_json(json.loads((tmp_path / name).read_text(encoding="utf-8")), load(name), name)

@@ -14,6 +14,7 @@ import pytest
 
 from VBQCohortLib import stats
 from VBQCohortLib.logistic import fit_logistic
+from r_compare import assert_same_json  # Testing/r_compare.py
 
 RREF = Path(__file__).parent / "r_reference"
 STAT_TOL = 1e-10   # statistics, estimates, CIs
@@ -257,19 +258,5 @@ def test_live_r_reproduces_fixtures(rscript, tmp_path):
     for f in sorted(RREF.glob("stats_data_*.csv")):
         assert (tmp_path / f.name).read_text(encoding="utf-8") == f.read_text(encoding="utf-8"), f.name
 
-    def same(a, b, path=""):
-        if isinstance(a, dict):
-            assert set(a) == set(b), path
-            for k in a:
-                same(a[k], b[k], f"{path}.{k}")
-        elif isinstance(a, list):
-            assert len(a) == len(b), path
-            for i, (x, y) in enumerate(zip(a, b)):
-                same(x, y, f"{path}[{i}]")
-        elif isinstance(a, float) or isinstance(b, float):
-            assert a == pytest.approx(b, rel=1e-12, abs=1e-300), path
-        else:
-            assert a == b, path
-
     for f in sorted(RREF.glob("stats_*.json")):
-        same(json.loads((tmp_path / f.name).read_text(encoding="utf-8")), json.loads(f.read_text(encoding="utf-8")), f.name)
+        assert_same_json(json.loads((tmp_path / f.name).read_text(encoding="utf-8")), json.loads(f.read_text(encoding="utf-8")), f.name)

@@ -459,8 +459,9 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     # -- plot helpers
     @staticmethod
     def _node(className, name):
-        node = slicer.mrmlScene.GetFirstNode(name, className)
-        return node if node is not None else slicer.mrmlScene.AddNewNodeByClass(className, name)
+        from VBQScoreLib.mrml import named_node
+
+        return named_node(slicer.mrmlScene, className, name)
 
     @staticmethod
     def _fill(tableNode, columns: dict):

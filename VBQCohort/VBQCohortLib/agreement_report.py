@@ -15,26 +15,11 @@ from typing import Optional
 
 from .agreement_data import slug
 from .agreement_stats import ICC_FORMS, ICC_TYPES
-from .report import CSS, _fig, _img, _table, esc, fmt
+from .report import CSS, _fig, _img, _table, esc, fmt, previous_listed_files
 from .report import fmt_p as _fp
 
 AGREEMENT_FILES = ("agreement.json", "report.html")
 LIST_FILE = ".vbq_agreement_files.json"  # what the last run wrote, so that the next removes what it replaces
-
-
-def _previous_files(out_dir: Path) -> set:
-    try:
-        names = json.loads((Path(out_dir) / LIST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    ok = set()
-    for n in names if isinstance(names, list) else []:
-        parts = str(n).split("/")
-        if (len(parts) == 1 and parts[0] in AGREEMENT_FILES) or (
-                len(parts) == 2 and parts[0] in ("tables", "figures") and parts[1] and not parts[1].startswith(".")
-                and parts[1].rsplit(".", 1)[-1] in ("csv", "png", "svg")):
-            ok.add(str(n))
-    return ok
 
 
 def _fmt(x, d=3) -> str:
@@ -369,7 +354,7 @@ def write_agreement(results: dict, out_dir, frames: Optional[dict] = None) -> di
     page = render_agreement_html(results, frames, figs)
     text = json.dumps(results, indent=1, allow_nan=False)
     out_dir = Path(out_dir)
-    previous = _previous_files(out_dir)
+    previous = previous_listed_files(out_dir, LIST_FILE, AGREEMENT_FILES, extensions=("csv", "png", "svg"))
     with atomic_directory(out_dir) as tmp:
         tmp = Path(tmp)
         (tmp / "agreement.json").write_text(text, encoding="utf-8")

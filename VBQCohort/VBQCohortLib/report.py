@@ -780,18 +780,21 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
 REPORT_FILES = ".vbq_report_files.json"
 
 
-def _previous_report_files(out_dir: Path) -> set:
-    """Files listed by an earlier report in ``out_dir`` (only plain names and tables/ figures/ entries)."""
+def previous_listed_files(out_dir: Path, list_file: str, top_level, extensions=None) -> set:
+    """Files that an earlier run listed in ``out_dir / list_file``, so that this run can remove the ones it
+    replaces: only names in ``top_level`` and ``tables/<name>`` / ``figures/<name>`` entries (no hidden name,
+    no ``..``; with ``extensions``, only those file types). Anything else in the list is ignored."""
     try:
-        names = json.loads((Path(out_dir) / REPORT_FILES).read_text(encoding="utf-8"))
+        names = json.loads((Path(out_dir) / list_file).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return set()
     ok = set()
     for n in names if isinstance(names, list) else []:
         parts = str(n).split("/")
-        if (len(parts) == 1 and parts[0] in ("results.json", "report.html", "matched.csv")) or (
+        if (len(parts) == 1 and parts[0] in top_level) or (
                 len(parts) == 2 and parts[0] in ("tables", "figures") and parts[1]
-                and not parts[1].startswith(".") and ".." not in parts[1]):
+                and not parts[1].startswith(".") and ".." not in parts[1]
+                and (extensions is None or parts[1].rsplit(".", 1)[-1] in extensions)):
             ok.add(str(n))
     return ok
 
@@ -810,7 +813,7 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
     text = json.dumps(results, indent=1, allow_nan=False)
     out_dir = Path(out_dir)
     written = {}
-    previous = _previous_report_files(out_dir)
+    previous = previous_listed_files(out_dir, REPORT_FILES, ("results.json", "report.html", "matched.csv"))
     with atomic_directory(out_dir) as tmp:
         tmp = Path(tmp)
         (tmp / "results.json").write_text(text, encoding="utf-8")
