@@ -24,7 +24,7 @@ Then the whole vbq process is broken down (imports, CSV parse, model fit, matchi
 writing, the rest) by running the same CLI entry point in a subprocess with timers wrapped around the library
 functions it calls.
 
-    python benchmarks/bench_matching.py [--sizes 100000,1000000] [--r-lib DIR] [--no-r] [--r-timeout 3600] [--reps 3]
+    python benchmarks/bench_matching.py [--sizes 100000,1000000] [--r-lib DIR [--no-system-r]] [--no-r] [--r-timeout 3600] [--reps 3]
 """
 
 from __future__ import annotations
@@ -163,6 +163,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--r-lib", default="", metavar="DIR", help="private R library with a fixed MatchIt (>= 4.5.4)")
     ap.add_argument("--no-r", action="store_true")
+    ap.add_argument("--no-system-r", action="store_true",
+                    help="with --r-lib: run only the fixed MatchIt, not the one installed system-wide")
     ap.add_argument("--r-timeout", type=float, default=3600, metavar="S", help="give up on an R run after S s")
     ap.add_argument("--reps", type=int, default=3, help="vbq runs per mode (median; R runs once)")
     args = ap.parse_args()
@@ -189,7 +191,8 @@ def main() -> None:
             if rscript:
                 script = tmp / "bench.R"
                 script.write_text(R_CODE, encoding="utf-8")
-                libs = [("", "vbq --compat matchit-4.5.1")] + ([(args.r_lib, "vbq (default)")] if args.r_lib else [])
+                libs = [] if args.no_system_r and args.r_lib else [("", "vbq --compat matchit-4.5.1")]
+                libs += [(args.r_lib, "vbq (default)")] if args.r_lib else []
                 for lib, ours in libs:
                     out = tmp / "r_pairs.csv"
                     w, c, p = timed([rscript, script, csv, out, lib], timeout=args.r_timeout)
