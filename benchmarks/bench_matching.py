@@ -168,6 +168,8 @@ def main() -> None:
     ap.add_argument("--r-timeout", type=float, default=3600, metavar="S", help="give up on an R run after S s")
     ap.add_argument("--reps", type=int, default=3, help="vbq runs per mode (median; R runs once)")
     args = ap.parse_args()
+    if args.no_system_r and not args.r_lib:
+        ap.error("--no-system-r needs --r-lib DIR (a fixed MatchIt to run instead)")
     rscript = None if args.no_r else shutil.which("Rscript")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     print(f"1:1 nearest on the logit, caliper 0.2 SD, whole processes (R: {rscript or 'not available'}"
@@ -191,7 +193,7 @@ def main() -> None:
             if rscript:
                 script = tmp / "bench.R"
                 script.write_text(R_CODE, encoding="utf-8")
-                libs = [] if args.no_system_r and args.r_lib else [("", "vbq --compat matchit-4.5.1")]
+                libs = [] if args.no_system_r else [("", "vbq --compat matchit-4.5.1")]
                 libs += [(args.r_lib, "vbq (default)")] if args.r_lib else []
                 for lib, ours in libs:
                     out = tmp / "r_pairs.csv"
