@@ -92,7 +92,7 @@ def _check_outputs(args) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from VBQScoreLib.api import score_files
+    from VBQScoreLib.measuring.api import score_files
     from VBQScoreLib.atomic import write_text_atomic
     from .measure_options import options_from_args
 

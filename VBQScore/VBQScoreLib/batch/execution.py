@@ -84,8 +84,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .errors import VBQInputError
-from .progress import ProgressCallback, report
+from ..errors import VBQInputError
+from ..progress import ProgressCallback, report
 
 DEFAULT_PATTERN = ("{case_id}/image.nii.gz", "{case_id}/segmentation.seg.nrrd")
 MANIFEST_COLUMNS = ("case_id", "image", "segmentation")
@@ -395,7 +395,7 @@ def _record(case_id: str, d: dict) -> dict:
 def _result_dict(result) -> dict:
     """The parts of ``VBQResult.to_dict()`` that :func:`_record` uses, without ``dataclasses.asdict`` (which
     costs ~2 ms per case)."""
-    from .result import ROI_FIELDS, _clean
+    from ..measuring.result import ROI_FIELDS, _clean
 
     def roi(r, extra):
         d = {"name": r.name, "segment": r.segment}
@@ -427,7 +427,7 @@ def score_case(case: dict, options=None) -> dict:
             p = case.get(key)
             if p and not os.path.exists(p):
                 raise VBQInputError(f"{key} file not found: {p}")
-        from .api import score_files
+        from ..measuring.api import score_files
 
         result = score_files(case["image"], case["segmentation"], labels=case.get("labels"), options=options)
         return _record(cid, _result_dict(result))
@@ -478,7 +478,7 @@ class _Columns:
                 self.dicom.add(k)
 
     def columns(self) -> list[str]:
-        from .levels import level_sort_key
+        from ..measuring.levels import level_sort_key
 
         levels = self.levels + sorted(self.extra, key=lambda s: (level_sort_key(s), s))
         dicom = [c for c in DICOM_COLUMNS if c in self.dicom]
@@ -681,7 +681,7 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
     run in this call, i.e. without skipped ones). ``max_in_flight`` bounds the tasks submitted at a time
     (default: twice the number of worker threads).
     """
-    from .options import ScoreOptions
+    from ..measuring.options import ScoreOptions
 
     t0 = time.perf_counter()
     cases = list(cases)
@@ -831,7 +831,7 @@ def write_tables(records, out_csv, *, preset_levels: Sequence[str] = (), columns
     (``{"case_id", "status", "wide", "long"}`` as :func:`score_case` returns, in the order given), atomically:
     the tables :func:`run_batch` writes, for other producers of the same layout (the reader tables of
     ``vbq web --worklist``). ``columns``: the wide columns; default from the records and ``preset_levels``."""
-    from .atomic import atomic_write
+    from ..atomic import atomic_write
 
     if columns is None:
         records = list(records)

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import VBQInputError
+from ..errors import VBQInputError
 
 # DICOM tag -> key in the provenance "dicom" dict
 DICOM_FIELDS = {

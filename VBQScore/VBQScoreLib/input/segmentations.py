@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from .errors import VBQInputError
+from ..errors import VBQInputError
 
 
 class Segment:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .errors import VBQInputError
-from .progress import ProgressCallback, report
+from ..errors import VBQInputError
+from ..progress import ProgressCallback, report
 
 __all__ = ["score_files", "score_arrays"]
 
@@ -62,7 +62,7 @@ def score_arrays(image, segments, options=None, provenance: Optional[dict] = Non
     the image, or (``require_all_levels``) a missing/empty level.
     """
     from .options import ScoreOptions
-    from .provenance import base_provenance
+    from ..provenance import base_provenance
 
     options = (options or ScoreOptions()).validate()
     preset = options.resolve_preset()
@@ -86,7 +86,7 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
     from . import flags as F
     from .levels import level_sort_key, parse_segment_name
     from .measure import (erode, restrict_mid_slices, roi_stats, roi_values, sagittal_axis, touches_border)
-    from .resample import ImageGrid, map_segment
+    from ..input.resample import ImageGrid, map_segment
     from .result import CsfResult, LevelResult, VBQResult
 
     stat = preset.level_stat
@@ -252,10 +252,10 @@ def score_files(image_path, segmentation_path, labels=None, options=None, progre
     :class:`VBQScoreLib.result.VBQResult`; raises :class:`VBQInputError` (one line) on bad input."""
     from pathlib import Path
 
-    from .image_io import read_image
+    from ..input.images import read_image
     from .options import ScoreOptions
-    from .provenance import MEASUREMENT, BackgroundHash, BackgroundHashes, build_provenance
-    from .segments import read_segmentation
+    from ..provenance import MEASUREMENT, BackgroundHash, BackgroundHashes, build_provenance
+    from ..input.segmentations import read_segmentation
 
     options = (options or ScoreOptions()).validate()
     preset = options.resolve_preset()

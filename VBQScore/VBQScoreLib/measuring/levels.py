@@ -88,7 +88,7 @@ def level_range(first: str, last: str) -> tuple[str, ...]:
 
 def parse_level_list(text: str) -> tuple[str, ...]:
     """Parse ``"C2-C7"``, ``"C3,C4,C5"`` or ``"C3-C5,C7"`` into canonical level names."""
-    from .errors import VBQInputError
+    from ..errors import VBQInputError
 
     out: list[str] = []
     for part in str(text).split(","):

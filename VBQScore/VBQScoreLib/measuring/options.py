@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import VBQInputError
+from ..errors import VBQInputError
 
 
 @dataclass

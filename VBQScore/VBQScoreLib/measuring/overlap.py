@@ -27,8 +27,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import VBQInputError
-from .progress import ProgressCallback, report
+from ..errors import VBQInputError
+from ..progress import ProgressCallback, report
 
 METRICS = ("dice", "jaccard", "hd95_mm", "hd_max_mm", "volume_a_mm3", "volume_b_mm3", "volume_diff_mm3",
            "volume_similarity", "hd_avg_mm", "false_negative_error", "false_positive_error", "n_voxels_a",
@@ -150,7 +150,7 @@ def overlap_segments(image, segments_a, segments_b, *, levels: Optional[Sequence
     """Per level overlap of two readers' segments (lists of :class:`VBQScoreLib.segments.Segment`) on the grid of
     ``image`` (SimpleITK). Returns ``({level: metrics}, warnings)``; levels in spine order, CSF last."""
     from .levels import level_sort_key
-    from .resample import ImageGrid, map_segment
+    from ..input.resample import ImageGrid, map_segment
 
     la, lb = segments_by_level(segments_a), segments_by_level(segments_b)
     both = [lv for lv in la if lv in lb]
@@ -178,7 +178,7 @@ def overlap_segments(image, segments_a, segments_b, *, levels: Optional[Sequence
 
 
 def _read(path, labels, what):
-    from .segments import read_segmentation
+    from ..input.segmentations import read_segmentation
 
     try:
         return read_segmentation(path, labels)
@@ -191,7 +191,7 @@ def overlap_files(image_path, segmentations: dict, *, labels=None, progress: Pro
     """Overlap of several readers' segmentation files of one MRI: ``segmentations`` = ``{reader: path}``.
     Returns ``{"levels": {level: metrics} of the first pair, "pair", "pairs": {"A vs B": {level: metrics}},
     "readers", "image", "n_cases": 1, "warnings"}``."""
-    from .image_io import read_image
+    from ..input.images import read_image
 
     if len(segmentations) < 2:
         raise VBQInputError("--segmentations: give at least two readers' segmentations (R1=a.seg.nrrd "

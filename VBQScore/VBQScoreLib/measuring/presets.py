@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Optional
 
-from .errors import VBQInputError
+from ..errors import VBQInputError
 from .levels import level_range, parse_level_list
 
 STATISTICS = ("mean", "median")

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from .errors import VBQInputError
+from ..errors import VBQInputError
 from .measure import sagittal_axis, structuring_element  # noqa: F401  (re-exported)
 
 

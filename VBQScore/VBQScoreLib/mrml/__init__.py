@@ -29,7 +29,7 @@ from typing import Any, Iterable, Optional
 import slicer  # noqa: F401  (this module is Slicer-only by design)
 import vtk
 
-from .errors import VBQInputError
+from ..errors import VBQInputError
 
 #: segment tag written by the VBQScore module's "Create level segments": the canonical level of a segment,
 #: so that a segment keeps its meaning when the user renames it.
@@ -175,7 +175,7 @@ def segment_ids(segmentationNode) -> list[str]:
 
 def segment_level(segmentationNode, segmentId: str) -> Optional[str]:
     """Canonical level (``"C3"``/``"CSF"``) a segment stands for: its VBQ tag, else its name, else its ID."""
-    from .levels import parse_segment_name
+    from ..measuring.levels import parse_segment_name
 
     segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
     if segment is None:
@@ -195,7 +195,7 @@ def segment_level(segmentationNode, segmentId: str) -> Optional[str]:
 def _segment_name_for_scoring(segmentationNode, segmentId: str) -> str:
     """The name handed to the scorer: the segment's own name when it names a level/CSF, else the level its
     tag or ID names (segments created by the module keep their meaning after renaming), else the name."""
-    from .levels import parse_segment_name
+    from ..measuring.levels import parse_segment_name
 
     segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
     name = segment.GetName() or segmentId
@@ -260,7 +260,7 @@ def _direct_segment(segmentationNode, segmentId, name):
     labelmap (then it is exported)."""
     import numpy as np
 
-    from .segments import Segment
+    from ..input.segmentations import Segment
 
     segmentation = segmentationNode.GetSegmentation()
     labelmap_name = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
@@ -302,8 +302,8 @@ def segments_from_node(segmentationNode, volumeNode, segmentIds: Optional[Iterab
     """
     import SimpleITK as sitk
 
-    from .progress import report
-    from .segments import Segment
+    from ..progress import report
+    from ..input.segmentations import Segment
 
     if method not in ("auto", "direct", "export"):
         raise ValueError(f"method {method!r}: use 'auto', 'direct' or 'export'")
@@ -368,7 +368,7 @@ def dicom_fields(volumeNode) -> dict:
     Uses ``slicer.dicomDatabase`` and the node's ``DICOM.instanceUIDs`` attribute; returns ``{}`` outside the
     Slicer application or for volumes not loaded from DICOM.
     """
-    from .image_io import DICOM_FIELDS, _dicom_value
+    from ..input.images import DICOM_FIELDS, _dicom_value
 
     uids = (volumeNode.GetAttribute("DICOM.instanceUIDs") or "").split()
     db = getattr(slicer, "dicomDatabase", None)
@@ -389,7 +389,7 @@ def dicom_fields(volumeNode) -> dict:
 def _options(options=None, **option_kwargs):
     from dataclasses import replace
 
-    from .options import ScoreOptions
+    from ..measuring.options import ScoreOptions
 
     if options is None:
         options = ScoreOptions()
@@ -414,7 +414,7 @@ def measure_nodes(volumeNode, segmentationNode, segmentIds: Optional[Iterable[st
     same ``to_dict()`` layout, as ``VBQScoreLib.api.score_files`` (= ``vbq score --json``). ``method``: how the
     segments reach the scorer (:func:`segments_from_node`).
     """
-    from .api import score_arrays
+    from ..measuring.api import score_arrays
 
     opts = _options(options, **option_kwargs)
     if volumeNode is None:
@@ -428,7 +428,7 @@ def measure_nodes(volumeNode, segmentationNode, segmentIds: Optional[Iterable[st
         node_transform_to_world(segmentationNode, harden_transforms=False)
     segments = segments_from_node(segmentationNode, volumeNode, segmentIds, reference_image=image,
                                   progress=progress, method=method)
-    from .provenance import base_provenance
+    from ..provenance import base_provenance
 
     prov = base_provenance(opts, opts.resolve_preset())
     prov["inputs"] = {
@@ -615,13 +615,13 @@ def cohort_row(result, patient: Optional[str], case_id: Optional[str] = None) ->
     (``case_id, status, VBQ_<level>..., VBQ_overall, CSF_SI, n_levels, preset, level_stat, aggregate, flags,
     error`` and DICOM fields when known), so the cohort module maps them the same way. ``case_id`` is the
     patient id (from the DICOM tags) when known, else ``case_id``."""
-    from .batch import _record
+    from ..batch import record_from_result
 
     cid = patient or case_id
     if not cid:
         raise VBQInputError("no patient id: the volume has no DICOM patient in the subject hierarchy; "
                             "type a case id")
-    return _record(str(cid), result.to_dict())["wide"]
+    return record_from_result(str(cid), result.to_dict())["wide"]
 
 
 def append_cohort_row(tableNode, row: dict[str, Any]):
@@ -806,8 +806,8 @@ def quick_rois(volumeNode, segmentationNode, markupsNode, settings=None, levels:
     Points whose label is not a level or CSF are refused (one line naming the label). Returns
     ``{level: segmentId}``. ROI math: :mod:`VBQScoreLib.quick_roi`.
     """
-    from .levels import parse_segment_name
-    from .quick_roi import QuickRoiSettings, grow_rois
+    from ..measuring.levels import parse_segment_name
+    from ..measuring.quick_roi import QuickRoiSettings, grow_rois
 
     if markupsNode is None or markupsNode.GetNumberOfControlPoints() == 0:
         raise VBQInputError("no points: place one point per level (labelled C2, C3, ...) and one labelled CSF")
@@ -830,8 +830,8 @@ def quick_roi_at(volumeNode, segmentationNode, level: str, point_ras, settings=N
     """Grow one ROI from one point (world RAS, e.g. a click in a slice view) into ``level``'s segment (created
     when missing, CSF named ``csf_name``), replacing what the segment held: :func:`quick_rois` for one point,
     what the web app's Quick ROI click does. Returns the segment ID."""
-    from .levels import parse_segment_name
-    from .quick_roi import QuickRoiSettings, grow_rois
+    from ..measuring.levels import parse_segment_name
+    from ..measuring.quick_roi import QuickRoiSettings, grow_rois
 
     parsed = parse_segment_name(level or "")
     if parsed is None:
@@ -844,7 +844,7 @@ def quick_roi_at(volumeNode, segmentationNode, level: str, point_ras, settings=N
 
 def _write_rois(volumeNode, segmentationNode, masks: dict, csf_name: str = "CSF", progress=None) -> dict[str, str]:
     """Write ``{level: mask on the volume grid}`` into the level segments (created when missing)."""
-    from .progress import report
+    from ..progress import report
 
     ids = create_level_segments(segmentationNode, [lvl for lvl in masks if lvl != "CSF"], include_csf="CSF" in masks,
                                 csf_name=csf_name)
@@ -859,7 +859,7 @@ def create_preset_segments(segmentationNode, preset="lu2024") -> dict[str, str]:
     """The preset's level segments and its CSF segment, named after the preset's CSF reference ("CSF cisterna
     magna", "CSF at C2"): the "Create level segments" button of the VBQ Score module and of the web app.
     ``preset``: a name or a :class:`VBQScoreLib.presets.Preset` (e.g. ``ScoreOptions.resolve_preset()``)."""
-    from .presets import Preset, csf_segment_name, get_preset
+    from ..measuring.presets import Preset, csf_segment_name, get_preset
 
     if segmentationNode is None:
         raise VBQInputError("select or create a segmentation first")
@@ -893,10 +893,10 @@ def read_segmentation_node(path, volumeNode, labels=None, name: Optional[str] = 
     labelmap's grid, level and CSF segments with the IDs, colours and terminology of
     :func:`create_level_segments` and the names of the labels file.
     """
-    from .api import NO_OVERLAP
-    from .levels import parse_segment_name
-    from .resample import ImageGrid, map_segment
-    from .segments import _looks_like_seg_nrrd, read_segmentation
+    from ..measuring.api import NO_OVERLAP
+    from ..measuring.levels import parse_segment_name
+    from ..input.resample import ImageGrid, map_segment
+    from ..input.segmentations import _looks_like_seg_nrrd, read_segmentation
 
     segments = read_segmentation(path, labels)
     image = volume_to_sitk(volumeNode)
@@ -1098,7 +1098,7 @@ def overlap_nodes(volumeNode, segmentationNodeA, segmentationNodeB, tableNode=No
     """Per-level overlap of two segmentation nodes on ``volumeNode``'s grid (:mod:`VBQScoreLib.overlap`: Dice,
     Jaccard, HD95, max HD, volumes), each segment exported as :func:`measure_nodes` exports it. Fills
     ``tableNode`` (one row per level) when given. Returns ``(metrics by level, warnings)``."""
-    from .overlap import overlap_segments
+    from ..measuring.overlap import overlap_segments
 
     if segmentationNodeA is None or segmentationNodeB is None:
         raise VBQInputError("select two segmentations to compare")
