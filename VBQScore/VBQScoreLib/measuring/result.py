@@ -28,12 +28,13 @@ LEVEL_CSV_COLUMNS = ("level", "segment") + ROI_FIELDS + (
     "vbq", "csf_mean", "csf_median", "overall_vbq", "preset", "flags")
 
 
-def _clean(x):
+def clean_value(x):
+    """A value as JSON can hold it: NaN and ±inf become None, numpy scalars Python numbers."""
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if hasattr(x, "item") and not isinstance(x, (list, dict, str)):
         try:
-            return _clean(x.item())
+            return clean_value(x.item())
         except Exception:  # pragma: no cover
             return x
     return x
@@ -60,7 +61,7 @@ class RoiStats:
         return getattr(self, which)
 
     def to_dict(self) -> dict:
-        return {k: _clean(v) for k, v in asdict(self).items()}
+        return {k: clean_value(v) for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -98,7 +99,7 @@ class VBQResult:
         return {
             "levels": [lv.to_dict() for lv in self.levels],
             "csf": self.csf.to_dict(),
-            "overall": {k: _clean(v) for k, v in self.overall.items()},
+            "overall": {k: clean_value(v) for k, v in self.overall.items()},
             "flags": [f.to_dict() for f in self.flags],
             "provenance": self.provenance,
         }
@@ -122,9 +123,9 @@ class VBQResult:
         for lv in self.levels:
             d = lv.to_dict()
             row = {"level": d.pop("name"), **d}
-            row["csf_mean"] = _clean(self.csf.mean)
-            row["csf_median"] = _clean(self.csf.median)
-            row["overall_vbq"] = _clean(self.overall.get("vbq"))
+            row["csf_mean"] = clean_value(self.csf.mean)
+            row["csf_median"] = clean_value(self.csf.median)
+            row["overall_vbq"] = clean_value(self.overall.get("vbq"))
             row["preset"] = self.overall.get("preset")
             row["flags"] = ";".join(f.code for f in self.flags if f.level == lv.name)
             rows.append(row)
