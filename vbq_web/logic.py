@@ -62,9 +62,9 @@ def slicer_labelmap_name() -> str:
 
 
 def _case_id_of(path) -> str:
-    from VBQScoreLib.mrml import _file_stem
+    from VBQScoreLib.input.images import file_stem
 
-    return _file_stem(path) or "case"
+    return file_stem(path) or "case"
 
 
 class VBQAppLogic:

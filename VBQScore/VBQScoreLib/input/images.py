@@ -72,7 +72,8 @@ def _check_3d_scalar(image, path):
     return image
 
 
-def _dicom_value(text: str, key: str):
+def dicom_value(text: str, key: str):
+    """A DICOM tag's text as the value of field ``key`` (a number for the numeric fields), or None."""
     text = text.strip().rstrip("\x00").strip()
     if key in NUMERIC_DICOM_FIELDS:
         try:
@@ -134,7 +135,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None = None, shown=None) 
     dicom: dict = {}
     for tag, key in DICOM_FIELDS.items():
         if reader.HasMetaDataKey(0, tag):
-            dicom[key] = _dicom_value(reader.GetMetaData(0, tag), key)
+            dicom[key] = dicom_value(reader.GetMetaData(0, tag), key)
     dicom["series_instance_uid"] = series_uid
     dicom["n_files"] = len(files)
     dicom["other_series_in_folder"] = len(series_ids) - 1
@@ -177,3 +178,13 @@ def read_image(path) -> ImageInput:
                             f"{_sitk_reason(exc)}") from None
     image = _check_3d_scalar(image, path)
     return ImageInput(image, {}, [str(p)])
+
+
+def file_stem(path) -> str:
+    """The file name without its image or segmentation extension (``.seg.nrrd``, ``.nii.gz``, ...): a case or
+    node name for a file."""
+    name = Path(path).name
+    for ext in (".seg.nrrd", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return Path(name).stem

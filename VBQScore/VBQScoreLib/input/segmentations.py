@@ -262,7 +262,7 @@ def _label_boxes_lss(layer_ijk) -> dict:
     return out
 
 
-def _looks_like_seg_nrrd(p: Path) -> bool:
+def looks_like_seg_nrrd(p: Path) -> bool:
     name = p.name.lower()
     if name.endswith(".seg.nrrd"):
         return True
@@ -435,7 +435,7 @@ def read_segmentation(path, labels=None) -> list[Segment]:
         raise VBQInputError(f"{path}: segmentation not found")
     if p.is_dir():
         raise VBQInputError(f"{path}: segmentation must be a file (.seg.nrrd or a labelmap), not a folder")
-    if _looks_like_seg_nrrd(p):
+    if looks_like_seg_nrrd(p):
         if labels is not None:
             raise VBQInputError(f"{path}: is a Slicer segmentation with its own segment names; "
                                 "--labels applies to integer labelmaps only")
