@@ -1,6 +1,6 @@
 """MRML adapter: measure VBQ from Slicer nodes, and put results into Slicer table nodes.
 
-This is the only module of :mod:`VBQScoreLib` that imports ``slicer``/``vtk``. It is never imported by the
+This is the only package of :mod:`VBQScoreLib` that imports ``slicer``/``vtk``. It is never imported by the
 rest of the package (``import VBQScoreLib`` or ``vbq score`` do not load Slicer); import it explicitly:
 
     from VBQScoreLib.mrml import measure_nodes
