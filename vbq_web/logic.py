@@ -4,8 +4,8 @@ Everything about VBQ goes through :mod:`VBQScoreLib` -- reading files (:mod:`VBQ
 :func:`VBQScoreLib.mrml.read_segmentation_node`), level segments (:func:`VBQScoreLib.mrml.create_preset_segments`),
 Quick ROIs (:func:`VBQScoreLib.mrml.quick_roi_at`), measuring (:func:`VBQScoreLib.mrml.measure_nodes`, the
 scorer of ``vbq score``), the table rows (:func:`VBQScoreLib.mrml.result_rows`), saving
-(:func:`VBQScoreLib.mrml.write_seg_nrrd`, then :func:`VBQScoreLib.measuring.api.score_files` on the saved files) -- the same
-functions the VBQ Score Slicer module's Logic calls. Painting, erasing, threshold painting and undo are
+(:func:`VBQScoreLib.mrml.write_seg_nrrd`, then :func:`VBQScoreLib.measuring.api.score_files` on the saved files) --
+the same functions the VBQ Score Slicer module's Logic calls. Painting, erasing, threshold painting and undo are
 trame-slicer's segment editor (Slicer's own segment editor logic).
 
 State keys (all ``vbq_*``) and controller functions (``ctrl.vbq_*``) are the app's API: the page uses them, and so

@@ -61,8 +61,8 @@ def score_arrays(image, segments, options=None, provenance: Optional[dict] = Non
     several CSF segments none of which matches the preset's CSF reference, a segmentation that does not overlap
     the image, or (``require_all_levels``) a missing/empty level.
     """
-    from .options import ScoreOptions
     from ..provenance import base_provenance
+    from .options import ScoreOptions
 
     options = (options or ScoreOptions()).validate()
     preset = options.resolve_preset()
@@ -83,10 +83,10 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
     import numpy as np
     import SimpleITK as sitk
 
+    from ..input.resample import ImageGrid, map_segment
     from . import flags as F
     from .levels import level_sort_key, parse_segment_name
-    from .measure import (erode, restrict_mid_slices, roi_stats, roi_values, sagittal_axis, touches_border)
-    from ..input.resample import ImageGrid, map_segment
+    from .measure import erode, restrict_mid_slices, roi_stats, roi_values, sagittal_axis, touches_border
     from .result import CsfResult, LevelResult, VBQResult
 
     stat = preset.level_stat
@@ -253,9 +253,9 @@ def score_files(image_path, segmentation_path, labels=None, options=None, progre
     from pathlib import Path
 
     from ..input.images import read_image
-    from .options import ScoreOptions
-    from ..provenance import MEASUREMENT, BackgroundHash, BackgroundHashes, build_provenance
     from ..input.segmentations import read_segmentation
+    from ..provenance import MEASUREMENT, BackgroundHash, BackgroundHashes, build_provenance
+    from .options import ScoreOptions
 
     options = (options or ScoreOptions()).validate()
     preset = options.resolve_preset()

@@ -149,8 +149,8 @@ def overlap_segments(image, segments_a, segments_b, *, levels: Optional[Sequence
                      names=("A", "B")) -> tuple[dict, list]:
     """Per level overlap of two readers' segments (lists of :class:`VBQScoreLib.segments.Segment`) on the grid of
     ``image`` (SimpleITK). Returns ``({level: metrics}, warnings)``; levels in spine order, CSF last."""
-    from .levels import level_sort_key
     from ..input.resample import ImageGrid, map_segment
+    from .levels import level_sort_key
 
     la, lb = segments_by_level(segments_a), segments_by_level(segments_b)
     both = [lv for lv in la if lv in lb]

@@ -18,7 +18,6 @@ from ..input.segmentations import Segment
 from ..measuring.levels import parse_segment_name
 from ..progress import report
 
-
 #: segment tag written by the VBQScore module's "Create level segments": the canonical level of a segment,
 #: so that a segment keeps its meaning when the user renames it.
 LEVEL_TAG = "VBQ.Level"

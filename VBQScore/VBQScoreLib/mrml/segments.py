@@ -20,7 +20,6 @@ from ..measuring.quick_roi import QuickRoiSettings, grow_rois
 from ..progress import report
 from .conversion import LEVEL_TAG, segment_ids, segment_level, volume_to_sitk
 
-
 #: SNOMED CT codes of the vertebrae (as used by Slicer's TotalSegmentator terminology) and of CSF
 SNOMED_CODES = {
     "C1": ("14806007", "C1 vertebra"), "C2": ("39976000", "C2 vertebra"), "C3": ("113205007", "C3 vertebra"),

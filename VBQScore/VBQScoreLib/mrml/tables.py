@@ -13,7 +13,6 @@ import vtk
 from ..batch import record_from_result
 from ..errors import VBQInputError
 
-
 #: (column name, title, unit, description) of the per-level results table
 RESULT_COLUMNS = (
     ("level", "Level", "", "Spine level (or CSF, the reference ROI)"),
