@@ -289,22 +289,10 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def dataframeToTableNode(df, tableNode):
         from VBQCohortModuleLib.helpers import frame_to_columns
+        from VBQScoreLib.mrml import fill_table_node
 
-        was = tableNode.StartModify()
-        try:
-            tableNode.RemoveAllColumns()
-            table = tableNode.GetTable()
-            for name, kind, values in frame_to_columns(df):
-                arr = vtk.vtkDoubleArray() if kind == "double" else vtk.vtkStringArray()
-                arr.SetName(name)
-                arr.SetNumberOfValues(len(values))
-                for i, v in enumerate(values):
-                    arr.SetValue(i, v)
-                table.AddColumn(arr)
-            table.Modified()
-        finally:
-            tableNode.EndModify(was)
-        return tableNode
+        return fill_table_node(tableNode, [(name, values, kind == "double")
+                                           for name, kind, values in frame_to_columns(df)])
 
     @staticmethod
     def tableNodeColumns(tableNode) -> dict:
@@ -465,16 +453,13 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def _fill(tableNode, columns: dict):
-        table = tableNode.GetTable()
-        table.Initialize()
+        from VBQScoreLib.mrml import fill_table_node
+
+        specs = []
         for name, values in columns.items():
             numeric = all(v is None or isinstance(v, (int, float)) for v in values)
-            arr = vtk.vtkDoubleArray() if numeric else vtk.vtkStringArray()
-            arr.SetName(name)
-            for v in values:
-                arr.InsertNextValue(float("nan") if (numeric and v is None) else (v if numeric else str(v)))
-            table.AddColumn(arr)
-        tableNode.Modified()
+            specs.append((name, values if numeric else [str(v) for v in values], numeric))  # text: None -> "None"
+        fill_table_node(tableNode, specs)
 
     def _series(self, name, tableNode, yColumn, labelColumn, color, line=False):
         s = self._node("vtkMRMLPlotSeriesNode", f"VBQ cohort: {name} ({yColumn})")

@@ -111,8 +111,8 @@ def bench_overlap(reps: int, folder: Path) -> None:
     import numpy as np
     import SimpleITK as sitk
 
-    from VBQScoreLib.overlap import overlap_segments
-    from VBQScoreLib.segments import read_segmentation
+    from VBQScoreLib.input.segmentations import read_segmentation
+    from VBQScoreLib.measuring.overlap import overlap_segments
 
     rng = np.random.default_rng(1)
     nz, ny, nx = 24, 512, 512

@@ -93,7 +93,7 @@ def run(args) -> int:
 
     from VBQScoreLib.atomic import check_output_directory
     from VBQScoreLib.errors import VBQInputError
-    from VBQScoreLib.presets import get_preset
+    from VBQScoreLib.measuring.presets import get_preset
     from VBQScoreLib.progress import TqdmProgress
 
     segs = _pairs(args.segmentations, "--segmentations")
@@ -137,7 +137,7 @@ def run(args) -> int:
             data = read_reader_tables(args.reader_table)
         overlap = None
         if segs or args.manifest:
-            from VBQScoreLib.overlap import overlap_files, overlap_manifest
+            from VBQScoreLib.measuring.overlap import overlap_files, overlap_manifest
 
             overlap = (overlap_manifest(args.manifest, segs or None, progress=bar) if args.manifest else
                        overlap_files(args.image, segs, labels=args.labels, progress=bar))

@@ -13,7 +13,7 @@ def _csv_list(text: str) -> list[str]:
 def _levels_arg(text: str) -> list[str]:
     """``VBQ_C2,VBQ_C3`` as they are; a level range like ``C2-C7`` becomes ``VBQ_C2..VBQ_C7``."""
     from VBQScoreLib.errors import VBQInputError
-    from VBQScoreLib.levels import parse_level_list
+    from VBQScoreLib.measuring.levels import parse_level_list
 
     import re
 
