@@ -132,7 +132,7 @@ def read_long_table(data, *, case: str = "case_id", reader: str = "reader", sess
     requires that column; ``""`` ignores it."""
     import pandas as pd
 
-    from .spreadsheet import _numeric, _resolve, read_table
+    from ..reading.spreadsheet import _numeric, _resolve, read_table
 
     if isinstance(data, pd.DataFrame):
         df, warnings, source = data.copy(), [], "<table>"
@@ -189,7 +189,7 @@ def read_reader_tables(specs: Sequence, *, warnings: Optional[list] = None) -> A
     gives the overall VBQ. Rows with ``status=failed`` count as missing values (with a warning)."""
     import pandas as pd
 
-    from .join import read_vbq_table
+    from ..reading.join import read_vbq_table
 
     warnings = list(warnings or [])
     parts, sources = [], []

@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from .agreement_data import slug
-from .agreement_stats import ICC_FORMS, ICC_TYPES
-from .report import CSS, _fig, _img, _table, esc, fmt, previous_listed_files
-from .report import fmt_p as _fp
+from .data import slug
+from .stats import ICC_FORMS, ICC_TYPES
+from ..report.cohort import CSS, _fig, _img, _table, esc, fmt, previous_listed_files
+from ..report.cohort import fmt_p as _fp
 
 AGREEMENT_FILES = ("agreement.json", "report.html")
 LIST_FILE = ".vbq_agreement_files.json"  # what the last run wrote, so that the next removes what it replaces

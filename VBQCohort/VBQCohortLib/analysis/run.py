@@ -140,7 +140,7 @@ def compare_levels(a, b, levels, *, names=("treated", "control"), pairs=None, id
     ``a``/``b`` are DataFrames of the two groups (with ``id_col`` when ``pairs`` is given)."""
     import numpy as np
 
-    from . import stats
+    from .. import stats
 
     na, nb = names
     out: dict[str, Any] = {}
@@ -214,7 +214,7 @@ def paired_values(a, b, col, pairs, id_col):
 def segmental_tests(df, levels, *, kruskal=True, friedman=True, dunn=True, p_adjust_method="holm") -> dict:
     """Across the level columns of one group: Kruskal-Wallis on the level values (as the study did),
     Friedman on the complete subjects x levels matrix, Dunn post-hoc with ``p_adjust_method``."""
-    from . import stats
+    from .. import stats
 
     groups = {level_label(c): df[c].to_numpy(dtype=float) for c in levels}
     out: dict[str, Any] = {"n_subjects": int(len(df)),
@@ -247,7 +247,7 @@ def segmental_tests(df, levels, *, kruskal=True, friedman=True, dunn=True, p_adj
 
 
 def _match(df, plan: Plan, covariates, categorical, id_col, drop_exact=(), binary_levels=None):
-    from .matching import match
+    from ..matching.nearest import match
 
     m = plan.matching
     exact = [c for c in (m["exact"] or []) if c not in drop_exact]
@@ -282,7 +282,7 @@ def _prepare(df, plan: Plan, source: str):
     """Validate/normalise with ``prepare_cohort``; returns (data with the 0/1 ``treated`` column, the cohort
     summary for results.json (counts, types, codings, excluded rows with reasons, warnings), warnings, the
     spellings coded 0/1 of text yes/no and sex covariates (``Cohort.binary_levels``, for R's term names))."""
-    from .spreadsheet import CohortSpec, prepare_cohort
+    from ..reading.spreadsheet import CohortSpec, prepare_cohort
 
     c = plan.columns
     covs = list(dict.fromkeys(plan.covariates + plan.predictors))
@@ -347,7 +347,7 @@ def _read(data, sheet=None):
 
     if isinstance(data, pd.DataFrame):
         # a DataFrame gets the missing-value tokens read_table applies to files ('', 'NA', 'n/a', ...)
-        from .spreadsheet import MISSING_TOKENS
+        from ..reading.spreadsheet import MISSING_TOKENS
 
         def _tok(v):
             return None if isinstance(v, str) and v.strip().lower() in MISSING_TOKENS else v
@@ -357,7 +357,7 @@ def _read(data, sheet=None):
             if df[c].dtype == object or pd.api.types.is_string_dtype(df[c]):
                 df[c] = df[c].map(_tok)
         return df, "<table>", None, []
-    from .spreadsheet import read_table
+    from ..reading.spreadsheet import read_table
 
     path = Path(data)
     if path.is_dir():
@@ -410,7 +410,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
                   return_frames: bool = False):
     """The body of :func:`run_analysis`."""
 
-    from . import stats  # noqa: F401  (fail early if missing)
+    from .. import stats  # noqa: F401  (fail early if missing)
 
     plan = load_plan(plan)
     if overrides:
@@ -432,7 +432,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     inputs = [{"role": "clinical data", "path": source, "sha256": digest}]
     join_info = None
     if vbq_results is not None:
-        from .join import join_vbq
+        from ..reading.join import join_vbq
 
         df, join_info = join_vbq(df, vbq_results, id_col=id_col, levels=plan.levels)
         if join_info.get("n_vbq") and not join_info.get("n_joined"):
@@ -488,7 +488,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
         results["matching"] = _matching_dict(mr)
         matched = mr.matched_data()
     else:
-        from .balance import balance_table
+        from ..matching.balance import balance_table
 
         bal = balance_table(work, work[TREAT_COL].to_numpy(), plan.covariates,
                             categorical=[c for c in plan.categorical if c in plan.covariates] or None)
@@ -570,7 +570,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
 
 
 def _adjust(comp_levels: dict, levels, method: str) -> None:
-    from . import stats
+    from .. import stats
 
     key = "p_holm" if str(method).lower() == "holm" else "p_adj"
     for test in ("ranksum", "signed_rank"):
@@ -659,7 +659,7 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary
 
 
 def _logistic(work, plan: Plan, group_col, tname, binary_levels=None) -> dict:
-    from .logistic import fit_logistic
+    from ..stats.logistic import fit_logistic
 
     preds = plan.predictors
     if not preds:

@@ -412,7 +412,7 @@ def match(data, treat: str, covariates, *, id: str | None = None, distance: str 
     ids = _ids(data, id)
     pre_notes = []
     if treated_value is not None and treat in data.columns and not pd.api.types.is_numeric_dtype(data[treat]):
-        from .labels import resolve_column_value
+        from ..reading.labels import resolve_column_value
 
         treated_value, note = resolve_column_value(data, treat, treated_value, flag="treated value")
         pre_notes += [note] if note else []

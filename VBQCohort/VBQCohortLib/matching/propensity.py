@@ -72,7 +72,7 @@ def treat_vector(data, treat: str, treated_value=None, source: str | None = None
         seen = [str(v) for v in pd.unique(col)]
         if not pd.api.types.is_numeric_dtype(col.dtype):
             # exact, else up to case/spacing with a warning; 'OPLL' beside 'opll' is an error (labels.py)
-            from .labels import resolve_column_value
+            from ..reading.labels import resolve_column_value
 
             resolved, note = resolve_column_value(data, treat, treated_value, flag="treated value")
             if note:
@@ -151,7 +151,7 @@ def _is_categorical(col) -> bool:
 def _levels(col) -> list:
     import pandas as pd
 
-    from .terms import sort_levels
+    from ..reading.terms import sort_levels
 
     if isinstance(col.dtype, pd.CategoricalDtype):
         present = set(col.dropna().unique())
@@ -171,7 +171,7 @@ def design_matrix(data, covariates, categorical=None, *, intercept: bool = True,
     """
     import pandas as pd
 
-    from .terms import term_info, term_name
+    from ..reading.terms import term_info, term_name
 
     binary_levels = dict(binary_levels or {})
     if term_levels is None:

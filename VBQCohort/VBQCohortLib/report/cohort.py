@@ -26,8 +26,8 @@ from typing import Optional
 
 from VBQScoreLib.atomic import atomic_directory
 
-from .analysis import TREAT_COL, level_label
-from .terms import describe_term
+from ..analysis.run import TREAT_COL, level_label
+from ..reading.terms import describe_term
 
 GROUP_COLORS = ("#c0392b", "#2471a3")  # treated, control
 SEX_COLORS = ("#8e44ad", "#16a085")
@@ -244,7 +244,7 @@ def forest_labels(logit: dict, terms) -> list[str]:
 def fig_love(results: dict) -> Optional[bytes]:
     import pandas as pd
 
-    from .balance import love_plot_bytes
+    from ..matching.balance import love_plot_bytes
 
     bal = (results.get("matching") or {}).get("balance") or {}
     if not bal.get("before") or not bal.get("after"):
@@ -715,7 +715,7 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
     else:
         parts.append(f"<p>{esc(lg.get('note', 'not run'))}</p>")
     if results.get("agreement"):  # a reliability substudy (the demo's)
-        from .agreement_report import cohort_report_section
+        from ..agreement.report import cohort_report_section
 
         parts.append(cohort_report_section(results, figs))
     # provenance
@@ -770,7 +770,7 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     if lg.get("terms"):
         figs["forest"] = fig_forest(lg)
     if results.get("agreement"):
-        from .agreement_report import cohort_report_figures
+        from ..agreement.report import cohort_report_figures
 
         figs.update(cohort_report_figures(results["agreement"], (frames or {}).get("agreement")))
     return figs

@@ -1,0 +1,8 @@
+"""Propensity-score matching, equal to R MatchIt: ``propensity`` (scores, design matrix, treatment vector),
+``nearest`` (:func:`match`), ``balance`` (standardised differences, Love plot).
+
+Re-exports what the module ``VBQCohortLib.matching`` held before it became this package."""
+
+from .nearest import DISCARDS, ORDERS, MatchResult, _optimal_core, match, sample_size_table  # noqa: F401
+
+__all__ = ["MatchResult", "match"]
