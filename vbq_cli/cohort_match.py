@@ -76,11 +76,11 @@ def register(csub) -> None:
 
 
 def read_data(path: str, sheet: str | None = None, warnings: list | None = None):
-    """Read DATA with VBQCohortLib.spreadsheet.read_table when available, else a minimal pandas reader.
+    """Read DATA with VBQCohortLib.reading.spreadsheet.read_table when available, else a minimal pandas reader.
     Reading warnings (Excel error cells, decimal commas, encoding, first of several sheets) are appended to
     ``warnings`` when given."""
     try:
-        from VBQCohortLib.spreadsheet import read_table  # written by the spreadsheet helper
+        from VBQCohortLib.reading.spreadsheet import read_table  # written by the spreadsheet helper
     except ImportError:
         read_table = None
     if read_table is not None:
@@ -168,7 +168,7 @@ def _run(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from VBQCohortLib.matching import match
+    from VBQCohortLib.matching.nearest import match
     from VBQScoreLib import json_text
     from VBQScoreLib.atomic import atomic_write, write_text_atomic
     from VBQScoreLib.errors import VBQInputError
@@ -219,7 +219,7 @@ def _run(args) -> int:
         else:
             write_text_atomic(path, obj + "\n")
     if args.love_plot:
-        from VBQCohortLib.balance import love_plot
+        from VBQCohortLib.matching.balance import love_plot
 
         love_plot(res.balance_before, res.balance_after, args.love_plot)
 
@@ -235,8 +235,8 @@ def _check_labels(df, args, source: str):
     is bad input; text cells of the columns used that had spaces around them are said."""
     import pandas as pd
 
-    from VBQCohortLib.labels import check_column_spellings, resolve_column_value, stripped_note
-    from VBQCohortLib.terms import collation_note, sort_levels
+    from VBQCohortLib.reading.labels import check_column_spellings, resolve_column_value, stripped_note
+    from VBQCohortLib.reading.terms import collation_note, sort_levels
     from VBQScoreLib.errors import VBQInputError
 
     notes = []
@@ -262,7 +262,7 @@ def _check_labels(df, args, source: str):
 
 def _check_group_sizes(df, group: str, treated: str, source: str) -> None:
     """Both groups need at least 2 subjects: one subject cannot carry a propensity model or a balance SD."""
-    from VBQCohortLib.spreadsheet import normalise_label
+    from VBQCohortLib.reading.cells import normalise_label
     from VBQScoreLib.errors import VBQInputError
 
     col = df[group]

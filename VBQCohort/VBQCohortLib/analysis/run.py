@@ -282,7 +282,7 @@ def _prepare(df, plan: Plan, source: str):
     """Validate/normalise with ``prepare_cohort``; returns (data with the 0/1 ``treated`` column, the cohort
     summary for results.json (counts, types, codings, excluded rows with reasons, warnings), warnings, the
     spellings coded 0/1 of text yes/no and sex covariates (``Cohort.binary_levels``, for R's term names))."""
-    from ..reading.spreadsheet import CohortSpec, prepare_cohort
+    from ..reading.cohort import CohortSpec, prepare_cohort
 
     c = plan.columns
     covs = list(dict.fromkeys(plan.covariates + plan.predictors))
@@ -347,7 +347,7 @@ def _read(data, sheet=None):
 
     if isinstance(data, pd.DataFrame):
         # a DataFrame gets the missing-value tokens read_table applies to files ('', 'NA', 'n/a', ...)
-        from ..reading.spreadsheet import MISSING_TOKENS
+        from ..reading.cells import MISSING_TOKENS
 
         def _tok(v):
             return None if isinstance(v, str) and v.strip().lower() in MISSING_TOKENS else v
