@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import math
-import platform
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from VBQScoreLib.errors import VBQInputError
+from VBQScoreLib.json_text import finite_or_none as _f  # JSON-safe float: None for None, NaN, ±inf
+from VBQScoreLib.json_text import jsonable
 from VBQScoreLib.progress import ProgressCallback, report
+from VBQScoreLib.provenance import software_versions
+
+from .. import __version__
 
 from .plan import Plan, load_plan
 
@@ -42,44 +44,6 @@ TREAT_COL = "treated"  # the 0/1 group indicator of prepare_cohort (1 = treated 
 
 # ---------------------------------------------------------------------------------------------------------------
 # small helpers
-
-def _f(v) -> Optional[float]:
-    if v is None:
-        return None
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def _jsonable(x):
-    """Recursively turn numpy/pandas scalars and containers into JSON-safe Python objects (NaN -> None)."""
-    import numpy as np
-
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return _f(x)
-    if x is None or isinstance(x, str):
-        return x
-    if hasattr(x, "to_dict"):
-        return _jsonable(x.to_dict())
-    try:
-        import pandas as pd
-
-        if x is pd.NA or x is pd.NaT:
-            return None
-    except Exception:  # pragma: no cover
-        pass
-    return str(x)
-
 
 def sha256_file(path) -> str:
     h = hashlib.sha256()
@@ -109,23 +73,6 @@ def describe(values) -> dict:
     return {"n": int(a.size), "mean": _f(a.mean()), "sd": _f(a.std(ddof=1)) if a.size > 1 else None,
             "median": _f(np.median(a)), "q1": _f(np.percentile(a, 25)), "q3": _f(np.percentile(a, 75)),
             "min": _f(a.min()), "max": _f(a.max())}
-
-
-def _versions() -> dict:
-    from importlib import metadata
-
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    try:
-        from VBQCohortLib import __version__ as v
-        out["slicervbq"] = v
-    except Exception:  # pragma: no cover
-        pass
-    for pkg in ("numpy", "scipy", "pandas", "statsmodels", "matplotlib"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            out[pkg] = None
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -240,7 +187,7 @@ def segmental_tests(df, levels, *, kruskal=True, friedman=True, dunn=True, p_adj
         try:
             d = stats.dunn(groups, p_adjust=p_adjust_method)
             out["dunn"] = {"p_adjust": d.attrs.get("p_adjust", p_adjust_method), "method": d.attrs.get("method"),
-                           "comparisons": _jsonable(d.to_dict(orient="records"))}
+                           "comparisons": jsonable(d.to_dict(orient="records"))}
         except VBQInputError as exc:
             out["dunn"] = {"p_adjust": p_adjust_method, "comparisons": [], "note": str(exc)}
     return out
@@ -553,7 +500,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     tick("provenance")
     results["provenance"] = {
         "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "versions": _versions(),
+        "versions": software_versions(__version__),
         "plan": plan.to_dict(),
         "inputs": inputs,
         "input_sha256": digest,
@@ -561,7 +508,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
         **(extra_provenance or {}),
     }
     report(progress, total, total, "done")
-    results = _jsonable(results)
+    results = jsonable(results)
     if return_frames:
         # the tables the report/matched.csv need (DataFrames are not part of results.json)
         return results, {"work": work, "matched": matched if mr is not None else None, "match_result": mr,
@@ -618,7 +565,7 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary
     covs = [c for c in (ss["covariates"] or plan.covariates) if c != sex_col]
     cat = [c for c in plan.categorical if c in covs]
     out: dict[str, Any] = {"enabled": True, "within": within_name, "column": sex_col,
-                           "groups": [l1, l0], "values": {l1: _jsonable(s1), l0: _jsonable(s0)},
+                           "groups": [l1, l0], "values": {l1: jsonable(s1), l0: jsonable(s0)},
                            "n": {l1: counts[s1], l0: counts[s0]}, "covariates": covs}
     if min(counts.values()) < 2:
         out.update(enabled=False, note="fewer than 2 subjects of one sex")

@@ -57,19 +57,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from VBQScoreLib.errors import VBQInputError
+from VBQScoreLib.json_text import finite_or_none as _f  # JSON-safe float: None for None, NaN, ±inf
 
 __all__ = [
     "ShapiroResult", "RankSumResult", "SignedRankResult", "KruskalResult", "FriedmanResult",
     "shapiro", "ranksum", "signed_rank", "kruskal", "friedman", "dunn", "p_adjust", "P_ADJUST_METHODS",
 ]
-
-
-def _f(v):
-    """JSON-safe float (None for NaN/None)."""
-    if v is None:
-        return None
-    v = float(v)
-    return None if math.isnan(v) else v
 
 
 # ---------------------------------------------------------------------------------------------------------------
