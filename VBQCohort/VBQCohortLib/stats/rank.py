@@ -22,6 +22,41 @@ from .rnumerics import (ExactDistribution, as_vector, average_ranks, check_alter
 __all__ = ["RankSumResult", "SignedRankResult", "ranksum", "signed_rank"]
 
 
+def _continuity(z: float, alt: str, correct: bool) -> float:
+    """R's continuity correction of a centred rank statistic: 0.5 towards zero (two-sided: sign(z) * 0.5,
+    "greater": 0.5, "less": -0.5); 0 when ``correct`` is false."""
+    if not correct:
+        return 0.0
+    return {"two.sided": float(np.sign(z)) * 0.5, "greater": 0.5, "less": -0.5}[alt]
+
+
+def _exact_ci(values: np.ndarray, dist: ExactDistribution, alt: str, conf_level: float, *,
+              signif_level: bool) -> tuple[float, float, float, str | None]:
+    """R's exact confidence interval of ``wilcox.test``: order statistics of the sorted ``values`` (pairwise
+    differences for the rank-sum test, Walsh averages for the signed-rank test) at quantiles of the exact null
+    distribution ``dist`` (on 0..len(values)). Returns ``(lower, upper, achieved level, warning or None)``; when the
+    requested level is not achievable the level is 1 - the achieved alpha (``signif_level``: rounded to 2
+    significant digits, as R does for the signed-rank test)."""
+    alpha = 1 - conf_level
+    m = len(values)
+    level = conf_level
+    qu = dist.quantile(alpha / 2 if alt == "two.sided" else alpha)
+    if qu == 0:
+        qu = 1
+    achieved = (2 if alt == "two.sided" else 1) * dist.cdf(math.trunc(qu) - 1)
+    if alt == "two.sided":
+        lo, hi = float(values[qu - 1]), float(values[m - qu])
+    elif alt == "greater":
+        lo, hi = float(values[qu - 1]), math.inf
+    else:
+        lo, hi = -math.inf, float(values[m - qu])
+    warning = None
+    if achieved - alpha > alpha / 2:
+        warning = "requested conf.level not achievable"
+        level = 1 - (float(f"{achieved:.2g}") if signif_level else achieved)
+    return lo, hi, level, warning
+
+
 @dataclass(frozen=True)
 class RankSumResult:
     statistic: float          # R's W = U of the first sample
@@ -132,33 +167,10 @@ def ranksum(x, y, *, exact: bool | None = None, correct: bool = True, conf_level
         method = "Wilcoxon rank sum exact test"
         p = float(mannwhitneyu(xa, ya, alternative=scipy_alt, method="exact").pvalue)
         if conf_int:
-            alpha = 1 - conf_level
             diffs = np.sort(np.subtract.outer(xa, ya).ravel())
-            dist = ExactDistribution(wilcox_counts(n1, n2))
-            level = conf_level
-            if alt == "two.sided":
-                qu = dist.quantile(alpha / 2)
-                if qu == 0:
-                    qu = 1
-                ql = n1 * n2 - qu
-                achieved = 2 * dist.cdf(math.trunc(qu) - 1)
-                lo, hi = float(diffs[qu - 1]), float(diffs[ql])
-            elif alt == "greater":
-                qu = dist.quantile(alpha)
-                if qu == 0:
-                    qu = 1
-                achieved = dist.cdf(math.trunc(qu) - 1)
-                lo, hi = float(diffs[qu - 1]), math.inf
-            else:
-                qu = dist.quantile(alpha)
-                if qu == 0:
-                    qu = 1
-                ql = n1 * n2 - qu
-                achieved = dist.cdf(math.trunc(qu) - 1)
-                lo, hi = -math.inf, float(diffs[ql])
-            if achieved - alpha > alpha / 2:
-                warns.append("requested conf.level not achievable")
-                level = 1 - achieved
+            lo, hi, level, w = _exact_ci(diffs, ExactDistribution(wilcox_counts(n1, n2)), alt, conf_level,
+                                         signif_level=False)
+            warns += [w] if w else []
             est = r_median(diffs)
             hl = est
     else:
@@ -167,10 +179,7 @@ def ranksum(x, y, *, exact: bool | None = None, correct: bool = True, conf_level
         p = float(res.pvalue)
         sigma = math.sqrt((n1 * n2 / 12) * ((n1 + n2 + 1) - tie_sum(r) / ((n1 + n2) * (n1 + n2 - 1))))
         zz = W - n1 * n2 / 2
-        corr = 0.0
-        if correct:
-            corr = {"two.sided": float(np.sign(zz)) * 0.5, "greater": 0.5, "less": -0.5}[alt]
-        z = (zz - corr) / sigma if sigma > 0 else math.nan
+        z = (zz - _continuity(zz, alt, correct)) / sigma if sigma > 0 else math.nan
         if exact and ties:
             warns.append("cannot compute exact p-value with ties")
         if conf_int:
@@ -181,9 +190,7 @@ def ranksum(x, y, *, exact: bool | None = None, correct: bool = True, conf_level
             def wfun(d: float, use_correct: bool) -> float:
                 dr = average_ranks(np.concatenate([xa - d, ya]))
                 dz = float(dr[:n1].sum()) - n1 * (n1 + 1) / 2 - n1 * n2 / 2
-                cc = 0.0
-                if use_correct:
-                    cc = {"two.sided": float(np.sign(dz)) * 0.5, "greater": 0.5, "less": -0.5}[alt]
+                cc = _continuity(dz, alt, use_correct)
                 s = math.sqrt((n1 * n2 / 12) * ((n1 + n2 + 1) - tie_sum(dr) / ((n1 + n2) * (n1 + n2 - 1))))
                 if s == 0:
                     raise VBQInputError("cannot compute a confidence interval when all observations are tied")
@@ -262,35 +269,11 @@ def signed_rank(x, y, *, exact: bool | None = None, correct: bool = True, conf_l
         method = "Wilcoxon signed rank exact test"
         p = float(wilcoxon(d, alternative=scipy_alt, method="exact").pvalue)
         if conf_int:
-            alpha = 1 - conf_level
             ii, jj = np.triu_indices(n)
             walsh = np.sort((d[ii] + d[jj]) / 2)
-            dist = ExactDistribution(signrank_counts(n))
-            level = conf_level
-            m = n * (n + 1) // 2
-            if alt == "two.sided":
-                qu = dist.quantile(alpha / 2)
-                if qu == 0:
-                    qu = 1
-                ql = m - qu
-                achieved = 2 * dist.cdf(math.trunc(qu) - 1)
-                lo, hi = float(walsh[qu - 1]), float(walsh[ql])
-            elif alt == "greater":
-                qu = dist.quantile(alpha)
-                if qu == 0:
-                    qu = 1
-                achieved = dist.cdf(math.trunc(qu) - 1)
-                lo, hi = float(walsh[qu - 1]), math.inf
-            else:
-                qu = dist.quantile(alpha)
-                if qu == 0:
-                    qu = 1
-                ql = m - qu
-                achieved = dist.cdf(math.trunc(qu) - 1)
-                lo, hi = -math.inf, float(walsh[ql])
-            if achieved - alpha > alpha / 2:
-                warns.append("requested conf.level not achievable")
-                level = 1 - float(f"{achieved:.2g}")  # R: 1 - signif(achieved.alpha, 2)
+            lo, hi, level, w = _exact_ci(walsh, ExactDistribution(signrank_counts(n)), alt, conf_level,
+                                         signif_level=True)  # R: 1 - signif(achieved.alpha, 2)
+            warns += [w] if w else []
             est = r_median(walsh)
     else:
         method = "Wilcoxon signed rank test" + (" with continuity correction" if correct else "")
@@ -298,8 +281,7 @@ def signed_rank(x, y, *, exact: bool | None = None, correct: bool = True, conf_l
         p = float(res.pvalue)
         sigma = math.sqrt(n * (n + 1) * (2 * n + 1) / 24 - tie_sum(r) / 48)
         zz = V - n * (n + 1) / 4
-        corr = {"two.sided": float(np.sign(zz)) * 0.5, "greater": 0.5, "less": -0.5}[alt] if correct else 0.0
-        z = (zz - corr) / sigma if sigma > 0 else math.nan
+        z = (zz - _continuity(zz, alt, correct)) / sigma if sigma > 0 else math.nan
         if exact and ties:
             warns.append("cannot compute exact p-value with ties")
         if exact and zeroes:
@@ -315,9 +297,7 @@ def signed_rank(x, y, *, exact: bool | None = None, correct: bool = True, conf_l
                 dr = average_ranks(np.abs(xd))
                 zd = float(dr[xd > 0].sum()) - nx * (nx + 1) / 4
                 s = math.sqrt(nx * (nx + 1) * (2 * nx + 1) / 24 - tie_sum(dr) / 48) if nx else 0.0
-                cc = 0.0
-                if use_correct:
-                    cc = {"two.sided": float(np.sign(zd)) * 0.5, "greater": 0.5, "less": -0.5}[alt]
+                cc = _continuity(zd, alt, use_correct)
                 if s == 0:
                     return math.nan
                 return (zd - cc) / s
