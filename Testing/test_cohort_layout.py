@@ -96,6 +96,12 @@ def test_no_private_name_crosses_a_module_boundary():
             continue
         for mod, names in _imports(py, name, is_pkg, top_level_only=False):
             bad += [f"{name}: {mod}.{n}" for n in names if n.startswith("_") and n != "__version__"]
+    # the CLI and the Slicer module use public names of the library only
+    repo = LIB.parents[1]
+    for py in sorted((repo / "vbq_cli").glob("*.py")) + [repo / "VBQCohort" / "VBQCohort.py"]:
+        for node in ast.walk(ast.parse(py.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("VBQCohortLib"):
+                bad += [f"{py.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
     assert bad == []
 
 

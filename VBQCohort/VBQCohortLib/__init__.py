@@ -21,8 +21,7 @@ code and tests that set attributes on them still reach the real module.
 """
 
 import importlib
-import importlib.abc
-import importlib.util
+import importlib.machinery
 import sys
 
 __version__ = "0.1.0"
@@ -44,16 +43,17 @@ MOVED = {
 }
 
 
-class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _MovedModules:
     """Import hook: ``VBQCohortLib.<old name>`` is the module at its new path (imported on first use, so the
     old paths cost nothing until asked for). A hook rather than one-line modules at the old paths, so that a
     branch editing e.g. ``spreadsheet.py`` merges into ``reading/spreadsheet.py`` (git follows a rename only
-    when the old path is gone)."""
+    when the old path is gone). A meta path finder and loader (importlib's protocol; not derived from
+    importlib.abc, whose import costs more than the rest of this package's start-up)."""
 
     def find_spec(self, fullname, path=None, target=None):
         parent, _, name = fullname.rpartition(".")
         if parent == __name__ and name in MOVED:
-            return importlib.util.spec_from_loader(fullname, self)
+            return importlib.machinery.ModuleSpec(fullname, self)
         return None
 
     def create_module(self, spec):
