@@ -122,9 +122,9 @@ def run(args) -> int:
                if v]
     _check_out(out, inputs)
 
-    from VBQCohortLib.agreement import run_agreement
-    from VBQCohortLib.agreement_data import read_long_table, read_reader_tables
-    from VBQCohortLib.agreement_report import write_agreement
+    from VBQCohortLib.agreement.analysis import run_agreement
+    from VBQCohortLib.agreement.data import read_long_table, read_reader_tables
+    from VBQCohortLib.agreement.report import write_agreement
 
     command = "vbq " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
     bar = None if args.quiet else TqdmProgress(desc="vbq agreement", unit="step")

@@ -117,7 +117,7 @@ def print_summary(results: dict, written: dict) -> None:
     import html
     import re
 
-    from VBQCohortLib.report import summary_sentences
+    from VBQCohortLib.report.cohort import summary_sentences
 
     print(f"Report:  {written['report']}")
     print(f"Results: {written['results']}")
@@ -158,9 +158,9 @@ def run(args) -> int:
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
 
-    from VBQCohortLib.analysis import run_analysis
-    from VBQCohortLib.plan import load_plan
-    from VBQCohortLib.report import write_report
+    from VBQCohortLib.analysis.run import run_analysis
+    from VBQCohortLib.analysis.plan import load_plan
+    from VBQCohortLib.report.cohort import write_report
 
     import math
 
