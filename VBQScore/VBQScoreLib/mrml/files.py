@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +14,7 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
+from ..atomic import clean_leftovers, temporary_name
 from ..errors import VBQInputError
 from ..input.images import file_stem
 from ..input.resample import ImageGrid, map_segment
@@ -100,9 +100,11 @@ def write_seg_nrrd(segmentationNode, path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise VBQInputError(f"{path}: output folder {folder} does not exist")
+    clean_leftovers(path)  # what a killed save left (our own temporary names only)
+    tmp = str(temporary_name(path, ".tmp.seg.nrrd"))  # created by the storage node: the umask's mode
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:-len('.seg.nrrd')]}.", suffix=".tmp.seg.nrrd", dir=folder)
-        os.close(fd)
+        with open(tmp, "xb"):
+            pass
     except OSError as exc:
         raise VBQInputError(f"{path}: cannot write in {folder} ({exc.strerror or exc})") from None
     scene = segmentationNode.GetScene()
