@@ -112,6 +112,7 @@ def _run(args) -> int:
     from VBQCohortLib.matching.nearest import match
     from VBQScoreLib import json_text
     from VBQScoreLib.atomic import atomic_write, write_text_atomic
+    from VBQScoreLib.csv_safe import safe_frame
     from VBQScoreLib.errors import VBQInputError
 
     read_warnings: list[str] = []
@@ -152,7 +153,7 @@ def _run(args) -> int:
     for kind, path, obj in outputs:
         if kind == "csv":
             with atomic_write(path, "w", newline="") as f:
-                obj.to_csv(f, index=False)
+                safe_frame(obj).to_csv(f, index=False)
         else:
             write_text_atomic(path, obj + "\n")
     if args.love_plot:

@@ -140,8 +140,11 @@ class VBQResult:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(LEVEL_CSV_COLUMNS), lineterminator="\n")
         w.writeheader()
+        from ..csv_safe import safe_cell
+
         for r in self.level_rows():
-            w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+            w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else safe_cell(v))
+                        for k, v in r.items()})
         return buf.getvalue()
 
     @classmethod
