@@ -195,7 +195,13 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
         n_eroded = int(np.count_nonzero(mask))
         mask = restrict_mid_slices(mask, sag, options.mid_sagittal_slices)
         values = roi_values(image_array, roi.start, mask)
-        measured[name] = dict(seg=seg, roi=roi, n_mapped=n_mapped, n_eroded=n_eroded,
+        n_nonfinite = 0
+        if values.dtype.kind == "f":
+            finite = np.isfinite(values)
+            n_nonfinite = int(values.size - np.count_nonzero(finite))
+            if n_nonfinite:  # NaN/inf voxels: excluded from the statistics, flagged below
+                values = values[finite]
+        measured[name] = dict(seg=seg, roi=roi, n_mapped=n_mapped, n_eroded=n_eroded, n_nonfinite=n_nonfinite,
                               stats=roi_stats(values, voxel_volume),
                               border=touches_border(roi.start, mask, size))
     report(progress, len(todo), len(todo), "done")
@@ -210,10 +216,15 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
             return "lies outside the image"
         if m["n_eroded"] == 0:
             return f"has no voxels left after erosion by {float(options.erode_mm):g} mm"
+        if m["n_nonfinite"]:
+            return f"has only voxels whose image value is NaN or infinite ({m['n_nonfinite']})"
         return "has no voxels left"  # pragma: no cover (mid-slice restriction keeps >= 1 slice)
 
     def roi_flags(level, m):
         st, roi = m["stats"], m["roi"]
+        if m["n_nonfinite"]:
+            flags.append(F.flag("NONFINITE_VOXELS", level, f"ROI '{m['seg'].name}' has {m['n_nonfinite']} voxel(s) "
+                                "whose image value is NaN or infinite; they were excluded from its statistics"))
         if roi.n_outside and roi.n_outside < roi.n_segment and m["n_mapped"] > 0:
             flags.append(F.flag("ROI_PARTLY_OUTSIDE", level, f"{roi.n_outside} of {roi.n_segment} voxels "
                                 f"({100 * roi.fraction_outside:.1f}%) of segment '{m['seg'].name}' lie outside "
