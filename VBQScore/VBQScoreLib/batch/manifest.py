@@ -14,6 +14,7 @@ import csv
 import io
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -97,7 +98,7 @@ def read_manifest(path, need_segmentation: bool = True) -> list[Case]:
             f"{path}: manifest is missing column(s) {', '.join(missing)} "
             f"(header is: {', '.join(h for h in header if h) or 'empty'}; need case_id,image,segmentation"
             f"[,labels])")
-    dup_cols = sorted({h for h in header if h and header.count(h) > 1})
+    dup_cols = sorted(h for h, n in Counter(header).items() if h and n > 1)  # linear: many columns are fine
     if dup_cols:
         raise VBQInputError(f"{path}: manifest has duplicate column(s) {', '.join(dup_cols)}")
     idx = {c: header.index(c) for c in MANIFEST_COLUMNS + OPTIONAL_MANIFEST_COLUMNS if c in header}
