@@ -20,9 +20,7 @@ import contextlib
 import hashlib
 import os
 import re
-import secrets
 import shutil
-import socket
 from pathlib import Path
 
 __all__ = ["atomic_write", "write_text_atomic", "write_bytes_atomic", "check_output_directory",
@@ -61,14 +59,20 @@ def default_mode(directory: bool = False) -> int:
 
 
 def _host() -> str:
-    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+    try:
+        name = os.uname().nodename
+    except AttributeError:  # pragma: no cover - Windows
+        import socket
+
+        name = socket.gethostname()
+    return hashlib.sha1(name.encode("utf-8", "replace")).hexdigest()[:6]
 
 
 def temporary_name(path, suffix: str = ".tmp") -> Path:
     """A new temporary name beside ``path`` that :func:`clean_leftovers` recognises:
     ``.<name>.vbq-<host>-<pid>-<random><suffix>``."""
     path = Path(path)
-    return path.with_name(f".{path.name}.{_TAG}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    return path.with_name(f".{path.name}.{_TAG}-{_host()}-{os.getpid()}-{os.urandom(4).hex()}{suffix}")
 
 
 def _leftover_re(name: str) -> re.Pattern:
