@@ -436,3 +436,32 @@ def test_reference_to_a_missing_series_is_one_line(phantom_export, tmp_path, cap
     assert main(["score", f"{root / 'flat'}#series=1.2.3.4", str(tmp_path / "x.seg.nrrd")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "1.2.3.4 not found" in err
+
+
+def test_find_vbq_series_over_a_dicom_database(tree):
+    """Slicer's "Find VBQ series": the same choices over a DICOM database (here a stand-in with the four listing
+    methods of ctkDICOMDatabase, over the files of the export)."""
+    from VBQScoreLib.dicom.database import find_vbq_series, summary_text
+
+    root, specs, _ = tree
+    scan = scan_folder(root, workers=0)
+
+    class Db:
+        def patients(self):
+            return sorted({st.patient_id for st in scan.studies.values()})
+
+        def studiesForPatient(self, p):
+            return [u for u, st in scan.studies.items() if st.patient_id == p]
+
+        def seriesForStudy(self, s):
+            return list(scan.studies[s].series)
+
+        def filesForSeries(self, se):
+            return next(st.series[se].files for st in scan.studies.values() if se in st.series)
+
+    results = {st.study_uid: ch for st, ch in find_vbq_series(Db())}
+    for st, _, _, status, number in specs:
+        ch = results[st.uid]
+        assert ch.status == status and (ch.chosen.number if ch.chosen else None) == number
+    text = summary_text(find_vbq_series(Db()))
+    assert "REPEAT 20240105: ambiguous #7 t1_tse_sag" in text and "Doe" not in text

@@ -44,6 +44,9 @@ def register(sub) -> None:
     p.add_argument("--dicomweb", metavar="URL", default=None,
                    help="DICOMweb root of a PACS (QIDO-RS/WADO-RS), e.g. http://127.0.0.1:8042/dicom-web; "
                    "credentials from VBQ_DICOMWEB_USER/VBQ_DICOMWEB_PASSWORD or VBQ_DICOMWEB_TOKEN")
+    p.add_argument("--query", metavar="KEY=VALUE", action="append", default=None,
+                   help="with --dicomweb: a QIDO-RS study filter, repeatable (StudyDate=20200101-20231231, "
+                   "ModalitiesInStudy=MR, AccessionNumber=A123...); default: every study on the server")
     p.add_argument("--cache", metavar="DIR", default=None,
                    help="with SOURCE: keep the header index here (a re-run reads only new or changed files); "
                    "with --dicomweb (required): where the chosen series are downloaded")
@@ -90,9 +93,17 @@ def run(args) -> int:
             if value and inside(value, src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src))):
                 raise VBQInputError(f"{flag} {value}: is inside SOURCE {src}, which is never written to; choose "
                                     "another place")
-    outs = [("--out", args.out), ("--pseudonymize", args.pseudonymize)]
-    check_output_files(outs, [(args.rules, f"the rules file {args.rules}")])
     unread = _unreadable_path(args.out)
+    outs = [("--out", args.out), ("--pseudonymize", args.pseudonymize), ("--out", unread)]
+    check_output_files(outs, [(args.rules, f"the rules file {args.rules}")])
+    query = {}
+    if args.query and not args.dicomweb:
+        raise VBQInputError("--query applies to --dicomweb")
+    for q in args.query or []:
+        k, eq, v = q.partition("=")
+        if not eq or not k.strip() or not v.strip():
+            raise VBQInputError(f"--query {q}: give KEY=VALUE, e.g. StudyDate=20200101-20231231")
+        query[k.strip()] = v.strip()
     if args.cache and os.path.exists(args.cache) and not os.path.isdir(args.cache):
         raise VBQInputError(f"--cache {args.cache}: exists and is not a folder")
 
@@ -120,7 +131,7 @@ def run(args) -> int:
             from VBQScoreLib.dicom.intake import intake_dicomweb
 
             res = intake_dicomweb(args.dicomweb, args.cache, rules=rules, preset=preset, case_id=args.case_id,
-                                  progress=bar)
+                                  progress=bar, query=query)
         else:
             from VBQScoreLib.dicom.intake import intake_folder
 
@@ -160,12 +171,15 @@ def run(args) -> int:
                 print(f"vbq intake: unreadable: {path} ({reason})", file=sys.stderr)
             more = f" ({len(scan.unreadable) - 10} more)" if len(scan.unreadable) > 10 else ""
             print(f"vbq intake: unreadable files listed in {unread}{more}", file=sys.stderr)
-    elif res.downloaded:
-        print(f"vbq intake: downloaded {res.downloaded} series into {args.cache}", file=sys.stderr)
+    else:
+        if res.downloaded:
+            print(f"vbq intake: downloaded {res.downloaded} series into {args.cache}", file=sys.stderr)
+        for uid, reason in res.failed:
+            print(f"vbq intake: could not read {uid} from the server ({reason})", file=sys.stderr)
     print(f"vbq intake: {res.n_studies} stud{'y' if res.n_studies == 1 else 'ies'}: {c.get('ok', 0)} ok, "
           f"{c.get('ambiguous', 0)} ambiguous, {c.get('no_series', 0)} no_series; wrote {args.out}"
           + (f" and the pseudonym key {args.pseudonymize}" if key is not None else ""), file=sys.stderr)
-    if c.get("ambiguous") or c.get("no_series") or (scan is not None and scan.unreadable):
+    if c.get("ambiguous") or c.get("no_series") or (scan is not None and scan.unreadable) or res.failed:
         print("vbq intake: check the rows whose status is not ok (reason and candidates columns); set status to "
               "ok (and image) by hand where you agree", file=sys.stderr)
         return 1

@@ -59,9 +59,11 @@ def _short(exc: BaseException, url: str) -> str:
 
 
 class DicomWebSource:
-    def __init__(self, url: str, client=None) -> None:
+    def __init__(self, url: str, client=None, query: dict | None = None) -> None:
         self.url = url
         self.client = client if client is not None else _client(url)
+        self.query = dict(query or {})  # QIDO-RS study filters (StudyDate=20200101-20231231, ModalitiesInStudy=MR)
+        self.failed: list = []  # [(study UID or series UID, reason)]: listed, the rest goes on
 
     def _call(self, fn, *args, **kwargs):
         import requests
@@ -75,7 +77,8 @@ class DicomWebSource:
         """``{study_uid: Study}`` with every instance's record (no file paths)."""
         from pydicom import Dataset
 
-        studies = self._call(self.client.search_for_studies, fields=["StudyInstanceUID"], get_remaining=True)
+        studies = self._call(self.client.search_for_studies, fields=["StudyInstanceUID"], get_remaining=True,
+                             search_filters=self.query or None)
         uids = []
         for item in studies or []:
             uid = (item.get("0020000D", {}).get("Value") or [None])[0]
@@ -84,8 +87,12 @@ class DicomWebSource:
         pairs = []
         for i, uid in enumerate(uids):
             report(progress, i, len(uids), "searching studies (QIDO-RS)")
-            found = self._call(self.client.search_for_instances, study_instance_uid=uid, fields=list(KEYWORDS),
-                               get_remaining=True)
+            try:
+                found = self._call(self.client.search_for_instances, study_instance_uid=uid,
+                                   fields=list(KEYWORDS), get_remaining=True)
+            except VBQInputError as exc:  # one study the server cannot list: listed, the others go on
+                self.failed.append((uid, str(exc).split(": ", 1)[-1]))
+                continue
             for item in found or []:
                 item = {k: v for k, v in item.items() if k not in ("00100010", "00100030")}  # name, birth date
                 ds = Dataset.from_json(item)
@@ -98,7 +105,8 @@ class DicomWebSource:
         return group(pairs)
 
     def download(self, todo: list, progress: ProgressCallback = None) -> int:
-        """Retrieve each ``(study_uid, Series, folder)`` not yet in its folder; returns how many were fetched."""
+        """Retrieve each ``(study_uid, Series, folder)`` not yet in its folder; returns how many were fetched.
+        A series that cannot be retrieved is added to :attr:`failed` (its folder is not created)."""
         fetched = 0
         for i, (study_uid, series, folder) in enumerate(todo):
             report(progress, i, len(todo), "downloading chosen series (WADO-RS)")
@@ -112,6 +120,10 @@ class DicomWebSource:
                 for k, ds in enumerate(datasets, start=1):
                     ds.save_as(tmp / f"{k:05d}.dcm", enforce_file_format=True)
                 os.replace(tmp, folder)
+            except VBQInputError as exc:
+                shutil.rmtree(tmp, ignore_errors=True)
+                self.failed.append((series.series_uid, "WADO-RS: " + str(exc).split(": ", 1)[-1]))
+                continue
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise

@@ -27,6 +27,7 @@ class IntakeResult:
     counts: dict = field(default_factory=dict)  # status -> number of studies
     key: dict | None = None  # pseudonym key ({case_id: pseudonym}) when pseudonymized
     downloaded: int = 0
+    failed: list = field(default_factory=list)  # DICOMweb: [(UID, reason)] of studies/series not read
 
 
 def inside(path, folder) -> bool:
@@ -86,7 +87,7 @@ def _count(rows) -> dict:
     return out
 
 
-def intake_folder(source, *, rules: Optional[Rules] = None, preset: str = "lu2024", case_id: str = "patient",
+def intake_folder(source, *, rules: Rules | None = None, preset: str = "lu2024", case_id: str = "patient",
                   workers: int | None = None, cache_dir=None, progress: ProgressCallback = None
                   ) -> IntakeResult:
     from .index import scan_folder
@@ -109,16 +110,19 @@ def intake_folder(source, *, rules: Optional[Rules] = None, preset: str = "lu202
     return IntakeResult(rows, scan, len(rows), _count(rows))
 
 
-def intake_dicomweb(url: str, cache_dir, *, rules: Optional[Rules] = None, preset: str = "lu2024",
-                    case_id: str = "patient", progress: ProgressCallback = None, client=None) -> IntakeResult:
+def intake_dicomweb(url: str, cache_dir, *, rules: Rules | None = None, preset: str = "lu2024",
+                    case_id: str = "patient", progress: ProgressCallback = None, client=None,
+                    query: dict | None = None) -> IntakeResult:
     """Search a DICOMweb server (QIDO-RS), choose, and download only the chosen series (WADO-RS) into
     ``cache_dir/<study UID>/<series UID>/`` (kept there: a second run downloads nothing already complete)."""
     from .dicomweb import DicomWebSource
 
-    web = DicomWebSource(url, client=client)
+    web = DicomWebSource(url, client=client, query=query)
     studies = web.index(progress=progress)
     if not studies:
-        raise VBQInputError(f"--dicomweb {url}: the server holds no MR study")
+        what = f" matching {', '.join(f'{k}={v}' for k, v in web.query.items())}" if web.query else ""
+        raise VBQInputError(f"--dicomweb {url}: the server holds no study{what}"
+                            + (f" it could list ({len(web.failed)} failed)" if web.failed else ""))
     cache_dir = Path(cache_dir)
     todo = []
 
@@ -129,7 +133,13 @@ def intake_dicomweb(url: str, cache_dir, *, rules: Optional[Rules] = None, prese
 
     rows, _ = _choose_all(studies, rules, preset, case_id, image_of)
     downloaded = web.download(todo, progress=progress)
-    return IntakeResult(rows, None, len(rows), _count(rows), downloaded=downloaded)
+    lost = {uid: why for uid, why in web.failed}
+    for r in rows:  # a chosen series that could not be retrieved: no image, and the reason says why
+        if r.get("series_uid") in lost:
+            r.update(status="no_series", image="",
+                     reason=f"chose #{r['series_number']} but could not retrieve it ({lost[r['series_uid']]}); "
+                            + r["reason"])
+    return IntakeResult(rows, None, len(rows), _count(rows), downloaded=downloaded, failed=web.failed)
 
 
 def _safe_uid(uid: str) -> str:

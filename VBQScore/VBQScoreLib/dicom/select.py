@@ -75,7 +75,7 @@ def _check_regex(value, key, where):
         raise VBQInputError(f"{where}: {key} '{value}' is not a valid regular expression ({exc})") from None
 
 
-def rules_from_dict(data: dict, where: str = "--rules", base: Optional[Rules] = None) -> Rules:
+def rules_from_dict(data: dict, where: str = "--rules", base: Rules | None = None) -> Rules:
     if not isinstance(data, dict):
         raise VBQInputError(f"{where}: the rules must be a mapping of rule: value (see the README)")
     known = {f.name: f for f in fields(Rules)}
@@ -310,7 +310,7 @@ def _tie_key(a: Assessment, rules: Rules):
     return (not a.derived, round(a.coverage_mm), bool(words), a.number if a.number is not None else -1)
 
 
-def choose(series_list, rules: Optional[Rules] = None, preset: str = "lu2024") -> Choice:
+def choose(series_list, rules: Rules | None = None, preset: str = "lu2024") -> Choice:
     """Apply the rules to the series of one study."""
     rules = rules or Rules()
     ass = [assess(s, rules, preset) for s in series_list]
