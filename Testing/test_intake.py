@@ -465,3 +465,24 @@ def test_find_vbq_series_over_a_dicom_database(tree):
         assert ch.status == status and (ch.chosen.number if ch.chosen else None) == number
     text = summary_text(find_vbq_series(Db()))
     assert "REPEAT 20240105: ambiguous #7 t1_tse_sag" in text and "Doe" not in text
+
+
+def test_file_without_preamble_and_damaged_values(tmp_path):
+    """Old exports write DICOM without the 128-byte preamble and 'DICM': still DICOM, by GDCM and by pydicom."""
+    from VBQScoreLib.dicom.index import DICOM, NOT_DICOM, _read_chunk, read_header
+
+    st = S.spine_study("RAW", "siemens")
+    paths = []
+    for se, k, ds in S.datasets(st):
+        if se.number == 2:
+            p = tmp_path / f"raw{k}"
+            ds.preamble = None
+            ds.save_as(p, enforce_file_format=False)
+            assert p.read_bytes()[128:132] != b"DICM"
+            paths.append(str(p))
+    (tmp_path / "text").write_text("\x08\x00 looks like a group 8 start, is text")
+    for kind, rec in [read_header(p) for p in paths] + _read_chunk(paths):
+        assert kind == DICOM and rec[1] == st.series[1].uid
+    assert read_header(str(tmp_path / "text"))[0] in (NOT_DICOM, "unreadable")
+    ch = choose(list(scan_folder(tmp_path, workers=0).studies[st.uid].series.values()))
+    assert ch.status == "ok" and ch.chosen.number == 2

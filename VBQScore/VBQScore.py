@@ -125,7 +125,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.findSeriesButton = qt.QPushButton("Find VBQ series")
         self.findSeriesButton.toolTip = ("In Slicer's DICOM database, find each study's non-contrast sagittal T1 "
                                          "series (the rules of vbq intake) and load the chosen ones")
-        self.ui.inputsFormLayout.addRow(self.findSeriesButton)
+        self.ui.inputsCollapsibleButton.layout().addRow(self.findSeriesButton)
         self.findSeriesButton.connect("clicked(bool)", self.onFindSeries)
         self.initializeParameterNode()
 
