@@ -104,8 +104,6 @@ def run(args) -> int:
         if not eq or not k.strip() or not v.strip():
             raise VBQInputError(f"--query {q}: give KEY=VALUE, e.g. StudyDate=20200101-20231231")
         query[k.strip()] = v.strip()
-    if args.cache and os.path.exists(args.cache) and not os.path.isdir(args.cache):
-        raise VBQInputError(f"--cache {args.cache}: exists and is not a folder")
 
     from VBQScoreLib.dicom.select import Rules, load_rules, rules_from_dict
 
@@ -122,6 +120,16 @@ def run(args) -> int:
         from VBQScoreLib.dicom.manifest import read_key
 
         key = read_key(args.pseudonymize)
+
+    if args.cache:
+        if os.path.exists(args.cache) and not os.path.isdir(args.cache):
+            raise VBQInputError(f"--cache {args.cache}: exists and is not a folder")
+        try:
+            os.makedirs(args.cache, exist_ok=True)
+        except OSError as exc:
+            raise VBQInputError(f"--cache {args.cache}: cannot create the folder ({exc.strerror or exc})") from None
+        if not os.access(args.cache, os.W_OK):
+            raise VBQInputError(f"--cache {args.cache}: folder is not writable")
 
     from VBQScoreLib.progress import TqdmProgress
 
