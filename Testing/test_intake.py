@@ -408,6 +408,14 @@ def test_batch_takes_the_manifest_with_a_segmentation_column(phantom_export, tmp
     assert float(res[0]["VBQ_overall"]) == pytest.approx(ph.truth["overall_vbq"]["lu2024"], rel=1e-9)
     # the acquisition columns come along for the cohort analysis (covariates)
     assert float(res[0]["repetition_time"]) == 500.0 and float(res[0]["magnetic_field_strength"]) == 1.5
+    from VBQCohortLib.join import join_vbq
+
+    clinical = pd.DataFrame({"case_id": ["PH1", "PH9"], "age": [61, 70]})
+    joined, info = join_vbq(clinical, out, id_col="case_id")
+    assert joined.loc[0, "magnetic_field_strength"] == 1.5 and joined.loc[0, "echo_time"] == 10.0
+    assert joined.loc[0, "manufacturer"] == "SlicerVBQ phantom" and pd.isna(joined.loc[1, "repetition_time"])
+    assert joined.loc[0, "VBQ_overall"] == pytest.approx(ph.truth["overall_vbq"]["lu2024"], rel=1e-9)
+    assert "magnetic_field_strength" not in info["vbq_columns"]
 
 
 def test_web_worklist_and_score_take_the_manifest(phantom_export, tmp_path, capsys):
