@@ -49,10 +49,21 @@ def make_tree(folder: Path, studies: int, series: int, slices: int) -> int:
     return n
 
 
-def timed(cmd, env=None) -> float:
+CPU: dict = {}  # command name -> CPU seconds (user + system) of its runs, from the children's rusage
+
+
+def timed(cmd, env=None, label=None) -> float:
+    """Wall seconds of one run of ``cmd``; its CPU seconds (all its processes) go to ``CPU[label]``: on a machine
+    shared with other work the wall time includes waiting for a core, the CPU time does not."""
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if label:
+        CPU.setdefault(label, []).append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
     if r.returncode not in (0, 1):
         raise SystemExit(f"{cmd[0]} failed ({r.returncode}): {r.stderr.strip()[-400:]}")
     return dt
@@ -81,22 +92,22 @@ def main() -> None:
         vbq = [sys.executable, "-m", "vbq_cli", "intake", str(src), "--out", str(tmp / "manifest.csv"),
                "--no-progress"] + (["--workers", str(args.workers)] if args.workers is not None else [])
 
-        def d2n() -> float:
+        def d2n(label=None) -> float:
             out = tmp / "d2n"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
-            return timed([dcm2niix, "-b", "o", "-d", "9", "-o", str(out), "-f", "%j", str(src)])
+            return timed([dcm2niix, "-b", "o", "-d", "9", "-o", str(out), "-f", "%j", str(src)], label=label)
 
         d2n()
         timed(vbq, env)  # warm the page cache for both
         t_d, t_v = [], []
         for _ in range(args.repeat):
-            t_d.append(d2n())
-            t_v.append(timed(vbq, env))
+            t_d.append(d2n("dcm2niix"))
+            t_v.append(timed(vbq, env, "vbq"))
         n_json = len(list((tmp / "d2n").glob("*.json")))
         cache = tmp / "cache"
         t_fill = timed(vbq + ["--cache", str(cache)], env)
-        t_cached = [timed(vbq + ["--cache", str(cache)], env) for _ in range(args.repeat)]
+        t_cached = [timed(vbq + ["--cache", str(cache)], env, "cached") for _ in range(args.repeat)]
         md, mv = statistics.median(t_d), statistics.median(t_v)
         print(f"tree: {n_files} files ({args.studies} studies x {args.series} series x {args.slices} slices), "
               f"{os.cpu_count()} cores")
@@ -105,8 +116,12 @@ def main() -> None:
         print(f"vbq intake:                    {mv:7.2f} s  {n_files / mv:8.0f} files/s  "
               f"runs: {', '.join(f'{t:.2f}' for t in t_v)}")
         print(f"ratio vbq intake / dcm2niix:   {mv / md:7.2f}  (goal < 1)")
+        cd, cv = statistics.median(CPU["dcm2niix"]), statistics.median(CPU["vbq"])
+        print(f"CPU seconds (all processes):   dcm2niix {cd:.2f}, vbq intake {cv:.2f} (ratio {cv / cd:.2f})")
         print(f"vbq intake --cache, first run: {t_fill:7.2f} s; second run: {min(t_cached):.2f} s "
-              f"(runs: {', '.join(f'{t:.2f}' for t in t_cached)}; goal < 2 s)")
+              f"(runs: {', '.join(f'{t:.2f}' for t in t_cached)}; goal < 2 s), CPU "
+              f"{statistics.median(CPU['cached']):.2f} s")
+        print(f"load average during the run: {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
