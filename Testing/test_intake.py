@@ -494,3 +494,22 @@ def test_file_without_preamble_and_damaged_values(tmp_path):
     assert read_header(str(tmp_path / "text"))[0] in (NOT_DICOM, "unreadable")
     ch = choose(list(scan_folder(tmp_path, workers=0).studies[st.uid].series.values()))
     assert ch.status == "ok" and ch.chosen.number == 2
+
+
+def test_agreement_takes_the_image_reference(phantom_export, tmp_path):
+    """``vbq agreement --image FOLDER#series=UID``: the overlap of two readers on the series of the reference."""
+    root, ph, seg = phantom_export
+    manifest = tmp_path / "manifest.csv"
+    main(["intake", str(root), "--out", str(manifest), "--no-progress"])
+    image = _rows(manifest)[0]["image"]
+    assert "#series=" in image
+    out = tmp_path / "agr"
+    s = str(seg["seg_nrrd"])
+    assert main(["agreement", "--image", image, "--segmentations", f"R1={s}", "--segmentations", f"R2={s}",
+                 "--out", str(out), "--quiet"]) == 0
+    import json
+
+    overlap = json.loads((out / "agreement.json").read_text())["overlap"]
+    for level in ("C2", "C5", "C7"):  # on the grid of the series read from the reference: the phantom's own
+        assert overlap[level]["dice"] == 1.0
+        assert overlap[level]["n_voxels_a"] == ph.truth["roi_stats"][level]["n_voxels"]
