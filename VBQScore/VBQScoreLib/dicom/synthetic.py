@@ -53,10 +53,6 @@ class StudySpec:
     birth_date: str = "19500101"
 
 
-def _t1(n, d, **kw):
-    return SeriesSpec(n, d, **kw)
-
-
 def vendor_series(vendor: str) -> list:
     """The series of a spine MRI (localizer, sagittal T1, T2, STIR, axial T2) as ``vendor`` names them."""
     names = {
@@ -146,8 +142,8 @@ def datasets(study: StudySpec, seed: str = ""):
             ds.ImageOrientationPatient = list(iop)
             r, c = iop[:3], iop[3:]
             n = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
-            ds.ImagePositionPatient = [round(-20.0 + 3.3 * k * n[i], 3) if False else
-                                       round((-20.0 if i == 0 else -50.0) + 3.3 * k * n[i], 3) for i in range(3)]
+            origin = (-20.0, -50.0, -50.0)
+            ds.ImagePositionPatient = [round(origin[i] + 3.3 * k * n[i], 3) for i in range(3)]
             ds.PixelSpacing = [1.0, 1.0]
             ds.Rows, ds.Columns = rows, cols
             ds.SamplesPerPixel = 1
