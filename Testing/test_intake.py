@@ -111,7 +111,7 @@ def test_manifest_has_exactly_the_issue_columns_one_row_per_study(run, tree):
 
 def test_each_pick_read_back_through_the_score_image_reader(run, tree):
     """The chosen series, read by ``vbq score``'s reader from ``image``: exactly its files, its voxels."""
-    from VBQScoreLib.image_io import read_image
+    from VBQScoreLib.input.images import read_image
 
     _, manifest, _ = run
     rows = {r["study_uid"]: r for r in _rows(manifest)}
@@ -408,7 +408,7 @@ def test_batch_takes_the_manifest_with_a_segmentation_column(phantom_export, tmp
     assert float(res[0]["VBQ_overall"]) == pytest.approx(ph.truth["overall_vbq"]["lu2024"], rel=1e-9)
     # the acquisition columns come along for the cohort analysis (covariates)
     assert float(res[0]["repetition_time"]) == 500.0 and float(res[0]["magnetic_field_strength"]) == 1.5
-    from VBQCohortLib.join import join_vbq
+    from VBQCohortLib.reading.join import join_vbq
 
     clinical = pd.DataFrame({"case_id": ["PH1", "PH9"], "age": [61, 70]})
     joined, info = join_vbq(clinical, out, id_col="case_id")
@@ -477,7 +477,7 @@ def test_find_vbq_series_over_a_dicom_database(tree):
 
 def test_file_without_preamble_and_damaged_values(tmp_path):
     """Old exports write DICOM without the 128-byte preamble and 'DICM': still DICOM, by GDCM and by pydicom."""
-    from VBQScoreLib.dicom.index import DICOM, NOT_DICOM, _read_chunk, read_header
+    from VBQScoreLib.dicom.index import DICOM, NOT_DICOM, read_headers, read_header
 
     st = S.spine_study("RAW", "siemens")
     paths = []
@@ -489,7 +489,7 @@ def test_file_without_preamble_and_damaged_values(tmp_path):
             assert p.read_bytes()[128:132] != b"DICM"
             paths.append(str(p))
     (tmp_path / "text").write_text("\x08\x00 looks like a group 8 start, is text")
-    for kind, rec in [read_header(p) for p in paths] + _read_chunk(paths):
+    for kind, rec in [read_header(p) for p in paths] + read_headers(paths):
         assert kind == DICOM and rec[1] == st.series[1].uid
     assert read_header(str(tmp_path / "text"))[0] in (NOT_DICOM, "unreadable")
     ch = choose(list(scan_folder(tmp_path, workers=0).studies[st.uid].series.values()))

@@ -91,7 +91,7 @@ def test_dicomweb_intake_chooses_and_downloads_only_the_chosen_series(orthanc, t
     import SimpleITK as sitk
 
     from test_intake import ISSUE_COLUMNS, _case_id
-    from VBQScoreLib.image_io import read_image
+    from VBQScoreLib.input.images import read_image
     from vbq_cli.main import main
 
     url, specs, _ = orthanc

@@ -112,7 +112,7 @@ def run(args) -> int:
         rules = rules_from_dict({"series_description": args.series_description}, "--series-description", rules)
     preset = "lu2024"
     if args.preset:
-        from VBQScoreLib.presets import get_preset
+        from VBQScoreLib.measuring.presets import get_preset
 
         preset = get_preset(args.preset).name
     key = None

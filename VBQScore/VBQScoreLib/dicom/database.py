@@ -9,7 +9,7 @@ own tag cache holds only some of the attributes the rules need), so Slicer and t
 from __future__ import annotations
 
 from ..progress import ProgressCallback, report
-from .index import DICOM, _read_chunk, group
+from .index import DICOM, read_headers, group
 from .select import Rules, choose
 
 
@@ -32,7 +32,7 @@ def find_vbq_series(db, *, rules: Rules | None = None, preset: str = "lu2024",
     step = 500
     for k in range(0, len(files), step):
         part = files[k:k + step]
-        for path, (kind, rec) in zip(part, _read_chunk(part)):
+        for path, (kind, rec) in zip(part, read_headers(part)):
             if kind == DICOM:
                 pairs.append((path, rec))
         report(progress, min(k + step, len(files)), len(files), "reading DICOM headers")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import VBQInputError
 from ..progress import ProgressCallback, report
-from .index import FIELDS, KEYWORDS, TAGS, _plain, group
+from .index import FIELDS, KEYWORDS, TAGS, plain_value, group
 
 
 def _client(url: str):
@@ -96,7 +96,7 @@ class DicomWebSource:
             for item in found or []:
                 item = {k: v for k, v in item.items() if k not in ("00100010", "00100030")}  # name, birth date
                 ds = Dataset.from_json(item)
-                rec = [_plain(ds.get(k), f) for k, f in TAGS.items()]
+                rec = [plain_value(ds.get(k), f) for k, f in TAGS.items()]
                 if rec[0] is None:
                     rec[0] = uid
                 if rec[1]:

@@ -67,7 +67,7 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 DICOM, NOT_DICOM, UNREADABLE, DICOMDIR = "dicom", "not_dicom", "unreadable", "dicomdir"
 
 
-def _plain(value, key):
+def plain_value(value, key):
     """A pydicom value as JSON-able Python: str, int, float, list of those, or None."""
     if value is None:
         return None
@@ -174,7 +174,7 @@ def _record(ds) -> list:
             out.append(None)
             continue
         if not isinstance(e, RawDataElement):  # already converted (e.g. a dataset built in memory)
-            out.append(_plain(e.value, name))
+            out.append(plain_value(e.value, name))
             continue
         raw = e.value
         if raw is None or raw == b"":
@@ -183,7 +183,7 @@ def _record(ds) -> list:
             out.append(struct.unpack("<H" if ds.is_little_endian else ">H", raw[:2])[0] if len(raw) >= 2 else None)
         else:
             text = raw.decode("latin-1").strip(" \x00")
-            out.append(_plain(text.split("\\") if name in MULTI_VALUED else text.split("\\")[0], name))
+            out.append(plain_value(text.split("\\") if name in MULTI_VALUED else text.split("\\")[0], name))
     return out
 
 
@@ -204,7 +204,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _read_chunk(paths: list) -> list:
+def read_headers(paths: list) -> list:
     """``read_header`` of each path: with GDCM's scanner (python-gdcm, C++: reads each file only up to the
     attributes asked for) when it is installed, pydicom for the files it does not take (their kind and reason)
     and when it is not."""
@@ -235,7 +235,7 @@ def _read_chunk(paths: list) -> list:
                 rec.append(None)
                 continue
             text = v.strip(" \x00")
-            rec.append(_plain(text.split("\\") if name in MULTI_VALUED else text.split("\\")[0], name)
+            rec.append(plain_value(text.split("\\") if name in MULTI_VALUED else text.split("\\")[0], name)
                        if text else None)
         if not rec[0] or not rec[1] or (scanner.GetValue(p, meta_class) or "").strip(" \x00") == DICOMDIR_SOP_CLASS:
             out.append(read_header(p))  # a DICOMDIR, or no UIDs: pydicom says which, and why
@@ -376,7 +376,7 @@ def scan_folder(source, *, workers: int | None = None, cache=None, progress: Pro
         if workers <= 1 or len(todo) <= chunk:
             for k in range(0, len(todo), chunk):
                 part = todo[k:k + chunk]
-                results.update(zip(part, _read_chunk(part)))
+                results.update(zip(part, read_headers(part)))
                 report(progress, n_cached + k + len(part), total, "reading headers")
         else:
             from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -384,7 +384,7 @@ def scan_folder(source, *, workers: int | None = None, cache=None, progress: Pro
             parts = [todo[k:k + chunk] for k in range(0, len(todo), chunk)]
             done = n_cached
             with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-                futures = {pool.submit(_read_chunk, part): part for part in parts}
+                futures = {pool.submit(read_headers, part): part for part in parts}
                 for fut in as_completed(futures):
                     part = futures[fut]
                     results.update(zip(part, fut.result()))
