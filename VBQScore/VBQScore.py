@@ -326,7 +326,8 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onFindSeries(self) -> None:
         with slicer.util.tryWithErrorDisplay("Finding the VBQ series failed.", waitCursor=True):
-            text, loaded = self.logic.findAndLoadVbqSeries()
+            preset = self._parameterNode.preset if self._parameterNode else "lu2024"
+            text, loaded = self.logic.findAndLoadVbqSeries(preset=preset)
             slicer.util.infoDisplay(f"Loaded {len(loaded)} series.", windowTitle="Find VBQ series",
                                     detailedText=text)
 
