@@ -154,3 +154,19 @@ cors <- list(
   asah_s100b_age = ct(asah$s100b, asah$age)
 )
 wj(cors, "diagnostic_cor.json")
+
+# ------------------------------------------------------------------------------------------------ model
+# glm(condition ~ marker + covariates): OR per unit and per SD (glm on the marker scaled by its SD), and the AUC of
+# the linear predictor (direction "<") with its DeLong CI
+asah$poor <- as.integer(asah$outcome == "Poor")
+fit <- glm(poor ~ s100b + age + gender, family = binomial, data = asah)
+fit_sd <- glm(poor ~ I(s100b / sd(s100b)) + age + gender, family = binomial, data = asah)
+ci_u <- exp(confint.default(fit)["s100b", ]); ci_s <- exp(confint.default(fit_sd)[2, ])
+mroc <- roc(asah$poor, predict(fit), direction = "<", quiet = TRUE, levels = c(0, 1))
+mci <- ci.auc(mroc, method = "delong")
+wj(list(asah_s100b_age_gender = list(
+  or_per_unit = list(odds_ratio = num(exp(coef(fit)["s100b"])), ci_low = num(ci_u[1]), ci_high = num(ci_u[2]),
+                     p = num(summary(fit)$coefficients["s100b", 4])),
+  or_per_sd = list(odds_ratio = num(exp(coef(fit_sd)[2])), ci_low = num(ci_s[1]), ci_high = num(ci_s[2]),
+                   sd = sd(asah$s100b)),
+  auc = num(mroc$auc), ci_low = num(mci[1]), ci_high = num(mci[3]), n = nobs(fit))), "diagnostic_model.json")
