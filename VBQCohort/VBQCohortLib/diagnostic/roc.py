@@ -278,7 +278,7 @@ def _counts_at(r: ROC, t: float):
 
 def coords_at_threshold(r: ROC, t: float) -> dict[str, float]:
     """``coords(r, t, input = "threshold")``: sensitivity and specificity when cutting at ``t``."""
-    tp, fp, tn, fn = _counts_at(r, t)
+    tp, _fp, tn, _fn = _counts_at(r, t)
     return {"threshold": float(t), "sensitivity": tp / r.n_cases, "specificity": tn / r.n_controls}
 
 
