@@ -26,7 +26,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -51,6 +51,8 @@ class ROC:
     sensitivities: np.ndarray
     specificities: np.ndarray
     auc: float
+    cases_sorted: np.ndarray | None = field(default=None, repr=False, compare=False)
+    controls_sorted: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_cases(self) -> int:
@@ -131,7 +133,7 @@ def roc_from_groups(cases, controls, direction: str = "auto") -> ROC:
     sp = tn / ct.size
     auc = _auc_sorted(cs, ct, direction)
     return ROC(cases=cases, controls=controls, direction=direction, thresholds=t, sensitivities=se,
-               specificities=sp, auc=auc)
+               specificities=sp, auc=auc, cases_sorted=cs, controls_sorted=ct)
 
 
 def _placements_sorted(cs: np.ndarray, ct: np.ndarray, direction: str):
@@ -176,7 +178,10 @@ def _delong_var(theta, v10, v01) -> float:
 
 def ci_auc_delong(r: ROC, conf_level: float = 0.95) -> dict[str, float]:
     """``{auc, ci_low, ci_high, var, se}`` -- ``ci.auc(r, method = "delong")``."""
-    theta, v10, v01 = delong_placements(r)
+    cs = r.cases_sorted if r.cases_sorted is not None else np.sort(r.cases)
+    ct = r.controls_sorted if r.controls_sorted is not None else np.sort(r.controls)
+    v10, v01 = _placements_sorted(cs, ct, r.direction)  # the variance does not depend on the order
+    theta = float(np.mean(v10))
     var = _delong_var(theta, v10, v01)
     out = _normal_ci(theta, var, conf_level)  # pROC centres the CI on the placements' theta
     out["auc"] = float(r.auc)
@@ -270,7 +275,8 @@ def coords_best(r: ROC) -> list[int]:
 
 
 def _counts_at(r: ROC, t: float):
-    cs, ct = np.sort(r.cases), np.sort(r.controls)
+    cs = r.cases_sorted if r.cases_sorted is not None else np.sort(r.cases)
+    ct = r.controls_sorted if r.controls_sorted is not None else np.sort(r.controls)
     tp, tn = _se_sp(cs, ct, np.asarray([t], dtype=float), r.direction)
     tp, tn = int(tp[0]), int(tn[0])
     return tp, r.n_controls - tn, tn, r.n_cases - tp
