@@ -204,3 +204,89 @@ def test_large_n_curve_is_thinned_in_json_but_complete_in_the_table(tmp_path):
 
     write_diagnostic_report(res, tmp_path / "o", frames)
     assert len(pd.read_csv(tmp_path / "o" / "tables" / "roc_curve_1_m.csv")) == n + 1
+
+
+def test_demo_planted_auc_integral_matches_simulation():
+    from scipy.stats import norm
+
+    from VBQCohortLib.diagnostic.demo import planted_auc
+
+    rng = np.random.default_rng(11)
+    n = 400_000
+    for rho, c in ((0.55, float(norm.ppf(0.75))), (0.65, 1.15), (0.65, -0.25)):
+        u = rng.standard_normal(n)
+        lat = rho * u + math.sqrt(1 - rho * rho) * rng.standard_normal(n)
+        y = lat > c
+        mc = R.auc_delong(u[y], u[~y])
+        assert mc["ci_low"] - 0.001 <= planted_auc(rho, c) <= mc["ci_high"] + 0.001
+    assert planted_auc(0.0, 0.3) == pytest.approx(0.5, abs=1e-9)
+
+
+def test_plan_diagnostic_section_and_builtin_plan(tmp_path):
+    from VBQCohortLib.plan import load_plan, plan_from_dict
+
+    p = load_plan("ehresman2020_dxa")
+    assert p.diagnostic_only and p.diagnostic["conditions"] == ["dxa_t_lumbar < -1", "dxa_t_lumbar <= -2.5"]
+    assert p.diagnostic["markers"] == ["VBQ_overall"] and p.diagnostic["correlate"] == ["dxa_t_lumbar"]
+    assert load_plan("lu2024").diagnostic is None and "diagnostic" not in load_plan("lu2024").to_dict()
+    with pytest.raises(VBQInputError, match="diagnostic: unknown key 'marker'"):
+        plan_from_dict({"columns": {"id": "pid"}, "diagnostic": {"marker": ["x"]}})
+    with pytest.raises(VBQInputError, match="diagnostic.conditions: --condition 'x = 1'"):
+        plan_from_dict({"columns": {"id": "pid"}, "diagnostic": {"markers": ["x"], "conditions": ["x = 1"]}})
+    with pytest.raises(VBQInputError, match="markers is empty"):
+        plan_from_dict({"columns": {"id": "pid"}, "diagnostic": {"conditions": ["x < 1"]}})
+
+
+def _dxa_study(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 120
+    t = np.round(rng.normal(-1.3, 1.0, n), 1)
+    vbq = np.round(2.9 - 0.3 * t + rng.normal(0, 0.35, n), 3)
+    ids = [f"S{i}" for i in range(n)]
+    pd.DataFrame({"patient_id": ids, "dxa_t_lumbar": t, "age": rng.integers(40, 80, n)}).to_csv(
+        tmp_path / "clin.csv", index=False)
+    pd.DataFrame({"case_id": ids[:-3], "status": "ok", "VBQ_overall": vbq[:-3]}).to_csv(tmp_path / "vbq.csv",
+                                                                                        index=False)
+    return tmp_path / "clin.csv", tmp_path / "vbq.csv", t, vbq
+
+
+def test_cli_analyze_runs_the_builtin_diagnostic_plan(tmp_path):
+    clin, vq, t, vbq = _dxa_study(tmp_path)
+    out = tmp_path / "dxa"
+    r = cli("cohort", "analyze", clin, "--plan", "ehresman2020_dxa", "--vbq-results", vq, "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "diagnostic.json").read_text())
+    assert res["condition"] == "dxa_t_lumbar < -1" and res["plan"]["name"] == "ehresman2020_dxa"
+    e = res["conditions"]["dxa_t_lumbar <= -2.5"]["roc"]["VBQ_overall"]
+    ok = np.arange(len(t)) < len(t) - 3  # the last three have no VBQ results: excluded and listed
+    assert e["n_excluded"] == 3 and {x["id"] for x in e["excluded"]} == {"S117", "S118", "S119"}
+    ref = R.roc(t[ok] <= -2.5, vbq[ok])
+    assert e["auc"] == pytest.approx(ref.auc, rel=1e-15) and e["direction"] == ref.direction
+    assert (out / "report.html").is_file() and (out / "tables" / "correlation.csv").is_file()
+    bad = cli("cohort", "analyze", clin, "--plan", "ehresman2020_dxa", "--group", "g", "--out", tmp_path / "o2",
+              "--quiet")
+    assert bad.returncode == 2 and "diagnostic-accuracy study" in bad.stderr and not (tmp_path / "o2").exists()
+
+
+def test_cli_analyze_group_plan_with_a_diagnostic_section(tmp_path):
+    from VBQCohortLib.demo import make_cohort
+    from VBQCohortLib.diagnostic.demo import add_columns
+    from VBQCohortLib.plan import load_plan
+
+    full, _ = add_columns(make_cohort(200, 7), 7)
+    full.to_csv(tmp_path / "c.csv", index=False)
+    d = load_plan("lu2024").to_dict()
+    for k in ("source", "overrides"):
+        d.pop(k)
+    d["diagnostic"] = {"markers": ["VBQ_C3", "VBQ_C6"], "conditions": ["screw_loosening == yes"],
+                       "correlate": ["dxa_t_lumbar"]}
+    (tmp_path / "plan.json").write_text(json.dumps(d))
+    out = tmp_path / "study"
+    r = cli("cohort", "analyze", tmp_path / "c.csv", "--plan", tmp_path / "plan.json", "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["diagnostic"]["folder"] == "diagnostic" and "comparison" in res
+    dj = json.loads((out / "diagnostic" / "diagnostic.json").read_text())
+    assert "VBQ_C3 vs VBQ_C6" in dj["roc_tests"]
+    y = (full.screw_loosening == "yes").to_numpy()
+    assert dj["roc"]["VBQ_C3"]["auc"] == pytest.approx(R.roc(y, full.VBQ_C3.to_numpy()).auc, rel=1e-15)

@@ -122,3 +122,46 @@ def run(args) -> int:
         for w in res.get("warnings", [])[:8]:
             print("  ! " + " ".join(str(w).split()))
     return 0
+
+
+def run_plan_section(args, plan, command, *, bar=None, offset: int = 0):
+    """``vbq cohort analyze`` with a plan's ``diagnostic:`` section: ``(results, frames)`` (nothing written)."""
+    from VBQCohortLib.diagnostic.plan import run_section
+
+    id_col = args.id or plan.columns.get("id")
+
+    def prog(done, total, message):
+        if bar is not None:
+            bar(offset + done, offset + total + 3, f"diagnostic: {message}")
+
+    return run_section(args.data, plan.diagnostic, id_col=id_col if (id_col and (args.vbq_results or args.id))
+                       else None, vbq_results=args.vbq_results, sheet=args.sheet, progress=prog, command=command)
+
+
+def run_diagnostic_plan(args, plan, out, command) -> int:
+    """``vbq cohort analyze --plan <diagnostic-only plan>``: the diagnostic report into OUT."""
+    from VBQScoreLib.errors import VBQInputError
+    from VBQScoreLib.progress import TqdmProgress
+
+    from VBQCohortLib.diagnostic.report import summary_sentences, write_diagnostic_report
+
+    given = [f"--{k.replace('_', '-')}" for k in ("group", "treated", "control", "levels", "covariates",
+                                                  "predictors", "categorical") if getattr(args, k, None)]
+    if given:
+        raise VBQInputError(f"{', '.join(given)}: plan {plan.name} is a diagnostic-accuracy study without a group "
+                            f"comparison; use 'vbq cohort diagnostic' flags or a plan with columns.group")
+    _check_inputs_not_replaced(out, [("DATA", args.data), ("--vbq-results", args.vbq_results)])
+    bar = None if args.quiet else TqdmProgress(desc="vbq cohort analyze", unit="step")
+    try:
+        res, frames = run_plan_section(args, plan, command, bar=bar)
+        res["plan"] = {"name": plan.name, "title": plan.title, "citation": plan.citation, "source": plan.source}
+        written = write_diagnostic_report(res, out, frames)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        print(f"Report:  {written['report']}")
+        print(f"Results: {written['json']}")
+        for s in summary_sentences(res):
+            print("  - " + s)
+    return 0

@@ -259,6 +259,15 @@ def render_html(res: dict, figs: dict, title: str = "Diagnostic accuracy") -> st
              f"<p class='note'>Generated {esc(res['provenance']['created_utc'])} by SlicerVBQ "
              f"{esc(res['provenance']['software']['version'])}. ROC and DeLong as R pROC 1.18; correlation as R "
              f"cor.test.</p>"]
+    if res.get("plan"):
+        pl = res["plan"]
+        parts.append(f"<p class='note'>Plan <code>{esc(pl.get('name'))}</code>"
+                     f"{' — ' + esc(pl['citation']) if pl.get('citation') else ''}.</p>")
+    if res.get("demo"):
+        rows = [[esc(k), fmt(v["planted_auc"]), fmt(v["auc"]), _ci(v["ci_low"], v["ci_high"]),
+                 "yes" if v["covered"] else "no"] for k, v in res["demo"].get("recovered", {}).items()]
+        parts.append(f"<div class='box warn'>{esc(res['demo'].get('note', ''))}" +
+                     _table(["Condition", "planted AUC", "AUC", "95% CI", "planted in CI"], rows) + "</div>")
     parts.append("<h2>Summary</h2><div class='box'><ul>" +
                  "".join(f"<li>{esc(s)}</li>" for s in summary_sentences(res)) + "</ul></div>")
     parts.append(f"<h2>Methods</h2><p class='methods'>{esc(res['methods'])}</p>")
