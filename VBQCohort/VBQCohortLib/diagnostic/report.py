@@ -387,3 +387,27 @@ def write_diagnostic_report(res: dict, out_dir, frames: Optional[dict] = None, *
     report(progress, 3, 3, "written")
     return {"json": out_dir / "diagnostic.json", "report": out_dir / "report.html", "tables": out_dir / "tables",
             "figures": out_dir / "figures"}
+
+
+def roc_plot_columns(res: dict, frames: Optional[dict] = None, condition: Optional[str] = None) -> dict:
+    """Plot data of one condition's ROC curves (Slicer plot nodes, or any plotting tool):
+    ``{marker: {"curve": {"fpr": [...], "sensitivity": [...], "threshold": [...]}, "youden": {...}}}`` with the
+    curve from the full curve in ``frames`` when given (else the curve points of ``res``) and the Youden
+    point(s). ``condition``: a label of ``res["conditions"]`` (default: the first)."""
+    label = condition or res.get("condition")
+    cond = res["conditions"][label]
+    out = {}
+    for m, e in cond["roc"].items():
+        r = (frames or {}).get("rocs", {}).get((label, m))
+        if r is not None:
+            sp, se, th = r.specificities.tolist(), r.sensitivities.tolist(), r.thresholds.tolist()
+        else:
+            sp = [p["specificity"] for p in e["curve"]]
+            se = [p["sensitivity"] for p in e["curve"]]
+            th = [p["threshold"] for p in e["curve"]]
+        th = [t if t is not None and math.isfinite(t) else None for t in th]
+        out[m] = {"curve": {"fpr": [1 - s for s in sp], "sensitivity": se, "threshold": th},
+                  "youden": {"fpr": [1 - y["specificity"] for y in e["youden"]],
+                             "sensitivity": [y["sensitivity"] for y in e["youden"]],
+                             "threshold": [y["threshold"] for y in e["youden"]]}}
+    return out
