@@ -64,7 +64,7 @@ def test_keys_of_the_issue_and_published_values():
 
 
 def test_model_equals_r_glm_and_proc():
-    ref = json.loads((RREF / "diagnostic_model.json").read_text())["asah_s100b_age_gender"]
+    ref = json.loads((RREF / "diagnostic_model.json").read_text(encoding="utf-8"))["asah_s100b_age_gender"]
     res = run_diagnostic(ASAH, ["s100b"], ["outcome == Poor"], covariates=["age", "gender"])
     m = res["model"]["s100b"]
     assert m["n"] == ref["n"] and m["formula"] == "condition ~ s100b + age + gender"
@@ -160,12 +160,12 @@ def test_cli_writes_the_report_folder(tmp_path):
             "--correlate", "age", "--covariates", "age,gender", "--threshold", "0.205", "--at-sensitivity", "0.9",
             "--bootstrap", "200", "--seed", "3", "--out", out, "--quiet")
     assert r.returncode == 0, r.stderr
-    res = json.loads((out / "diagnostic.json").read_text())
+    res = json.loads((out / "diagnostic.json").read_text(encoding="utf-8"))
     assert "s100b vs ndka" in res["roc_tests"] and res["roc"]["s100b"]["bootstrap"]["n_boot"] == 200
     assert res["roc"]["s100b"]["at_threshold"][0]["tp"] == 26
     b = res["roc"]["s100b"]["bootstrap"]
     assert b["ci_low"] < res["roc"]["s100b"]["auc"] < b["ci_high"]
-    page = (out / "report.html").read_text()
+    page = (out / "report.html").read_text(encoding="utf-8")
     assert "0.731" in page and "Methods" in page and "DeLong" in page
     for f in ("roc.csv", "cutoffs.csv", "roc_tests.csv", "correlation.csv", "model.csv", "excluded.csv",
               "roc_curve_1_s100b.csv"):
@@ -255,7 +255,7 @@ def test_cli_analyze_runs_the_builtin_diagnostic_plan(tmp_path):
     out = tmp_path / "dxa"
     r = cli("cohort", "analyze", clin, "--plan", "ehresman2020_dxa", "--vbq-results", vq, "--out", out, "--quiet")
     assert r.returncode == 0, r.stderr
-    res = json.loads((out / "diagnostic.json").read_text())
+    res = json.loads((out / "diagnostic.json").read_text(encoding="utf-8"))
     assert res["condition"] == "dxa_t_lumbar < -1" and res["plan"]["name"] == "ehresman2020_dxa"
     e = res["conditions"]["dxa_t_lumbar <= -2.5"]["roc"]["VBQ_overall"]
     ok = np.arange(len(t)) < len(t) - 3  # the last three have no VBQ results: excluded and listed
@@ -280,13 +280,13 @@ def test_cli_analyze_group_plan_with_a_diagnostic_section(tmp_path):
         d.pop(k)
     d["diagnostic"] = {"markers": ["VBQ_C3", "VBQ_C6"], "conditions": ["screw_loosening == yes"],
                        "correlate": ["dxa_t_lumbar"]}
-    (tmp_path / "plan.json").write_text(json.dumps(d))
+    (tmp_path / "plan.json").write_text(json.dumps(d), encoding="utf-8")
     out = tmp_path / "study"
     r = cli("cohort", "analyze", tmp_path / "c.csv", "--plan", tmp_path / "plan.json", "--out", out, "--quiet")
     assert r.returncode == 0, r.stderr
-    res = json.loads((out / "results.json").read_text())
+    res = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert res["diagnostic"]["folder"] == "diagnostic" and "comparison" in res
-    dj = json.loads((out / "diagnostic" / "diagnostic.json").read_text())
+    dj = json.loads((out / "diagnostic" / "diagnostic.json").read_text(encoding="utf-8"))
     assert "VBQ_C3 vs VBQ_C6" in dj["roc_tests"]
     y = (full.screw_loosening == "yes").to_numpy()
     assert dj["roc"]["VBQ_C3"]["auc"] == pytest.approx(R.roc(y, full.VBQ_C3.to_numpy()).auc, rel=1e-15)
