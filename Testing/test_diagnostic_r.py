@@ -247,3 +247,34 @@ def test_live_r_reproduces_fixtures(rscript, tmp_path):
     for f in ("diagnostic_roc.json", "diagnostic_roctest.json", "diagnostic_cor.json"):
         assert_same_json(json.loads((tmp_path / f).read_text(encoding="utf-8")),
                          json.loads((RREF / f).read_text(encoding="utf-8")), f)
+
+
+# ------------------------------------------------------------------------------------------------ brute force
+
+@pytest.mark.parametrize("seed", range(12))
+def test_curve_and_youden_equal_the_definitions(seed):
+    """Random tie-heavy samples: every curve point equals pROC's definition at that threshold (direction '<':
+    positive if >= t, '>': positive if <= t), thresholds are the midpoints of the sorted distinct values with
+    -Inf/+Inf at the ends, the AUC equals the Mann-Whitney count, and coords_best returns every maximiser of
+    se + sp."""
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(2, 30)), int(rng.integers(2, 30))
+    shift = rng.choice([-1.0, 1.0])
+    cases = np.round(rng.normal(shift, 1, m), int(rng.integers(0, 2)))
+    controls = np.round(rng.normal(0, 1, n), int(rng.integers(0, 2)))
+    r = R.roc_from_groups(cases, controls)
+    want_dir = "<" if np.median(controls) <= np.median(cases) else ">"
+    assert r.direction == want_dir
+    u = np.unique(np.concatenate((cases, controls)))
+    mids = np.concatenate(([-np.inf], (u[:-1] + u[1:]) / 2, [np.inf]))
+    assert np.array_equal(r.thresholds, mids if want_dir == "<" else mids[::-1])
+    for t, se, sp in zip(r.thresholds, r.sensitivities, r.specificities):
+        if want_dir == "<":
+            assert se == np.sum(cases >= t) / m and sp == np.sum(controls < t) / n
+        else:
+            assert se == np.sum(cases <= t) / m and sp == np.sum(controls > t) / n
+    sgn = 1 if want_dir == "<" else -1
+    psi = ((sgn * cases[:, None] > sgn * controls[None, :]) + 0.5 * (cases[:, None] == controls[None, :])).mean()
+    assert r.auc == pytest.approx(psi, rel=1e-14)
+    crit = r.sensitivities + r.specificities
+    assert R.coords_best(r) == [i for i in range(crit.size) if crit[i] == crit.max()]
