@@ -13,11 +13,11 @@ def _csv_list(text: str) -> list[str]:
 def register(csub) -> None:
     p = csub.add_parser(
         "diagnostic", help="diagnostic accuracy of a marker: ROC/AUC with DeLong CI, Youden cut-off, correlation",
-        description="ROC curves of each --marker for each --condition (pROC semantics: direction from the group "
-        "medians, AUC with DeLong 95%% CI, Youden-optimal thresholds with sensitivity/specificity and their "
-        "Clopper-Pearson CIs, PPV, NPV, LR+/-), paired DeLong tests between markers, Pearson/Spearman correlation "
-        "with each --correlate column (R cor.test), and with --covariates a logistic model. Writes "
-        "OUT/diagnostic.json, OUT/report.html, OUT/tables/*.csv, OUT/figures/*.png|svg.",
+        description="ROC curves of each --marker for each --condition (R pROC semantics: direction from the\n"
+        "group medians, AUC with DeLong 95% CI, Youden-optimal thresholds with sensitivity and specificity and\n"
+        "their Clopper-Pearson CIs, PPV, NPV, LR+, LR-), paired DeLong tests between markers, Pearson and\n"
+        "Spearman correlation with each --correlate column (R cor.test), and with --covariates a logistic model.\n"
+        "Writes OUT/diagnostic.json, OUT/report.html, OUT/tables/*.csv, OUT/figures/*.png|svg.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  vbq cohort diagnostic study.csv --id patient_id --marker vbq_l1_l4 \\\n"
         "      --condition \"dxa_t_lumbar <= -2.5\" --condition \"dxa_t_lumbar < -1\" --correlate dxa_t_lumbar "
