@@ -237,3 +237,16 @@ def test_vbqcohort_diagnostic_into_nodes(monkeypatch, tmp_path):
     # a re-run reuses the nodes
     logic.computeDiagnostic(path, ["s100b", "wfns"], ["outcome == Poor"])
     assert scene.GetNodesByClass("vtkMRMLPlotChartNode").GetNumberOfItems() == 1
+
+
+def test_vbqcohort_in_slicer_diagnostic_check_on_slicer_core(monkeypatch):
+    """Runs VBQCohortTest.test_Diagnostic (the in-Slicer self-test) on slicer-core with unittest's asserts."""
+    import unittest
+
+    scene = slicer.vtkMRMLScene()
+    _stub_modules(monkeypatch, scene)
+    monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
+    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag2")
+    case = type("T", (unittest.TestCase,), {"test_Diagnostic": module.VBQCohortTest.test_Diagnostic})
+    res = unittest.TextTestRunner(verbosity=0).run(case("test_Diagnostic"))
+    assert res.wasSuccessful() and not res.skipped, (res.failures, res.errors, res.skipped)

@@ -578,6 +578,8 @@ class VBQCohortTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_LoadGuessRun()
+        self.setUp()
+        self.test_Diagnostic()
 
     def test_LoadGuessRun(self):
         import csv
@@ -620,3 +622,33 @@ class VBQCohortTest(ScriptedLoadableModuleTest):
         self.assertAlmostEqual(c3["describe"]["OPLL"]["median"], 2.575, places=12)
         self.assertIn("comparison", out["tables"])
         self.assertEqual(out["levelsChart"].GetNumberOfPlotSeriesNodes(), 2)
+
+    def test_Diagnostic(self):
+        """Diagnostic accuracy section: controls 1, 2, 3, 4, 6 and cases 5, 7, 8, 9, 10 -> AUC 24/25 = 0.96,
+        DeLong variance 0.008/5 + 0.008/5 = 0.0032, two Youden-tied cut-offs 4.5 (se 1, sp 0.8) and 6.5 (se 0.8,
+        sp 1)."""
+        import csv
+        import math
+        import tempfile
+
+        if VBQCohortLogic.missingRequirements():
+            self.skipTest("Python requirements of VBQ Cohort are not installed (tests never install packages)")
+        folder = tempfile.mkdtemp()
+        path = os.path.join(folder, "dxa.csv")
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["patient_id", "vbq", "loosening"])
+            for i, v in enumerate([1, 2, 3, 4, 6, 5, 7, 8, 9, 10]):
+                w.writerow([f"P{i}", v, "yes" if i >= 5 else "no"])
+        logic = VBQCohortLogic()
+        node = logic.loadSpreadsheet(path)
+        out = logic.computeDiagnostic(node, ["vbq"], ["loosening == yes"], [], os.path.join(folder, "diag"))
+        roc = out["rocTable"].GetTable()
+        self.assertAlmostEqual(roc.GetValueByName(0, "auc").ToDouble(), 0.96, delta=1e-15)
+        self.assertAlmostEqual(roc.GetValueByName(0, "ci_low").ToDouble(), 0.96 - 1.959963984540054 * math.sqrt(0.0032),
+                               delta=1e-12)
+        cut = out["cutoffTable"].GetTable()
+        self.assertEqual(cut.GetNumberOfRows(), 2)
+        self.assertEqual([cut.GetValueByName(i, "threshold").ToDouble() for i in range(2)], [4.5, 6.5])
+        self.assertEqual(out["rocChart"].GetNumberOfPlotSeriesNodes(), 2)
+        self.assertTrue(os.path.exists(out["report"]))
