@@ -154,6 +154,13 @@ def test_bad_input_raises_one_clear_error(kw, msg):
         run_diagnostic(df, kw["markers"], kw["conditions"])
 
 
+def test_infinite_marker_value_is_bad_input():
+    df = _frame()
+    df.loc[5, "vbq"] = np.inf
+    with pytest.raises(VBQInputError, match="marker column 'vbq' row 5: infinite value"):
+        run_diagnostic(df, ["vbq"], ["t <= -2.5"])
+
+
 def test_cli_writes_the_report_folder(tmp_path):
     out = tmp_path / "diag"
     r = cli("cohort", "diagnostic", ASAH, "--marker", "s100b", "--marker", "ndka", "--condition", "outcome == Poor",

@@ -75,7 +75,18 @@ def _number(text: str):
 
 
 def numeric_column(df, col: str, role: str) -> np.ndarray:
-    """Float array of ``df[col]``; a text cell (not a missing token) is bad input naming its row(s)."""
+    """Float array of ``df[col]``; a text cell (not a missing token) or an infinite value is bad input naming
+    its row(s)."""
+    x = _numeric_column(df, col, role)
+    inf = np.isinf(x)
+    if inf.any():
+        rows = [str(r) for r in df.index[inf][:6]]
+        raise VBQInputError(f"{role} column '{col}' row{'s' if inf.sum() > 1 else ''} {', '.join(rows)}: infinite "
+                            f"value")
+    return x
+
+
+def _numeric_column(df, col: str, role: str) -> np.ndarray:
     import pandas as pd
 
     s = df[col]
