@@ -22,6 +22,8 @@ import numpy as np
 
 __all__ = ["write_diagnostic_report", "summary_sentences", "make_tables", "render_html", "slug"]
 
+PLOT_POINTS = 4000      # ROC curve points drawn (the tables hold all of them)
+SCATTER_POINTS = 20000  # scatter points drawn (a seeded random subset beyond this)
 COLORS = ("#c0392b", "#2471a3", "#229954", "#8e44ad", "#d68910", "#17a589", "#5d6d7e")
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -196,8 +198,12 @@ def fig_roc(label: str, cond: dict, frames: Optional[dict]):
     for k, (m, e) in enumerate(cond["roc"].items()):
         col = COLORS[k % len(COLORS)]
         r = (frames or {}).get("rocs", {}).get((label, m))
-        if r is not None:
+        if r is not None and r.thresholds.size <= PLOT_POINTS:
             fpr, tpr = 1 - r.specificities, r.sensitivities
+        elif r is not None:  # a large curve: every k-th point (and the ends) draws the same picture
+            idx = np.unique(np.concatenate((np.linspace(0, r.thresholds.size - 1, PLOT_POINTS).round().astype(int),
+                                            [0, r.thresholds.size - 1])))
+            fpr, tpr = 1 - r.specificities[idx], r.sensitivities[idx]
         else:
             fpr = np.array([1 - p["specificity"] for p in e["curve"]])
             tpr = np.array([p["sensitivity"] for p in e["curve"]])
@@ -220,7 +226,11 @@ def fig_roc(label: str, cond: dict, frames: Optional[dict]):
 def fig_scatter(m: str, c: str, x: np.ndarray, y: np.ndarray, cor: dict):
     fig = _figure(5.0, 4.0)
     ax = fig.add_subplot(111)
-    ax.scatter(x, y, s=8 if x.size < 2000 else 2, alpha=0.6 if x.size < 2000 else 0.25, color=COLORS[1], lw=0)
+    shown = np.arange(x.size)
+    if x.size > SCATTER_POINTS:  # a random (seeded) subset is drawn; the line is fitted on all points
+        shown = np.sort(np.random.default_rng(0).choice(x.size, SCATTER_POINTS, replace=False))
+    ax.scatter(x[shown], y[shown], s=8 if x.size < 2000 else 2, alpha=0.6 if x.size < 2000 else 0.25,
+               color=COLORS[1], lw=0)
     if x.size >= 2 and np.ptp(x) > 0:
         b, a = np.polyfit(x, y, 1)
         xs = np.array([x.min(), x.max()])
@@ -228,7 +238,8 @@ def fig_scatter(m: str, c: str, x: np.ndarray, y: np.ndarray, cor: dict):
     p, s = cor["pearson"], cor["spearman"]
     ax.set_xlabel(m)
     ax.set_ylabel(c)
-    ax.set_title(f"{m} vs {c}: r = {fmt(p['r'], 2)}, rho = {fmt(s['rho'], 2)}, n = {cor['n']}", fontsize=9)
+    more = f" ({shown.size:,} shown)" if shown.size < x.size else ""
+    ax.set_title(f"{m} vs {c}: r = {fmt(p['r'], 2)}, rho = {fmt(s['rho'], 2)}, n = {cor['n']:,}{more}", fontsize=9)
     return _save(fig)
 
 
