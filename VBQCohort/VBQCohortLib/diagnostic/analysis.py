@@ -10,7 +10,7 @@ at least 2 subjects), then per condition and marker:
 * the Youden-optimal threshold(s) (all ties), the given ``thresholds`` and the cut-offs at a target sensitivity
   / specificity, each with the 2x2 table, Clopper-Pearson CIs, PPV, NPV, LR+ and LR-;
 * the paired DeLong test of every pair of markers (order of ``markers``) on the rows complete for both;
-* with ``covariates``: ``condition ~ marker + covariates`` by :func:`VBQCohortLib.logistic.fit_logistic`
+* with ``covariates``: ``condition ~ marker + covariates`` by :func:`VBQCohortLib.stats.logistic.fit_logistic`
   (R ``glm``), the marker's odds ratio per unit and per SD (SD of the marker in the model's rows), and the AUC of
   the model's linear predictor with its DeLong CI (direction fixed to ``"<"``: higher predicted risk in cases).
 
@@ -30,6 +30,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from VBQScoreLib.errors import VBQInputError
+from VBQScoreLib.json_text import finite_or_none
+from VBQScoreLib.json_text import jsonable
 from VBQScoreLib.progress import report
 
 from . import correlation as C
@@ -42,19 +44,12 @@ CURVE_POINTS = 1000  # at most this many curve points in diagnostic.json (all of
 Z975 = 1.959963984540054
 
 
-def _f(v):
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-
 def _read(data, sheet=None):
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
         return data.copy(), "<table>", None, []
-    from VBQCohortLib.spreadsheet import read_table
+    from ..reading.spreadsheet import read_table
 
     path = Path(data)
     if path.is_dir():
@@ -71,7 +66,7 @@ def _read(data, sheet=None):
 def _column(df, name: str, flag: str) -> str:
     import difflib
 
-    from VBQCohortLib.labels import find_column
+    from ..reading.labels import find_column
 
     cols = [str(c) for c in df.columns]
     hit = find_column(cols, name, f"{flag} column '{name}'")
@@ -116,7 +111,7 @@ def _thin(n: int, keep: Sequence[int], k: int = CURVE_POINTS) -> np.ndarray:
 
 def _op(r: R.ROC, t: float) -> dict:
     d = R.operating_point(r, t)
-    return {k: (_f(v) if isinstance(v, float) else v) for k, v in d.items()}
+    return {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in d.items()}
 
 
 def roc_entry(r: R.ROC, *, thresholds=(), at_sensitivity=None, at_specificity=None, bootstrap=None, seed=None,
@@ -126,11 +121,11 @@ def roc_entry(r: R.ROC, *, thresholds=(), at_sensitivity=None, at_specificity=No
     best = R.coords_best(r)
     youden = [_op(r, float(r.thresholds[i])) for i in best]
     idx = _thin(r.thresholds.size, best)
-    curve = [{"threshold": _f(r.thresholds[i]), "sensitivity": float(r.sensitivities[i]),
+    curve = [{"threshold": finite_or_none(r.thresholds[i]), "sensitivity": float(r.sensitivities[i]),
               "specificity": float(r.specificities[i])} for i in idx]
     out: dict[str, Any] = {
         "auc": ci["auc"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "ci_method": "DeLong",
-        "auc_se": _f(ci["se"]), "direction": r.direction,
+        "auc_se": finite_or_none(ci["se"]), "direction": r.direction,
         "positive_if": "marker >= threshold" if r.direction == "<" else "marker <= threshold",
         "n_cases": r.n_cases, "n_controls": r.n_controls,
         "youden": youden, "curve": curve, "curve_points": int(r.thresholds.size),
@@ -145,7 +140,7 @@ def roc_entry(r: R.ROC, *, thresholds=(), at_sensitivity=None, at_specificity=No
         op = _op(r, float(r.thresholds[c["operating_index"]]))
         out[key] = {"target": float(val), "interpolated": {"sensitivity": c["sensitivity"],
                                                            "specificity": c["specificity"],
-                                                           "threshold": _f(c["threshold"])},
+                                                           "threshold": finite_or_none(c["threshold"])},
                     "operating_point": op}
     if bootstrap:
         b = R.ci_auc_bootstrap(r, int(bootstrap), seed=seed, progress=progress)
@@ -159,7 +154,7 @@ def _model(df_num: dict, y: np.ndarray, marker: str, covariates: Sequence[str], 
     """``condition ~ marker + covariates`` by fit_logistic; OR per unit and per SD; AUC of the model."""
     import pandas as pd
 
-    from VBQCohortLib.logistic import fit_logistic
+    from ..stats.logistic import fit_logistic
 
     cols = {"__condition__": y, marker: df_num[marker]}
     for c in covariates:
@@ -235,7 +230,7 @@ def run_diagnostic(data, markers: Sequence[str], conditions: Sequence[str], *, c
     if vbq_results is not None:
         if id_col is None:
             raise VBQInputError("--vbq-results: give --id COL (the patient id column to join on)")
-        from VBQCohortLib.join import join_vbq
+        from ..reading.join import join_vbq
 
         df, info = join_vbq(df, vbq_results, id_col=id_col)
         if info.get("n_vbq") and not info.get("n_joined"):
@@ -324,7 +319,7 @@ def run_diagnostic(data, markers: Sequence[str], conditions: Sequence[str], *, c
                                                         "note": "fewer than 2 subjects per class complete for both"}
                 continue
             t = R.roc_test_paired(R.roc(y, num[a][ok]), R.roc(y, num[b][ok]))
-            t = {k: (_f(v) if isinstance(v, float) else v) for k, v in t.items()}
+            t = {k: (finite_or_none(v) if isinstance(v, float) else v) for k, v in t.items()}
             t["n_excluded"] = int((~ok).sum())
             t["excluded"] = _excluded(miss, rows, ids)
             if t.get("warning"):
@@ -358,13 +353,10 @@ def run_diagnostic(data, markers: Sequence[str], conditions: Sequence[str], *, c
             frames["pairs"][(m, c)] = ok
     res["warnings"] = warnings
     res["methods"] = methods_paragraph(res, bootstrap=bootstrap, seed=seed)
-    try:
-        from importlib.metadata import version as _v
-
-        versions = {p: _v(p) for p in ("numpy", "scipy", "pandas", "statsmodels")}
-    except Exception:  # pragma: no cover
-        versions = {}
     from VBQScoreLib import __version__
+    from VBQScoreLib.provenance import software_versions
+
+    versions = software_versions()
 
     res["provenance"] = {"created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
                          "software": {"name": "SlicerVBQ", "version": __version__}, "versions": versions,
@@ -372,23 +364,8 @@ def run_diagnostic(data, markers: Sequence[str], conditions: Sequence[str], *, c
                          "options": {"thresholds": list(thresholds), "at_sensitivity": at_sensitivity,
                                      "at_specificity": at_specificity, "bootstrap": bootstrap, "seed": seed}}
     report(progress, n_steps, n_steps, "done")
-    res = _jsonable(res)
+    res = jsonable(res)
     return (res, frames) if return_frames else res
-
-
-def _jsonable(o):
-    """Plain JSON types; NaN and infinities become None (JSON has neither)."""
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, (bool, np.bool_)):
-        return bool(o)
-    if isinstance(o, (int, np.integer)):
-        return int(o)
-    if isinstance(o, (float, np.floating)):
-        return _f(o)
-    return o
 
 
 def methods_paragraph(res: dict, bootstrap=None, seed=None) -> str:

@@ -2,7 +2,7 @@
 
 ``OP`` is one of ``<=``, ``<``, ``>=``, ``>``, ``==``, ``!=``. A numeric column is compared with a number
 (``"dxa_t_lumbar <= -2.5"``); a text column only with ``==`` / ``!=`` and a value matched by the project's label
-rules (:mod:`VBQCohortLib.labels`: exact first, else up to case and spacing with a warning; a column holding two
+rules (:mod:`VBQCohortLib.reading.labels`: exact first, else up to case and spacing with a warning; a column holding two
 such spellings is bad input): ``"screw_loosening == yes"``. The column name is found the same way. A row whose
 column is missing stays missing (excluded from the analyses and counted). Values may be quoted
 (``"sex == 'F'"``).
@@ -94,7 +94,7 @@ def _numeric_column(df, col: str, role: str) -> np.ndarray:
         return s.astype(float).to_numpy()
     if pd.api.types.is_numeric_dtype(s):
         return s.to_numpy(dtype=float)
-    from VBQCohortLib.spreadsheet import MISSING_TOKENS
+    from ..reading.cells import MISSING_TOKENS
 
     conv = pd.to_numeric(s.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce")
     miss_tok = s.map(lambda v: v is None or (isinstance(v, float) and math.isnan(v))
@@ -114,7 +114,7 @@ def evaluate_condition(df, cond: Condition | str) -> Evaluated:
     """The positive class (1), negative (0) and missing (NaN) of every row of ``df``."""
     import pandas as pd
 
-    from VBQCohortLib.labels import find_column, resolve_column_value
+    from ..reading.labels import find_column, resolve_column_value
 
     if isinstance(cond, str):
         cond = parse_condition(cond)
@@ -145,7 +145,7 @@ def evaluate_condition(df, cond: Condition | str) -> Evaluated:
     value, warn = resolve_column_value(df, col, cond.value, flag="--condition", role="condition")
     if warn:
         warnings.append(warn)
-    from VBQCohortLib.labels import spelling_counts
+    from ..reading.labels import spelling_counts
 
     counts = spelling_counts(s)
     if value not in counts and str(value).strip() not in counts:

@@ -1,6 +1,7 @@
 """The diagnostic-accuracy report folder: ``diagnostic.json``, ``report.html`` (self-contained), ``tables/*.csv``
 and ``figures/*.png`` + ``figures/*.svg`` (ROC curves with the Youden point(s), scatter plots with the fitted
-line), written atomically (:func:`VBQScoreLib.atomic.atomic_directory`: on error nothing is written).
+line), written atomically (:func:`VBQCohortLib.report.html.write_report_folder`: on error nothing is written; files an
+earlier run listed and this one did not write are removed).
 
 Figures use matplotlib's Agg backend through ``matplotlib.figure.Figure`` (no pyplot state); PNG at 300 dpi and
 SVG (vector) for journals. Text cells of the CSV tables that start with ``=``, ``+``, ``-`` or ``@`` get a
@@ -12,7 +13,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 import re
 from pathlib import Path
@@ -358,9 +358,10 @@ REPORT_FILES = ".vbq_diagnostic_files.json"
 
 def write_diagnostic_report(res: dict, out_dir, frames: Optional[dict] = None, *, progress=None) -> dict:
     """Write diagnostic.json, report.html, tables/*.csv, figures/*.png|svg into ``out_dir`` atomically."""
-    from VBQScoreLib.atomic import atomic_directory
     from VBQScoreLib.json_text import dumps
     from VBQScoreLib.progress import report
+
+    from ..report.html import write_report_folder
 
     report(progress, 0, 3, "figures")
     figs = make_figures(res, frames)
@@ -368,15 +369,7 @@ def write_diagnostic_report(res: dict, out_dir, frames: Optional[dict] = None, *
     report(progress, 1, 3, "report")
     page = render_html(res, figs)
     text = dumps(res, indent=1)
-    out_dir = Path(out_dir)
-    prev: set = set()
-    try:
-        prev = {str(n) for n in json.loads((out_dir / REPORT_FILES).read_text(encoding="utf-8"))
-                if isinstance(n, str) and ".." not in n and not n.startswith("/")}
-    except (OSError, ValueError):
-        pass
-    with atomic_directory(out_dir) as tmp:
-        tmp = Path(tmp)
+    def fill(tmp: Path) -> None:
         (tmp / "diagnostic.json").write_text(text, encoding="utf-8")
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "tables").mkdir()
@@ -386,15 +379,8 @@ def write_diagnostic_report(res: dict, out_dir, frames: Optional[dict] = None, *
         for name, (png, svg) in figs.items():
             (tmp / "figures" / f"{name}.png").write_bytes(png)
             (tmp / "figures" / f"{name}.svg").write_bytes(svg)
-        produced = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
-        (tmp / REPORT_FILES).write_text(json.dumps(produced, indent=0) + "\n", encoding="utf-8")
-    for rel in sorted(prev - set(produced)):
-        parts = rel.split("/")
-        if len(parts) == 2 and parts[0] in ("tables", "figures"):
-            try:
-                (out_dir / rel).unlink()
-            except OSError:
-                pass
+
+    out_dir = write_report_folder(out_dir, REPORT_FILES, ("diagnostic.json", "report.html"), fill)
     report(progress, 3, 3, "written")
     return {"json": out_dir / "diagnostic.json", "report": out_dir / "report.html", "tables": out_dir / "tables",
             "figures": out_dir / "figures"}

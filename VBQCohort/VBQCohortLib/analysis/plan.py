@@ -231,7 +231,7 @@ def _from_dict(raw: dict, source: str) -> Plan:
     raw.pop("source", None)
     overrides = raw.pop("overrides", None) or {}
     d = _merge(DEFAULTS, raw, f"plan {source}")
-    from .diagnostic.plan import check_section
+    from ..diagnostic.plan import check_section
 
     diag = check_section(d.get("diagnostic"), source)
     if diag is not None and not d["columns"]["group"]:  # a diagnostic-accuracy plan: no groups to check
@@ -306,7 +306,7 @@ def plan_from_dict(d: dict, source: str = "<dict>") -> Plan:
 
 
 def builtin_plan_path(name: str) -> Path:
-    return Path(__file__).resolve().parent / "plans" / f"{name}.yaml"
+    return Path(__file__).resolve().parent.parent / "plans" / f"{name}.yaml"  # VBQCohortLib/plans
 
 
 def load_plan(name_or_path: "str | Path | Plan | dict | None" = "lu2024") -> Plan:
