@@ -297,3 +297,18 @@ def test_cli_analyze_group_plan_with_a_diagnostic_section(tmp_path):
     assert "VBQ_C3 vs VBQ_C6" in dj["roc_tests"]
     y = (full.screw_loosening == "yes").to_numpy()
     assert dj["roc"]["VBQ_C3"]["auc"] == pytest.approx(R.roc(y, full.VBQ_C3.to_numpy()).auc, rel=1e-15)
+
+
+def test_cli_diagnostic_joins_vbq_results_by_id(tmp_path):
+    clin, vq, t, vbq = _dxa_study(tmp_path)
+    out = tmp_path / "d"
+    r = cli("cohort", "diagnostic", clin, "--id", "patient_id", "--vbq-results", vq, "--marker", "VBQ_overall",
+            "--condition", "dxa_t_lumbar <= -2.5", "--correlate", "dxa_t_lumbar", "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "diagnostic.json").read_text(encoding="utf-8"))
+    ok = np.arange(len(t)) < len(t) - 3
+    assert res["roc"]["VBQ_overall"]["auc"] == pytest.approx(R.roc(t[ok] <= -2.5, vbq[ok]).auc, rel=1e-15)
+    assert res["correlation"]["VBQ_overall vs dxa_t_lumbar"]["n"] == len(t) - 3
+    bad = cli("cohort", "diagnostic", clin, "--vbq-results", vq, "--marker", "VBQ_overall", "--condition",
+              "dxa_t_lumbar <= -2.5", "--out", tmp_path / "e", "--quiet")
+    assert bad.returncode == 2 and "--vbq-results: give --id COL" in bad.stderr and not (tmp_path / "e").exists()
