@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+from .detached_data import check_image_file
 from .errors import VBQInputError
 
 # DICOM tag -> key in the provenance "dicom" dict
@@ -156,6 +157,7 @@ def read_image(path) -> ImageInput:
     if p.is_dir():
         return _read_dicom_series(p, shown=path)
     if p.name.lower().endswith(".seg.nrrd"):
+        check_image_file(p)
         raise VBQInputError(f"{path}: is a Slicer segmentation, not an MRI (give the image first, then the "
                             "segmentation)")
     if _is_dicom_file(p):
@@ -170,6 +172,7 @@ def read_image(path) -> ImageInput:
             return _read_dicom_series(p.parent, uid, shown=path)
     if not os.access(p, os.R_OK):
         raise VBQInputError(f"{path}: image is not readable (permission denied)")
+    check_image_file(p)  # a data file outside its folder, or too many voxels: refused before reading
     try:
         image = sitk.ReadImage(str(p))
     except RuntimeError as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from .detached_data import check_image_file
 from .errors import VBQInputError
 
 
@@ -435,6 +436,7 @@ def read_segmentation(path, labels=None) -> list[Segment]:
         raise VBQInputError(f"{path}: segmentation not found")
     if p.is_dir():
         raise VBQInputError(f"{path}: segmentation must be a file (.seg.nrrd or a labelmap), not a folder")
+    check_image_file(p)  # a data file outside its folder, or too many voxels: refused before any reader runs
     if _looks_like_seg_nrrd(p):
         if labels is not None:
             raise VBQInputError(f"{path}: is a Slicer segmentation with its own segment names; "
