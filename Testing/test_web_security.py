@@ -177,7 +177,15 @@ window.uploadResult = fetch('http://127.0.0.1:{web.port}/vbq/upload?kind=image&n
                 page.goto(f"{web.base}/")  # without the token: the refusal, nothing of the case
                 assert page.locator("body").inner_text().strip() == REFUSED.strip()
                 assert "sct_t1w" not in page.content() and page.locator("img").count() == 0
+                problems = []
+                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+                page.on("response", lambda r: problems.append(f"{r.status} {r.request.method} {r.url}")
+                        if r.status >= 400 else None)
                 page.goto(web.link)  # the reader's tab: the cookie is set
+                B.wait_rendered(page)
+                # no console errors (trame's POST /paraview/ is answered), and the token left the address bar
+                assert problems == [] and "token" not in page.url
+                page.reload()  # the cookie alone lets the page in again
                 B.wait_rendered(page)
                 own = page.evaluate(f"""() => new Promise((resolve) => {{
                     const ws = new WebSocket('ws://127.0.0.1:{web.port}/ws');

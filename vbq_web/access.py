@@ -153,6 +153,13 @@ class Access:
             from_query = access.token is not None and access.token_ok(request.query.get("token"))
             if not (from_query or access.token_ok(request.cookies.get(name))):
                 return refuse()
+            if from_query and request.path == "/" and request.method == "GET":
+                # to the page, which drops the token from the address bar (trame's client removes the URL
+                # parameters that 'remove' names): the cookie keeps it, screen shares and history do not show it
+                response = web.Response(status=302, headers={"Location": f"index.html?token={access.token}"
+                                                                          "&remove=token", "Cache-Control": "no-store"})
+                access._set_cookie(response, name, request.secure)
+                return response
             try:
                 response = await handler(request)
             except web.HTTPException as exc:  # e.g. the redirect of / to index.html?token=…
