@@ -34,7 +34,7 @@ REFUSED = "vbq web: open the link printed in the terminal (http://…/?token=…
 LINK_LINE = re.compile(r"^vbq web: open (http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]{40,})) in a browser "
                        r"\(Ctrl\+C stops\)$")
 OUTSIDE = "its header names a data file outside the header's folder (an absolute path or '..'); such files are not read"
-NOT_OPENABLE = "the page can open only the files given on the command line, the worklist's or uploaded ones"
+NOT_OPENABLE = "the page can open only the files given on the command line or uploaded with Open"
 
 
 class Web:
@@ -341,6 +341,13 @@ def test_detached_data_outside_its_folder_is_refused_in_vbq_score_with_nothing_a
         assert "secret" not in r.stderr and "x.raw" not in r.stderr and "bytes" not in r.stderr
     r = subprocess.run([sys.executable, "-m", "vbq_cli", "score", real_t1_path, seg], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr == f"vbq score: error: {seg}: {OUTSIDE}\n"
+    # the segmentation overlap of vbq agreement reads through the same reader
+    from VBQScoreLib.errors import VBQInputError
+    from VBQScoreLib.overlap import overlap_files
+
+    with pytest.raises(VBQInputError) as refused:
+        overlap_files(real_t1_path, {"R1": str(seg), "R2": str(seg)})
+    assert str(refused.value) == f"{seg}: {OUTSIDE}"
     # a manifest of vbq batch: the same refusal for that case
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"case_id,image,segmentation\nP1,{real_t1_path},{seg}\n")
@@ -416,3 +423,24 @@ def test_no_token_only_on_loopback_and_bad_tokens_are_one_line(real_t1_path, tmp
         r = subprocess.run([sys.executable, "-m", "vbq_cli", "web", real_t1_path, "--out", tmp_path, "--no-browser",
                             "--port", "0", *map(str, argv)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and r.stderr == f"vbq web: error: {message}\n", r.stderr
+
+
+def test_a_worklist_page_opens_only_its_cases_by_next_and_previous(real_t1_path, tmp_path):
+    """In a worklist the page cannot open files by path or upload (they would be saved as the current case): the
+    load trigger and the upload endpoint are refused, the case shown stays."""
+    other = tmp_path / "P0001.nii.gz"
+    shutil.copy(real_t1_path, other)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"case_id,image\nP0000,{real_t1_path}\nP0001,{other}\n")
+    with B.Server(["--worklist", manifest, "--reader", "R1", "--out", tmp_path / "readings"],
+                  env={"TMPDIR": str(tmp_path)}) as server:
+        web = Web(server, tmp_path / "readings", tmp_path)
+        state = W.run(web.call(("vbq_load", str(other), None, None, "P0000")))
+        assert state["vbq_error"] == "in a worklist, cases are opened with Next/Previous"
+        assert state["vbq_title"].startswith("P0000 ")
+        status, body, _ = _get(f"{web.base}/vbq/upload?kind=image&name=x.nii.gz", web.cookie, method="POST",
+                               data=other.read_bytes())
+        assert (status, body) == (403, "upload refused: this server opens only the cases of its worklist\n")
+        state = W.run(web.call(("vbq_open_uploads",)))
+        assert state["vbq_error"] == "in a worklist, cases are opened with Next/Previous"
+        assert state["vbq_title"].startswith("P0000 ")

@@ -111,7 +111,8 @@ class VBQAppLogic:
         self.last_result = None
         self._init_state()
         # the Open dialog's files: streamed to a private folder over HTTP (vbq_web.uploads), never in memory
-        self.uploads = UploadStore(session.max_upload, on_change=self._uploads_changed)
+        self.uploads = UploadStore(session.max_upload, on_change=self._uploads_changed,
+                                   enabled=session.worklist is None)  # a worklist opens only its manifest's cases
         self.uploads.install(server)
         server.controller.on_server_exited.add(self._exited)
         for name, fn in self.api().items():  # as ctrl.<name> for widgets and Python, and trigger('<name>') for JS
@@ -305,32 +306,29 @@ class VBQAppLogic:
         return True
 
     # -- the page may open only what the command line gave, the worklist's files, or its own uploads
-    NOT_OPENABLE = "the page can open only the files given on the command line, the worklist's or uploaded ones"
+    NOT_OPENABLE = "the page can open only the files given on the command line or uploaded with Open"
 
     def _openable(self, path) -> bool:
+        """``path`` is a file given on the command line or one of this server's uploads (compared after
+        resolving links, without telling whether anything else exists)."""
         import os
 
-        if not isinstance(path, str) or not path:
+        if not isinstance(path, str) or not path or "\x00" in path:
             return False
-        s, wl = self.session, self.session.worklist
-        given = [s.image, s.segmentation, s.labels]
-        if wl is not None:
-            given += [p for c in wl.cases for p in (c.image, getattr(c, "labels", None))]
-            given.append(str(wl.folder))
         if self.uploads.contains(path):
             return True
+        s = self.session
         real = os.path.realpath(path)
-        for g in given:
-            if g and real == os.path.realpath(str(g)):
-                return True
-        if wl is not None and os.path.realpath(str(wl.folder)) in Path(real).parents:
-            return Path(real).parent == Path(os.path.realpath(str(wl.folder)))  # this reader's own readings
-        return False
+        return any(g and real == os.path.realpath(str(g)) for g in (s.image, s.segmentation, s.labels))
 
     def load_from_page(self, image=None, segmentation=None, labels=None, case_id=None):
         """``trigger('vbq_load', …)`` from the page: only the allowed files (same message whether a refused
-        path exists or not), and a case id checked as ``--case-id``."""
+        path exists or not), and a case id checked as ``--case-id``. In a worklist the cases come from the
+        manifest only (Next/Previous/go-to): a file opened by path would be saved as the current case."""
         with self.state:
+            if self.session.worklist is not None:
+                self._error(VBQInputError("in a worklist, cases are opened with Next/Previous"))
+                return None
             for p in (image, segmentation, labels):
                 if p is not None and not self._openable(p):
                     self._error(VBQInputError(self.NOT_OPENABLE))
@@ -368,6 +366,8 @@ class VBQAppLogic:
     def open_uploads(self) -> bool:
         """Open what the dialog received (an MRI file, or the files of a DICOM series; optional segmentation
         and labels), from the private upload folder where they were streamed; kept while they are shown."""
+        if self.session.worklist is not None:
+            raise VBQInputError("in a worklist, cases are opened with Next/Previous")
         paths, folder = self.uploads.take()
         self._uploads_changed()
         self.state.vbq_open_dialog = False

@@ -61,8 +61,10 @@ class UploadStore:
     """The uploads of one server: a private root folder; ``pending`` holds what the dialog received so far, and
     :meth:`take` hands it to the case being opened (kept while the case is shown)."""
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_UPLOAD, on_change: Optional[Callable[[str], None]] = None):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_UPLOAD, on_change: Optional[Callable[[str], None]] = None,
+                 enabled: bool = True):
         self.max_bytes = int(max_bytes)
+        self.enabled = enabled
         self.on_change = on_change
         self.root = Path(tempfile.mkdtemp(prefix="vbq-web-uploads-"))  # 0700
         self._pending: Optional[Path] = None
@@ -134,6 +136,8 @@ class UploadStore:
         def fail(status, text):
             return web.Response(status=status, text=text + "\n", headers={"Connection": "close"})
 
+        if not self.enabled:
+            return fail(403, "upload refused: this server opens only the cases of its worklist")
         kind = request.query.get("kind", "")
         if kind not in KINDS:
             return fail(400, f"upload refused: kind must be one of {', '.join(KINDS)}")

@@ -204,3 +204,22 @@ def check_image_file(path) -> None:
     except Exception:  # noqa: BLE001 - not an image SimpleITK knows: the reader says what is wrong
         return
     _too_many(path, n, None)
+
+
+def check_series_voxels(files, shown) -> None:
+    """A DICOM series: the first file's slice size (and frames) times the number of files, against
+    :func:`max_voxels`, from the header of one file (no pixel data read)."""
+    if not files:
+        return
+    try:
+        import SimpleITK as sitk
+
+        r = sitk.ImageFileReader()
+        r.SetFileName(str(files[0]))
+        r.ReadImageInformation()
+        n = max(1, int(r.GetNumberOfComponents()))
+        for v in r.GetSize():
+            n *= int(v)
+    except Exception:  # noqa: BLE001 - the series reader says what is wrong with the files
+        return
+    _too_many(shown, n * len(files), None)

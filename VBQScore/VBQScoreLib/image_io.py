@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from .detached_data import check_image_file
+from .detached_data import check_image_file, check_series_voxels
 from .errors import VBQInputError
 
 # DICOM tag -> key in the provenance "dicom" dict
@@ -121,6 +121,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None = None, shown=None) 
         files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid))
         if not files:
             raise VBQInputError(f"{shown}: DICOM series {series_uid} not found in {folder}")
+    check_series_voxels(files, shown)  # slice size x number of files against --max-voxels, before reading
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
