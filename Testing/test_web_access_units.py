@@ -86,3 +86,22 @@ def test_nrrd_and_metaimage_data_file_forms(tmp_path):
     assert not _escapes(tmp_path, "in.raw") and not _escapes(tmp_path, "sub/x.raw")
     for bad in ("/etc/passwd", "../x.raw", "sub/../../x.raw", "..\\x.raw", "C:\\x.raw", "~/x.raw", "link.raw"):
         assert _escapes(tmp_path, bad), bad
+
+
+def test_a_non_loopback_host_gets_one_warning_line_and_no_token_is_refused_there():
+    import argparse
+
+    from vbq_cli.cmd_web import access_from_args, host_warning
+
+    def args(**kw):
+        base = dict(host="127.0.0.1", token=None, no_token=False, certfile=None, keyfile=None)
+        return argparse.Namespace(**{**base, **kw})
+
+    assert host_warning(access_from_args(args()), "127.0.0.1") is None
+    assert host_warning(access_from_args(args(host="localhost", no_token=True)), "localhost") is None
+    line = host_warning(access_from_args(args(host="0.0.0.0")), "0.0.0.0")
+    assert line == ("vbq web: warning: --host 0.0.0.0 serves every computer that can reach this one; only the "
+                    "link's token protects it, and the traffic is not encrypted (--certfile/--keyfile serve HTTPS)")
+    for host in ("0.0.0.0", "10.0.0.5", "::"):
+        with pytest.raises(VBQInputError, match="--no-token is only for a loopback --host"):
+            access_from_args(args(host=host, no_token=True))

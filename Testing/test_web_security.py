@@ -226,6 +226,16 @@ def test_upload_names_with_folders_or_dots_are_refused_and_nothing_lands_outside
         assert status == 400, name
         assert body.startswith("upload refused: '") and "is not a plain file name" in body and body.count("\n") == 1
     assert not target.exists() and not list(web.tmp.rglob("escaped.txt"))
+    # a good name lands in the private upload folder (0700), the file readable by this user only
+    status, body, _ = _get(f"{web.base}/vbq/upload?kind=labels&name=labels.txt", web.cookie, method="POST",
+                           data=b"1=C3\n")
+    assert status == 200, body
+    (landed,) = web.tmp.glob("vbq-web-uploads-*/case-*/labels/labels.txt")
+    root = next(web.tmp.glob("vbq-web-uploads-*"))
+    assert root.stat().st_mode & 0o777 == 0o700 and landed.parent.parent.stat().st_mode & 0o777 == 0o700
+    assert landed.stat().st_mode & 0o777 == 0o600 and landed.read_bytes() == b"1=C3\n"
+    W.run(web.call(("vbq_clear_uploads",)))
+    assert not landed.exists()
 
 
 def _rss(pid) -> int:

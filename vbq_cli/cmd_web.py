@@ -90,6 +90,17 @@ def access_from_args(args):
     return access
 
 
+def host_warning(access, host: str):
+    """The one warning line of a non-loopback ``--host`` (who can reach the server, what protects it), or
+    None."""
+    if access.loopback:
+        return None
+    how = "only the link's token protects it" if access.token else "anyone can open it"
+    if access.ssl_context is None:
+        how += ", and the traffic is not encrypted (--certfile/--keyfile serve HTTPS)"
+    return f"vbq web: warning: --host {host} serves every computer that can reach this one; {how}"
+
+
 def _check_web_extra() -> None:
     from importlib.util import find_spec
 
@@ -180,10 +191,9 @@ def run(args: argparse.Namespace) -> int:
     if app.server.state.vbq_error:  # e.g. an IMAGE vbq score would reject: shown in the page, said here too
         print(f"vbq web: {app.server.state.vbq_error}", file=sys.stderr, flush=True)
     host = args.host
-    if not access.loopback:  # one line: who can reach it, and what protects it
-        print(f"vbq web: warning: --host {host} serves every computer that can reach this one; only the link's "
-              f"token protects it" + ("" if access.ssl_context else " and the traffic is not encrypted (give "
-                                      "--certfile/--keyfile for HTTPS)"), file=sys.stderr, flush=True)
+    warning = host_warning(access, host)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
 
     def ready(**_):
         where = "" if host not in ("0.0.0.0", "::") else "  (served to every network this computer is on)"
