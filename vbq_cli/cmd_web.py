@@ -17,7 +17,9 @@ def register(sub) -> None:
         description="Serve the VBQ labelling app (Slicer's segmentation core, trame-slicer) to a browser: open an "
         "MRI, create the level segments, paint/erase/threshold or click Quick ROIs, watch the VBQ table, save "
         "a .seg.nrrd with the vbq score result. IMAGE and SEGMENTATION as in vbq score (or open them in the "
-        "page). With --worklist, walks one reader through the cases of a vbq batch manifest.",
+        "page). With --worklist, walks one reader through the cases of a vbq batch manifest. Only the printed "
+        "link opens the page: it carries a random access token (--token, VBQ_WEB_TOKEN), which the browser then "
+        "keeps in a cookie.",
         epilog="Keys in the page: 2-7 select a level, C the CSF, P/E/T/Q paint/erase/threshold/Quick ROI, "
         "Ctrl+Z undo, Ctrl+S save, PageDown/PageUp next/previous case (unsaved changes are saved first). "
         "Exit status: 0 when stopped with Ctrl+C; 2 bad input or the web extra missing.",
