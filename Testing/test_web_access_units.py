@@ -105,3 +105,53 @@ def test_a_non_loopback_host_gets_one_warning_line_and_no_token_is_refused_there
     for host in ("0.0.0.0", "10.0.0.5", "::"):
         with pytest.raises(VBQInputError, match="--no-token is only for a loopback --host"):
             access_from_args(args(host=host, no_token=True))
+
+
+def _serve(access, requests):
+    """Run ``requests(client)`` against a small aiohttp app behind ``access``'s middleware (as on trame's server)."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def page(request):
+        return web.Response(text="the page")
+
+    async def go():
+        app = web.Application(middlewares=[access.middleware()])
+        app.router.add_get("/", page)
+        app.router.add_get("/index.html", page)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            return await requests(client)
+
+    return asyncio.run(go())
+
+
+def test_no_token_serves_loopback_pages_but_still_checks_origin():
+    async def requests(client):
+        port = client.server.port
+        ok = await client.get("/index.html")
+        cross = await client.get("/index.html", headers={"Origin": "http://127.0.0.1:1"})
+        rebound = await client.get("/index.html", headers={"Host": f"evil.example:{port}"})
+        return ok.status, await ok.text(), cross.status, rebound.status
+
+    assert _serve(Access(None, generate=False), requests) == (200, "the page", 403, 403)
+
+
+def test_the_token_in_the_link_becomes_a_cookie_and_leaves_the_address_bar():
+    access = Access("t" * 43)
+
+    async def requests(client):
+        port = client.server.port
+        first = await client.get(f"/?token={access.token}", allow_redirects=False)
+        cookie = first.headers.get("Set-Cookie", "")
+        again = await client.get("/index.html")  # the client keeps the cookie, as the browser does
+        client.session.cookie_jar.clear()
+        without = await client.get("/index.html")
+        return port, first.status, first.headers.get("Location"), cookie, again.status, without.status
+
+    port, status, location, cookie, again, without = _serve(access, requests)
+    assert status == 302 and location == f"index.html?token={access.token}&remove=token"
+    assert cookie.startswith(f"vbq-web-token-{port}={access.token};") and "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie and "Path=/" in cookie
+    assert (again, without) == (200, 403)
