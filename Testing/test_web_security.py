@@ -398,6 +398,21 @@ def test_web_refuses_detached_data_arbitrary_paths_and_client_case_ids(web, tmp_
     assert state["vbq_error"].endswith(f"evil.nhdr: {OUTSIDE}") and "secret" not in state["vbq_error"]
     assert state["vbq_title"] == "sct_t1w"  # the case shown stays
 
+    # a detached header uploaded with its data file beside it: opened (the data file stays in the upload folder)
+    img = sitk.ReadImage(str(real_t1_path))
+    detached = tmp_path / "detached"
+    detached.mkdir()
+    sitk.WriteImage(img, str(detached / "t1pair.nhdr"))
+    pair = sorted(detached.iterdir())
+    assert len(pair) == 2
+    for f in pair:
+        status, body, _ = _get(f"{web.base}/vbq/upload?kind=image&name={f.name}", web.cookie, method="POST",
+                               data=f.read_bytes())
+        assert status == 200, body
+    state = W.run(web.call(("vbq_open_uploads",)))
+    assert state["vbq_error"] == "" and state["vbq_title"] == "t1pair"
+    W.run(web.call(("vbq_load", str(real_t1_path))))  # back to the case of the command line
+
     # the load trigger: only the files given; one message whether a path exists, is an image, or not
     other = tmp_path / "other.nii.gz"
     shutil.copy(real_t1_path, other)

@@ -27,6 +27,7 @@ from VBQScoreLib.errors import VBQInputError
 KINDS = ("image", "segmentation", "labels")
 DEFAULT_MAX_UPLOAD = 2 * 1024 ** 3
 PIECE = 1 << 20
+DETACHED_HEADERS = (".nhdr", ".mhd")  # uploaded with their data files: the header is what is opened
 NAME_REFUSED = ("upload refused: '{name}' is not a plain file name (no folders, no '..', not empty, "
                 "at most 255 characters)")
 
@@ -100,8 +101,11 @@ class UploadStore:
         paths = {}
         for kind in KINDS:
             names = self.names(kind)
-            if names:
-                paths[kind] = str(folder / kind / names[0]) if len(names) == 1 else str(folder / kind)
+            headers = [n for n in names if n.lower().endswith(DETACHED_HEADERS)]
+            if len(names) == 1 or len(headers) == 1:  # one file, or a header with its data file(s) beside it
+                paths[kind] = str(folder / kind / (headers or names)[0])
+            elif names:  # several: the files of a DICOM series
+                paths[kind] = str(folder / kind)
         self._pending = None
         return paths, folder
 
