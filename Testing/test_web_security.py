@@ -469,3 +469,33 @@ def test_a_worklist_page_opens_only_its_cases_by_next_and_previous(real_t1_path,
         state = W.run(web.call(("vbq_open_uploads",)))
         assert state["vbq_error"] == "in a worklist, cases are opened with Next/Previous"
         assert state["vbq_title"].startswith("P0000 ")
+
+
+def test_an_authenticated_websocket_cannot_announce_a_huge_message(web):
+    """wslink allocates the size a message's first chunk announces (up to 4 GB once authenticated): a 3 GB
+    announcement closes the connection, and memory stays flat while 200 MiB of it are sent."""
+    import struct
+
+    pid = web.server.proc.pid
+    before = _rss(pid)
+
+    async def announce():
+        c = await web.client()
+        piece = b"\0" * (1 << 20)
+        sent = 0
+        try:
+            for i in range(200):
+                await c.ws.send_bytes(struct.pack("<III", 7, i * len(piece), 3 * 10 ** 9) + piece)
+                sent += len(piece)
+        except (ConnectionError, aiohttp.ClientError):
+            pass
+        msg = await c.ws.receive(timeout=20)
+        await c.close()
+        return msg.type, sent
+
+    kind, sent = W.run(announce())
+    grown = _rss(pid) - before
+    assert kind in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.ERROR), kind
+    assert grown < 50 * 2 ** 20, grown
+    assert W.run(web.call())["vbq_title"] == "sct_t1w"  # the server goes on

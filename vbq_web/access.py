@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 #: the body of every refusal (says nothing about the case)
 REFUSED = "vbq web: open the link printed in the terminal (http://…/?token=…)\n"
 TOKEN_ENV = "VBQ_WEB_TOKEN"
+MAX_WS_MESSAGE = 64 * 2 ** 20  # bytes of one websocket message of the page (state changes, clicks)
 TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]{16,256}")  # URL- and cookie-safe as it is
 LOOPBACK_NAMES = ("localhost",)
 
@@ -125,6 +126,24 @@ class Access:
         protocol = server.protocol
         if protocol is not None:
             protocol.updateSecret(self.wslink_secret)
+        for handler in getattr(wslink_server, "_ws_handlers", []):
+            self._limit_messages(handler)
+
+    @staticmethod
+    def _limit_messages(handler) -> None:
+        """After its hello, wslink lets a client announce messages of up to 4 GB and allocates what is announced
+        before the bytes arrive; the page's messages are small (files come over HTTP), so the limit stays
+        :data:`MAX_WS_MESSAGE` and a larger announcement closes the connection."""
+        system = handler.handleSystemMessage
+
+        async def limited(rpcid, method, args, client_id):
+            done = await system(rpcid, method, args, client_id)
+            unchunker = handler.unchunkers.get(client_id)
+            if unchunker is not None and unchunker.max_message_size > MAX_WS_MESSAGE:
+                unchunker.set_max_message_size(MAX_WS_MESSAGE)
+            return done
+
+        handler.handleSystemMessage = limited
 
     async def _session_handler(self, request):
         from aiohttp import web
