@@ -1,11 +1,11 @@
-"""The pieces of vbq web's access rules and uploads, and of VBQScoreLib.detached_data, one by one (the attacks on
-a running server are in test_web_security.py)."""
+"""The pieces of vbq web's access rules and uploads, and of VBQScoreLib.input.detached_data, one by one (the
+attacks on a running server are in test_web_security.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from VBQScoreLib.detached_data import _escapes, _mhd_data_files, _nrrd_data_files
+from VBQScoreLib.input.detached_data import _escapes, _mhd_data_files, _nrrd_data_files
 from VBQScoreLib.errors import VBQInputError
 
 pytest.importorskip("aiohttp", reason="vbq web needs the [web] extra (pip install -e '.[test,web]')")

@@ -50,12 +50,12 @@ def check_measure_flags(args) -> None:
 
 
 def options_from_args(args):
-    """The validated :class:`VBQScoreLib.options.ScoreOptions` of the parsed flags."""
-    from VBQScoreLib.options import ScoreOptions
+    """The validated :class:`VBQScoreLib.measuring.options.ScoreOptions` of the parsed flags."""
+    from VBQScoreLib.measuring.options import ScoreOptions
 
     check_measure_flags(args)
     if getattr(args, "max_voxels", None) is not None:
-        from VBQScoreLib.detached_data import set_max_voxels
+        from VBQScoreLib.input.detached_data import set_max_voxels
 
         set_max_voxels(args.max_voxels)
     return ScoreOptions(preset=args.preset, stat=args.stat, levels=args.levels, aggregate=args.aggregate,
