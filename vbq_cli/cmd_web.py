@@ -46,7 +46,8 @@ def register(sub) -> None:
     p.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     p.add_argument("--token", metavar="TEXT", default=None,
                    help="the access token the link carries (default: $VBQ_WEB_TOKEN, else a new random one); "
-                   "every request and websocket without it is refused")
+                   "every request and websocket without it is refused. Other users of this computer can read a "
+                   "command line: prefer VBQ_WEB_TOKEN")
     p.add_argument("--no-token", action="store_true",
                    help="no token (only with a loopback --host: anyone on this computer can then connect)")
     p.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate (with --keyfile)")
