@@ -49,7 +49,7 @@ def _box_text(box) -> str:
 
 def no_overlap_message(image, segments) -> str:
     """:data:`NO_OVERLAP` with where each lies: the physical bounding boxes (RAS, mm) of the image and of the
-    segmentation's voxels."""
+    voxels of all ``segments`` (the same message for ``vbq score``, the web app and Slicer)."""
     import numpy as np
 
     boxes = [b for b in (_ras_box(s.mask, nonzero=True) for s in segments) if b is not None]
@@ -207,7 +207,7 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
     report(progress, len(todo), len(todo), "done")
     non_empty = [m for m in measured.values() if m["roi"].n_segment > 0]
     if non_empty and all(m["n_mapped"] == 0 and m["roi"].n_outside == m["roi"].n_segment for m in non_empty):
-        raise VBQInputError(no_overlap_message(image, [m["seg"] for m in non_empty]))
+        raise VBQInputError(no_overlap_message(image, segments))  # all segments, as mrml.read_segmentation_node
 
     def why_empty(m) -> str:
         if m["roi"].n_segment == 0:
