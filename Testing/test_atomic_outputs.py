@@ -148,3 +148,23 @@ def test_cohort_analyze_killed_during_the_swap(tmp_path, step):
     assert sorted(q.name for q in tmp_path.iterdir()) == ["c.csv", "s"]  # no leftovers
     r = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert r["matching"]["enabled"] is False and not (out / "matched.csv").exists()
+
+
+def test_batch_killed_while_writing_its_tables_then_rerun(tmp_path):
+    """The batch CSV pair: a kill while the tables are written leaves hidden temporary files; the next run
+    removes them (only ours) and writes the pair."""
+    from VBQScoreLib.phantom import make_phantom, write_phantom
+
+    mri = tmp_path / "mri"
+    write_phantom(make_phantom(seed=1), mri / "P001", basename="t1", formats=("nifti", "labels"))
+    (tmp_path / ".r.csv.keep.tmp").write_text("not ours")
+    out = tmp_path / "r.csv"
+    cmd = [sys.executable, "-m", "vbq_cli", "batch", str(mri), "--out", str(out), "--workers", "1"]
+    p = subprocess.run(cmd, env=dict(ENV, VBQ_TEST_ATOMIC_KILL="file-written"), capture_output=True, timeout=300)
+    assert p.returncode == -signal.SIGKILL
+    assert [q.name for q in tmp_path.iterdir() if q.name.startswith(".r") and ".vbq-" in q.name]
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    hidden = sorted(q.name for q in tmp_path.iterdir() if q.name.startswith("."))
+    assert hidden == [".r.csv.keep.tmp"]  # ours removed, the other file left alone
+    assert out.is_file() and "P001" in out.read_text(encoding="utf-8")
