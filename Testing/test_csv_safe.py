@@ -21,7 +21,7 @@ def test_formula_text_gets_a_quote(v):
     assert safe_cell(v) == "'" + v
 
 
-@pytest.mark.parametrize("v", ["-2.5", "+3", "-1e-5", ".5", "abc", "", "a=b", "'=x", "P-1"])
+@pytest.mark.parametrize("v", ["-2.5", "+3", "-1e-5", ".5", "-inf", "abc", "", "a=b", "'=x", "P-1"])
 def test_numbers_and_plain_text_untouched(v):
     assert safe_cell(v) == v
 
@@ -103,3 +103,23 @@ def test_batch_tables_and_score_csv(tmp_path):
     (tmp_path / "s.csv").write_text(text, encoding="utf-8")
     cells = _assert_safe(tmp_path / "s.csv")
     assert "'=cmd|x" in cells and "-3.0" in cells
+
+
+def test_diagnostic_tables(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from VBQCohortLib.diagnostic.analysis import run_diagnostic
+    from VBQCohortLib.diagnostic.report import write_diagnostic_report
+
+    rng = np.random.default_rng(5)
+    n = 40
+    t = np.round(rng.normal(-1.3, 1.1, n), 1)
+    df = pd.DataFrame({"pid": [f"=cmd{i}" for i in range(n)], "vbq": np.round(3.0 - 0.3 * t, 2), "t": t})
+    df.loc[[3], "vbq"] = np.nan  # listed in excluded.csv with its id
+    res, frames = run_diagnostic(df, ["vbq"], ["t <= -2.5"], id_col="pid", return_frames=True)
+    write_diagnostic_report(res, tmp_path / "d", frames)
+    cells = _assert_safe(tmp_path / "d" / "tables" / "excluded.csv")
+    assert "'=cmd3" in cells
+    for t in (tmp_path / "d" / "tables").glob("*.csv"):
+        _assert_safe(t)

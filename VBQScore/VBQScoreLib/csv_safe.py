@@ -8,18 +8,19 @@ the batch tables, ``vbq score --csv``, ``vbq cohort match --out``, the report's 
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["safe_cell", "safe_frame", "TRIGGERS"]
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
 
 
 def safe_cell(v):
-    """``v`` unchanged unless it is text starting with a formula character and not a number: then ``"'" + v``."""
-    if isinstance(v, str) and v and v[0] in TRIGGERS and not _NUMBER.match(v.strip()):
-        return "'" + v
+    """``v`` unchanged unless it is text starting with a formula character that is not a number (as Python's
+    ``float`` reads one: ``-2.5``, ``+3``, ``-1e-5``, ``-inf`` as pandas writes it): then ``"'" + v``."""
+    if isinstance(v, str) and v and v[0] in TRIGGERS:
+        try:
+            float(v)
+        except ValueError:
+            return "'" + v
     return v
 
 
