@@ -683,6 +683,9 @@ SNOMED_CODES = {
     "CSF": ("65216001", "Cerebrospinal Fluid"),
 }
 
+#: the terminology context of the level segments (SNOMED codes above), shipped by the extension
+TERMINOLOGY_CONTEXT = "Segmentation category and type - SlicerVBQ"
+
 #: distinct colours (Okabe-Ito / Tableau-like), cycled over the levels; CSF is always light blue
 LEVEL_COLORS = [
     (0.902, 0.624, 0.000), (0.000, 0.620, 0.451), (0.835, 0.369, 0.000), (0.800, 0.475, 0.655),
@@ -698,12 +701,13 @@ def terminology_entry(level: str) -> Optional[str]:
     The seven ``~``-separated fields of ``vtkSlicerTerminologiesModuleLogic::SerializeTerminologyEntry``
     (context, category, type, type modifier, region context, region, region modifier); no trailing ``|``
     (that is the tag separator of the ``.seg.nrrd`` header, not part of the entry). The vertebra codes are those of
-    the TotalSegmentator terminology; the DICOM master list context is used because it is always loaded.
+    the TotalSegmentator terminology; Slicer 5.10's default context has only "Vertebra", so the extension ships
+    the context :data:`TERMINOLOGY_CONTEXT` (VBQScore/Resources/Terminology, loaded by the VBQ Score module).
     """
     code = SNOMED_CODES.get(level)
     if code is None:
         return None
-    return ("Segmentation category and type - DICOM master list~SCT^123037004^Anatomical Structure~"
+    return (f"{TERMINOLOGY_CONTEXT}~SCT^123037004^Anatomical Structure~"
             f"SCT^{code[0]}^{code[1]}~^^~Anatomic codes - DICOM master list~^^~^^")
 
 
