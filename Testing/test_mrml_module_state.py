@@ -206,6 +206,12 @@ def test_failed_recompute_drops_the_result(score):
     assert w.ui.exportCsvButton.enabled
     seg.GetSegmentation().RemoveSegment("CSF")  # live update: the timer restarts, the recompute fails
     assert w._liveTimer.active
+    assert not w.ui.exportCsvButton.enabled and not w.ui.appendCohortButton.enabled  # at once, not after 0.7 s
+    w._busy = True  # a batch is running: its progress dialog processes events; no measuring meanwhile
+    w._liveTimer.stop()
+    w.onLiveUpdateTimeout()
+    assert w._liveTimer.active and w.ui.flagsText.plainText != "" and not w.ui.flagsText.plainText.startswith("Not")
+    w._busy = False
     w.onLiveUpdateTimeout()
     assert w.ui.flagsText.plainText.startswith("Not computed:")
     assert w._lastResult is None and not w.ui.exportCsvButton.enabled and not w.ui.appendCohortButton.enabled

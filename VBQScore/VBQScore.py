@@ -96,6 +96,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._result = None  # VBQScoreModuleLib.state.ResultHolder: the last result and the key of its inputs
         self._segmentEditorNode = None
         self._effectFactory = None
+        self._busy = False  # a batch runs: its progress dialog processes events, the live timer must not measure
         self._liveTimer = qt.QTimer()
         self._liveTimer.setSingleShot(True)
         self._liveTimer.setInterval(LIVE_UPDATE_DELAY_MS)
@@ -234,10 +235,10 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         # watched while the module is shown: live update recomputes, otherwise a change drops the result
         self._observeSegmentation(p.segmentation if (p and self.parent.isEntered) else None)
 
-    def _updateResultButtons(self) -> None:
+    def _updateResultButtons(self, sayStale: bool = True) -> None:
         had = self._result is not None and self._result.result is not None
         valid = self._lastResult is not None
-        if had and not valid:  # the inputs changed since Compute: the numbers on screen are not theirs
+        if had and not valid and sayStale:  # the inputs changed since Compute: the numbers are not theirs
             self.ui.overallLabel.text = "-"
             self.ui.flagsText.plainText = "Inputs changed since the last computation: press Compute."
         tip = "" if valid else "Compute VBQ for the selected volume, segmentation and options first"
@@ -278,14 +279,19 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _onSegmentationChanged(self, caller=None, event=None) -> None:
         self._segmentationRevision += 1  # the result computed before this change is not the segmentation's now
         p = self._parameterNode
-        if p and p.liveUpdate:
+        live = bool(p and p.liveUpdate)
+        if live:
             self._liveTimer.start()  # restarts: one computation after the brush stops for a moment
-        else:
-            self._updateResultButtons()
+        # nothing to export or append until the new numbers are there (live: the panel keeps the old numbers
+        # for the 0.7 s until the recompute instead of flickering)
+        self._updateResultButtons(sayStale=not live)
 
     def onLiveUpdateTimeout(self) -> None:
         p = self._parameterNode
         if not (p and p.liveUpdate and p.inputVolume and p.segmentation):
+            return
+        if self._busy:
+            self._liveTimer.start()  # measure once the batch is over
             return
         try:
             # no layout switch while the user paints (ShowChartInLayout changes the view arrangement)
@@ -368,13 +374,18 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             outCsv = self.ui.batchOutputEdit.currentPath
             pattern = self.ui.batchPatternEdit.text.strip() or None
             self.ui.batchFolderEdit.addCurrentPathToHistory()  # settingKey: offered again next time
+            from VBQScoreModuleLib.dependencies import ensure_requirements
             from VBQScoreModuleLib.state import PROGRESS_DIALOG_OPTIONS, ProgressReporter
+
+            if not ensure_requirements(REQUIREMENTS, "VBQ Score batch"):  # asked before the progress dialog
+                return
 
             # modal: no second run, no scene close while the callbacks process events; Cancel is latched
             dialog = slicer.util.createProgressDialog(parent=self.parent, value=0, maximum=1,
                                                       labelText="Measuring cases...", windowTitle="VBQ batch",
                                                       windowModality=qt.Qt.ApplicationModal, **PROGRESS_DIALOG_OPTIONS)
             progress = ProgressReporter(dialog, slicer.app.processEvents)
+            self._busy = True
             try:
                 summary, table = self.logic.runBatch(folder, outCsv, pattern=pattern,
                                                      progress=progress, **self.logic.optionsFrom(self._parameterNode))
@@ -383,6 +394,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                         "are kept in the journal file beside it).")
                 return
             finally:
+                self._busy = False
                 dialog.close()
             text = f"{summary.n_ok} of {summary.n_cases} cases measured; results in {summary.out_csv}."
             if summary.failed:
