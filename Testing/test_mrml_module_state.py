@@ -422,6 +422,26 @@ def test_level_terminology_context_is_shipped_and_holds_every_code():
     assert "Resources/Terminology/" + terminology.FILE_NAME in cmake
 
 
+def test_in_slicer_terminology_test_body_passes(score, monkeypatch):
+    """VBQScoreTest.test_TerminologyContext with Slicer's terminology logic class from slicer-core; and
+    Create level segments loads the context first."""
+    from test_mrml_slicer_api import _FakeTestCase
+
+    module, checks, scene = score
+    tlogic = slicer.vtkSlicerTerminologiesModuleLogic()
+    monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(
+        terminologies=types.SimpleNamespace(logic=lambda: tlogic)), raising=False)
+    from VBQScoreLib import mrml
+
+    assert not tlogic.IsTerminologyContextLoaded(mrml.TERMINOLOGY_CONTEXT)
+    seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    module.VBQScoreLogic().createLevelSegments(seg, "lu2024")
+    assert tlogic.IsTerminologyContextLoaded(mrml.TERMINOLOGY_CONTEXT)
+    fake = _FakeTestCase()
+    module.VBQScoreTest.test_TerminologyContext(fake)
+    assert fake.messages == ["Terminology context OK"]
+
+
 # ------------------------------------------------------------------------------------------ 6. dependencies
 @pytest.mark.parametrize("name", ["VBQScore", "VBQCohort"])
 def test_module_dependencies_cover_the_slicer_modules_used(name, monkeypatch):
@@ -440,6 +460,25 @@ def test_module_dependencies_cover_the_slicer_modules_used(name, monkeypatch):
         assert {"plots", "tables", "vbqscore"} <= declared
     else:
         assert {"segmentations", "markups", "plots", "tables", "terminologies"} <= declared
+
+
+@pytest.mark.parametrize("name", ["VBQScore", "VBQCohort"])
+def test_in_slicer_dependency_test_bodies_pass(name, monkeypatch):
+    from test_mrml_slicer_api import _FakeTestCase
+
+    scene = slicer.vtkMRMLScene()
+    _stub_modules(monkeypatch, scene)
+    monkeypatch.setitem(sys.modules, "qt", types.SimpleNamespace(QTimer=_Timer))
+    monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
+    module = _load(REPO / name / f"{name}.py", f"{name}_deps_body_under_test")
+    m = getattr(module, name)(types.SimpleNamespace())
+    monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(**{name.lower(): m.parent}), raising=False)
+    fake = _FakeTestCase()
+    getattr(module, f"{name}Test").test_ModuleDependencies(fake)
+    assert fake.messages == ["Dependencies OK"]
+    m.parent.dependencies = [d for d in m.parent.dependencies if d != "Plots"]  # the defect of issue 20
+    with pytest.raises(AssertionError):
+        getattr(module, f"{name}Test").test_ModuleDependencies(_FakeTestCase())
 
 
 # ------------------------------------------------------------------------------------------ 5. runTest
