@@ -373,7 +373,9 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
 
         if not outputDirectory:
             raise ValueError("choose an output folder for the report")
-        if isinstance(plan, str) and plan != "custom":
+        from VBQCohortLib.plan import BUILTIN
+
+        if isinstance(plan, str) and plan in BUILTIN:
             plan = self.planFrom(plan, overrides or {})  # a built-in name: its JSON twin (no PyYAML in Slicer)
         results, frames = run_analysis(dataPath, plan, overrides=overrides, progress=progress,
                                        command="Slicer VBQCohort", return_frames=True)
