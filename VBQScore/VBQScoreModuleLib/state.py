@@ -54,12 +54,19 @@ def update_segment_editor(editor, segmentationNode, volumeNode) -> None:
     The source volume is set only once a segmentation is set: ``vtkSlicerSegmentEditorLogic`` logs "need to set
     segment editor and segmentation nodes first" for a source volume without a segmentation (the normal first
     screen, a volume loaded and no segmentation yet), and the widget would do so on every parameter change."""
-    if editor.segmentationNode() is not segmentationNode:
+    if not same_node(editor.segmentationNode(), segmentationNode):
         editor.setSegmentationNode(segmentationNode)
     if segmentationNode is None:
         return
-    if editor.sourceVolumeNode() is not volumeNode:
+    if not same_node(editor.sourceVolumeNode(), volumeNode):
         editor.setSourceVolumeNode(volumeNode)
+
+
+def same_node(a, b) -> bool:
+    """The same MRML node (by identity, or by ID for two Python wrappers of one scene node)."""
+    if a is b:
+        return True
+    return a is not None and b is not None and a.GetID() is not None and a.GetID() == b.GetID()
 
 
 def mark_table(tableNode, role: str):
