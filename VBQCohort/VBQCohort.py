@@ -159,7 +159,7 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ready = bool(p and p.inputTable and p.idColumn and p.groupColumn and p.levelColumns and p.outputDirectory)
         self.ui.runButton.enabled = ready
         self.ui.runButton.toolTip = "Run the analysis" if ready else \
-            "Load the data, map id, group and level columns, and choose an output folder"
+            "Select a table (or Load a spreadsheet), map id, group and level columns, and choose an output folder"
         self.ui.openReportButton.enabled = self._lastReport is not None
 
     def onLoad(self) -> None:
