@@ -531,7 +531,7 @@ def _scene_table(scene, name, rows):
 
 def test_builtin_plans_json_twins_equal_the_yaml():
     yaml = pytest.importorskip("yaml")
-    from VBQCohortLib.plan import BUILTIN, load_plan
+    from VBQCohortLib.analysis.plan import BUILTIN, load_plan
     from VBQCohortModuleLib.plans import builtin_json_path, builtin_plan, plans_dir
 
     for name in BUILTIN:

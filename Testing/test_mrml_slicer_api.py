@@ -29,7 +29,7 @@ slicer = pytest.importorskip("slicer")
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_FILES = [REPO / "VBQScore" / "VBQScore.py", REPO / "VBQCohort" / "VBQCohort.py",
-                REPO / "VBQScore" / "VBQScoreLib" / "mrml.py",
+                *sorted((REPO / "VBQScore" / "VBQScoreLib" / "mrml").glob("*.py")),
                 *sorted((REPO / "VBQScore" / "VBQScoreModuleLib").glob("*.py")),
                 *sorted((REPO / "VBQCohort" / "VBQCohortModuleLib").glob("*.py")),
                 REPO / "VBQScore" / "Testing" / "Python" / "VBQScoreSyntheticChecks.py"]
@@ -182,7 +182,7 @@ def test_cohort_custom_plan_is_accepted_by_the_plan_loader(monkeypatch):
 
     from test_mrml_module_logic import _load, _stub_modules
 
-    from VBQCohortLib.plan import load_plan
+    from VBQCohortLib.analysis.plan import load_plan
 
     _stub_modules(monkeypatch, slicer.vtkMRMLScene())
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
@@ -261,7 +261,7 @@ def test_cohort_run_reads_the_selected_table_never_the_last_loaded_file(monkeypa
 
     from test_mrml_module_logic import _load, _stub_modules
 
-    from VBQCohortLib.plan import load_plan
+    from VBQCohortLib.analysis.plan import load_plan
 
     scene = slicer.vtkMRMLScene()
     _stub_modules(monkeypatch, scene)

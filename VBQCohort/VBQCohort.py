@@ -274,8 +274,8 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     # -- data
     @staticmethod
     def loadSpreadsheet(path: str, sheet=None):
-        """Read CSV/TSV/XLSX with VBQCohortLib.spreadsheet.read_table into a table node (values as read)."""
-        from VBQCohortLib.spreadsheet import read_table
+        """Read CSV/TSV/XLSX with VBQCohortLib.reading.spreadsheet.read_table into a table node (values as read)."""
+        from VBQCohortLib.reading.spreadsheet import read_table
 
         if not path:
             raise ValueError("choose a CSV or XLSX file")
@@ -292,22 +292,10 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def dataframeToTableNode(df, tableNode):
         from VBQCohortModuleLib.helpers import frame_to_columns
+        from VBQScoreLib.mrml import fill_table_node
 
-        was = tableNode.StartModify()
-        try:
-            tableNode.RemoveAllColumns()
-            table = tableNode.GetTable()
-            for name, kind, values in frame_to_columns(df):
-                arr = vtk.vtkDoubleArray() if kind == "double" else vtk.vtkStringArray()
-                arr.SetName(name)
-                arr.SetNumberOfValues(len(values))
-                for i, v in enumerate(values):
-                    arr.SetValue(i, v)
-                table.AddColumn(arr)
-            table.Modified()
-        finally:
-            tableNode.EndModify(was)
-        return tableNode
+        return fill_table_node(tableNode, [(name, values, kind == "double")
+                                           for name, kind, values in frame_to_columns(df)])
 
     @staticmethod
     def tableNodeColumns(tableNode) -> dict:
@@ -353,8 +341,8 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def planFrom(plan: str, overrides: dict):
         """The plan handed to run_analysis: a built-in plan (read from its JSON twin: Slicer has no PyYAML), or
-        for "custom" a plan dict with only the mapped columns (VBQCohortLib.plan defaults for everything else;
-        the plan loader refuses empty columns)."""
+        for "custom" a plan dict with only the mapped columns (VBQCohortLib.analysis.plan defaults for everything
+        else; the plan loader refuses empty columns)."""
         if plan != "custom":
             from VBQCohortModuleLib.plans import builtin_plan
 
@@ -368,12 +356,12 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
 
     def runAnalysis(self, dataPath, outputDirectory, plan="lu2024", overrides=None, progress=None):
         """run_analysis + write_report; results into table and plot nodes. Returns a dict of nodes and paths."""
-        from VBQCohortLib.analysis import run_analysis
-        from VBQCohortLib.report import summary_sentences, write_report
+        from VBQCohortLib.analysis.run import run_analysis
+        from VBQCohortLib.report.cohort import summary_sentences, write_report
 
         if not outputDirectory:
             raise ValueError("choose an output folder for the report")
-        from VBQCohortLib.plan import BUILTIN
+        from VBQCohortLib.analysis.plan import BUILTIN
 
         if isinstance(plan, str) and plan in BUILTIN:
             plan = self.planFrom(plan, overrides or {})  # a built-in name: its JSON twin (no PyYAML in Slicer)
@@ -388,7 +376,7 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     def resultsToNodes(self, results: dict, tablesDir) -> dict:
         """One table node per report table (tables/*.csv, the same numbers as the report), a love plot and
         a VBQ-per-level-by-group plot."""
-        from VBQCohortLib.spreadsheet import read_table
+        from VBQCohortLib.reading.spreadsheet import read_table
         from VBQCohortModuleLib.helpers import level_medians, love_plot_rows
 
         out = {"tables": {}}
@@ -430,9 +418,9 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         given. Returns ``{"results", "summary", "iccTable", "blandAltmanChart", "report"}``."""
         import pandas as pd
 
-        from VBQCohortLib.agreement import run_agreement
-        from VBQCohortLib.agreement_data import read_long_table
-        from VBQCohortLib.agreement_report import agreement_tables, ba_plot_columns, write_agreement
+        from VBQCohortLib.agreement.analysis import run_agreement
+        from VBQCohortLib.agreement.data import read_long_table
+        from VBQCohortLib.agreement.report import agreement_tables, ba_plot_columns, write_agreement
 
         if not source:
             raise ValueError("select a table of readings or a file")
@@ -476,16 +464,13 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def _fill(tableNode, columns: dict):
-        table = tableNode.GetTable()
-        table.Initialize()
+        from VBQScoreLib.mrml import fill_table_node
+
+        specs = []
         for name, values in columns.items():
             numeric = all(v is None or isinstance(v, (int, float)) for v in values)
-            arr = vtk.vtkDoubleArray() if numeric else vtk.vtkStringArray()
-            arr.SetName(name)
-            for v in values:
-                arr.InsertNextValue(float("nan") if (numeric and v is None) else (v if numeric else str(v)))
-            table.AddColumn(arr)
-        tableNode.Modified()
+            specs.append((name, values if numeric else [str(v) for v in values], numeric))  # text: None -> "None"
+        fill_table_node(tableNode, specs)
 
     def _series(self, name, tableNode, yColumn, labelColumn, color, line=False):
         s = self._node("vtkMRMLPlotSeriesNode", f"VBQ cohort: {name} ({yColumn})")

@@ -13,7 +13,7 @@ def _csv_list(text: str) -> list[str]:
 def _levels_arg(text: str) -> list[str]:
     """``VBQ_C2,VBQ_C3`` as they are; a level range like ``C2-C7`` becomes ``VBQ_C2..VBQ_C7``."""
     from VBQScoreLib.errors import VBQInputError
-    from VBQScoreLib.levels import parse_level_list
+    from VBQScoreLib.measuring.levels import parse_level_list
 
     import re
 
@@ -117,7 +117,7 @@ def print_summary(results: dict, written: dict) -> None:
     import html
     import re
 
-    from VBQCohortLib.report import summary_sentences
+    from VBQCohortLib.report.cohort import summary_sentences
 
     print(f"Report:  {written['report']}")
     print(f"Results: {written['results']}")
@@ -158,9 +158,9 @@ def run(args) -> int:
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
 
-    from VBQCohortLib.analysis import run_analysis
-    from VBQCohortLib.plan import load_plan
-    from VBQCohortLib.report import write_report
+    from VBQCohortLib.analysis.run import run_analysis
+    from VBQCohortLib.analysis.plan import load_plan
+    from VBQCohortLib.report.cohort import write_report
 
     import math
 

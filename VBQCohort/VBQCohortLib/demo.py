@@ -152,8 +152,8 @@ def reliability_substudy(measured: list, mri_dir: Path, seed: int):
     from VBQScoreLib.overlap import overlap_segments, summarise_cases
     from VBQScoreLib.segments import read_segmentation
 
-    from .agreement import run_agreement
-    from .agreement_data import read_long_table
+    from .agreement.analysis import run_agreement
+    from .agreement.data import read_long_table
 
     if len(measured) < 3:
         return None, None, None, None
@@ -209,8 +209,8 @@ def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, 
 
     from VBQScoreLib.atomic import atomic_directory
 
-    from .analysis import run_analysis
-    from .report import write_report
+    from .analysis.run import run_analysis
+    from .report.cohort import write_report
 
     if isinstance(n_mri, bool) or not isinstance(n_mri, (int, np.integer)) or n_mri < 0:
         raise VBQInputError(f"demo: number of MRIs {n_mri!r} must be a whole number >= 0")
@@ -285,7 +285,7 @@ def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, 
                      f"simulated directly."),
         }
         if rel_results is not None:
-            from .agreement_report import write_agreement
+            from .agreement.report import write_agreement
 
             results["agreement"] = rel_results
             results["demo"]["reliability"] = planted

@@ -23,9 +23,9 @@ def builtin_json_path(name: str) -> Path:
 
 
 def builtin_plan(name: str):
-    """The built-in plan ``name`` ("lu2024") as a :class:`VBQCohortLib.plan.Plan`, the same object
+    """The built-in plan ``name`` ("lu2024") as a :class:`VBQCohortLib.analysis.plan.Plan`, the same object
     ``load_plan(name)`` gives (source = the name), without importing yaml."""
-    from VBQCohortLib.plan import BUILTIN, plan_from_dict
+    from VBQCohortLib.analysis.plan import BUILTIN, plan_from_dict
 
     if name not in BUILTIN:
         raise ValueError(f"no built-in plan '{name}' (built-in: {', '.join(BUILTIN)})")

@@ -132,7 +132,8 @@ def read_long_table(data, *, case: str = "case_id", reader: str = "reader", sess
     requires that column; ``""`` ignores it."""
     import pandas as pd
 
-    from .spreadsheet import _numeric, _resolve, read_table
+    from ..reading.cohort import numeric_column, resolve_column
+    from ..reading.spreadsheet import read_table
 
     if isinstance(data, pd.DataFrame):
         df, warnings, source = data.copy(), [], "<table>"
@@ -143,7 +144,7 @@ def read_long_table(data, *, case: str = "case_id", reader: str = "reader", sess
         raise VBQInputError(f"{source}: the table has no rows")
     cols = {}
     for role, name, flag in (("case", case, "--case"), ("reader", reader, "--reader"), ("value", value, "--value")):
-        cols[role] = _resolve(df, name, f"{source}: {flag}")
+        cols[role] = resolve_column(df, name, f"{source}: {flag}")
     for role, name, flag in (("session", session, "--session"), ("level", level, "--level")):
         if name == "":
             cols[role] = None
@@ -151,7 +152,7 @@ def read_long_table(data, *, case: str = "case_id", reader: str = "reader", sess
             present = [c for c in df.columns if str(c).strip().casefold() == DEFAULT_COLUMNS[role]]
             cols[role] = present[0] if present else None
         else:
-            cols[role] = _resolve(df, name, f"{source}: {flag}")
+            cols[role] = resolve_column(df, name, f"{source}: {flag}")
     out = pd.DataFrame({"row": list(df.index), "source": source})
     absent = {"session": "1", "level": NO_LEVEL}  # what a table without that column means
     for role in ("case", "reader", "session", "level"):
@@ -164,7 +165,7 @@ def read_long_table(data, *, case: str = "case_id", reader: str = "reader", sess
             raise VBQInputError(f"{source}: column '{cols[role]}' is empty in row{'s' if len(bad) > 1 else ''} "
                                 f"{_rows_text(bad)}; every row needs a {role}")
         out[role] = vals
-    out["value"] = _numeric(df, cols["value"], f"{source}: --value").to_numpy()
+    out["value"] = numeric_column(df, cols["value"], f"{source}: --value").to_numpy()
     names = {k: (str(v) if v is not None else None) for k, v in cols.items()}
     return check(out, names, [source], warnings)
 
@@ -189,7 +190,7 @@ def read_reader_tables(specs: Sequence, *, warnings: Optional[list] = None) -> A
     gives the overall VBQ. Rows with ``status=failed`` count as missing values (with a warning)."""
     import pandas as pd
 
-    from .join import read_vbq_table
+    from ..reading.join import read_vbq_table
 
     warnings = list(warnings or [])
     parts, sources = [], []

@@ -355,9 +355,9 @@ def _ids(data, id):
             raise VBQInputError(f"id column {id!r} not found; columns are {', '.join(map(str, data.columns))}")
         col = data[id]
         if col.isna().any():
-            from .propensity import _rows
+            from .propensity import mask_rows
 
-            raise VBQInputError(f"id column {id!r} is missing in rows {_rows(col.isna())}")
+            raise VBQInputError(f"id column {id!r} is missing in rows {mask_rows(col.isna())}")
         ids = pd.Index(col.to_numpy(), name=id)
     if ids.has_duplicates:
         dup = ids[ids.duplicated()].unique()[:5]
@@ -406,13 +406,13 @@ def match(data, treat: str, covariates, *, id: str | None = None, distance: str 
             raise VBQInputError(f"exact-matching column {c!r} not found; columns are "
                                 f"{', '.join(map(str, data.columns))}")
         if data[c].isna().any():
-            from .propensity import _rows
+            from .propensity import mask_rows
 
-            raise VBQInputError(f"exact-matching column {c!r} is missing in rows {_rows(data[c].isna())}")
+            raise VBQInputError(f"exact-matching column {c!r} is missing in rows {mask_rows(data[c].isna())}")
     ids = _ids(data, id)
     pre_notes = []
     if treated_value is not None and treat in data.columns and not pd.api.types.is_numeric_dtype(data[treat]):
-        from .labels import resolve_column_value
+        from ..reading.labels import resolve_column_value
 
         treated_value, note = resolve_column_value(data, treat, treated_value, flag="treated value")
         pre_notes += [note] if note else []

@@ -55,6 +55,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from VBQScoreLib.json_text import finite_or_none as _f  # JSON-safe float: None for None, NaN, ±inf
+
 ICC_TYPES = ("ICC1", "ICC2", "ICC3", "ICC1k", "ICC2k", "ICC3k")
 
 #: per psych type: Shrout-Fleiss name, McGraw-Wong name (model, type, unit) and form, and the question it answers
@@ -77,14 +79,6 @@ ICC_FORMS: dict[str, dict[str, str]] = {
 MCGRAW_WONG = {v["mcgraw_wong"]: k for k, v in ICC_FORMS.items()}  # "twoway agreement single" -> "ICC2"
 
 KOO_LI_BANDS = ((0.5, "poor"), (0.75, "moderate"), (0.9, "good"))  # upper bounds; above 0.9: excellent
-
-
-def _f(v) -> Optional[float]:
-    """JSON-safe float: None for NaN / infinity / None."""
-    if v is None:
-        return None
-    v = float(v)
-    return v if math.isfinite(v) else None
 
 
 # ---------------------------------------------------------------------------------------------------------------

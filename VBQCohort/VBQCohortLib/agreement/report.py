@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from .agreement_data import slug
-from .agreement_stats import ICC_FORMS, ICC_TYPES
-from .report import CSS, _fig, _img, _table, esc, fmt, previous_listed_files
-from .report import fmt_p as _fp
+from .data import slug
+from .stats import ICC_FORMS, ICC_TYPES
+from ..report.html import CSS, esc, figure_class, fmt, img, table, write_report_folder
+from ..report.html import fmt_p as _fp
 
 AGREEMENT_FILES = ("agreement.json", "report.html")
 LIST_FILE = ".vbq_agreement_files.json"  # what the last run wrote, so that the next removes what it replaces
@@ -125,7 +125,7 @@ def ba_figure(points, b: dict, title: str):
     their 95% CIs as bands, the proportional-bias regression line."""
     import numpy as np
 
-    Figure = _fig()
+    Figure = figure_class()
     fig = Figure(figsize=(6.4, 4.4))
     ax = fig.add_subplot(1, 1, 1)
     m = np.asarray(points["mean"], float)
@@ -207,7 +207,7 @@ def _lead_table(title, blocks: dict) -> str:
                      _fp(r2["p"])])
     if not rows:
         return ""
-    return (f"<h3>{esc(title)}</h3>" + _table(
+    return (f"<h3>{esc(title)}</h3>" + table(
         ["Analysis", "Cases used", "Raters", "Left out", "ICC(2,1)", "95% CI", "Koo &amp; Li (CI)", "ICC(3,1)",
          "ICC(1,1)", "p (F test)"], rows))
 
@@ -216,7 +216,7 @@ def _six_table(lst) -> str:
     rows = [[esc(r["type"]), esc(ICC_FORMS[r["type"]]["shrout_fleiss"]), esc(ICC_FORMS[r["type"]]["mcgraw_wong"]),
              _fmt(r["icc"]), _fmt(r["F"]), _fmt(r["df1"], 0), _fmt(r["df2"], 0), _fp(r["p"]),
              f"{_fmt(r['lower'])} to {_fmt(r['upper'])}", esc(r.get("koo_li_ci") or "–")] for r in lst or []]
-    return _table(["psych", "Shrout-Fleiss", "McGraw-Wong", "ICC", "F", "df1", "df2", "p", "95% CI",
+    return table(["psych", "Shrout-Fleiss", "McGraw-Wong", "ICC", "F", "df1", "df2", "p", "95% CI",
                    "Koo &amp; Li (CI)"], rows)
 
 
@@ -276,14 +276,14 @@ def agreement_section_html(results: dict, frames: Optional[dict] = None, *, figs
                          f"{_fmt(b['loa_high'])} ({_fmt(b['loa_high_ci_low'])} to {_fmt(b['loa_high_ci_high'])})",
                          f"{_fmt(b['prop_bias_slope'])} (p {_fp(b['prop_bias_p'])})"]
                         + ([_fmt(t)] if truth is not None else []))
-        parts.append(_table(["Comparison (A − B)", "n", "Bias", "95% CI", "SD", "Lower LoA (95% CI)",
+        parts.append(table(["Comparison (A − B)", "n", "Bias", "95% CI", "SD", "Lower LoA (95% CI)",
                              "Upper LoA (95% CI)", "Proportional bias slope"]
                             + (["Planted bias"] if truth is not None else []), rows))
         parts.append("<p class='note'>Differences A − B of the overall VBQ. Bias with its t-based 95% CI; limits "
                      "of agreement bias ± 1.96 SD with approximate 95% CIs (± t·√(3s²/n), Bland &amp; Altman "
                      "1999); proportional bias: least-squares regression of the difference on the mean.</p>")
         for name, (png, _svg) in figs.items():
-            parts.append(_img(png, f"Bland-Altman plot {name}"))
+            parts.append(img(png, f"Bland-Altman plot {name}"))
     ov = results.get("overlap") or {}
     if ov:
         det = results.get("overlap_detail") or {}
@@ -292,7 +292,7 @@ def agreement_section_html(results: dict, frames: Optional[dict] = None, *, figs
                  _fmt(m.get("hd_max_mm"), 2), _fmt(m.get("volume_a_mm3"), 1), _fmt(m.get("volume_b_mm3"), 1),
                  _fmt(m.get("volume_diff_mm3"), 1)] + ([m.get("n_cases")] if det.get("n_cases", 1) > 1 else [])
                 for lv, m in ov.items()]
-        parts.append(_table(["Level", "Dice", "Jaccard", "HD95 (mm)", "HD max (mm)", "Volume A (mm³)",
+        parts.append(table(["Level", "Dice", "Jaccard", "HD95 (mm)", "HD max (mm)", "Volume A (mm³)",
                              "Volume B (mm³)", "A − B (mm³)"] + (["Cases"] if det.get("n_cases", 1) > 1 else []),
                             rows))
         parts.append("<p class='note'>On the MRI grid (segments mapped as <code>vbq score</code> maps them). Dice, "
@@ -339,7 +339,7 @@ def render_agreement_html(results: dict, frames: Optional[dict] = None, figs: Op
     rows = [[esc(k), esc(v)] for k, v in (results.get("versions") or {}).items()]
     for s in (results.get("design") or {}).get("sources") or []:
         rows.append(["input", esc(s)])
-    parts.append("<h2>Provenance</h2>" + _table(["Item", "Value"], rows))
+    parts.append("<h2>Provenance</h2>" + table(["Item", "Value"], rows))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -347,16 +347,13 @@ def render_agreement_html(results: dict, frames: Optional[dict] = None, figs: Op
 def write_agreement(results: dict, out_dir, frames: Optional[dict] = None) -> dict:
     """Write ``agreement.json``, ``report.html``, ``tables/*.csv``, ``figures/bland_altman_*.png|svg`` into
     ``out_dir`` atomically. Returns the paths."""
-    from VBQScoreLib.atomic import atomic_directory
-
     figs = ba_figures(results, frames)
     tables = agreement_tables(results, frames)
     page = render_agreement_html(results, frames, figs)
     text = json.dumps(results, indent=1, allow_nan=False)
     out_dir = Path(out_dir)
-    previous = previous_listed_files(out_dir, LIST_FILE, AGREEMENT_FILES, extensions=("csv", "png", "svg"))
-    with atomic_directory(out_dir) as tmp:
-        tmp = Path(tmp)
+
+    def fill(tmp: Path) -> None:
         (tmp / "agreement.json").write_text(text, encoding="utf-8")
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "tables").mkdir()
@@ -367,14 +364,8 @@ def write_agreement(results: dict, out_dir, frames: Optional[dict] = None) -> di
             for name, (png, svg) in figs.items():
                 (tmp / "figures" / f"bland_altman_{slug(name)}.png").write_bytes(png)
                 (tmp / "figures" / f"bland_altman_{slug(name)}.svg").write_bytes(svg)
-        produced = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
-        (tmp / LIST_FILE).write_text(json.dumps(produced, indent=0) + "\n", encoding="utf-8")
-    # files an earlier run wrote here and this one did not (a reader pair since renamed) would pass for results
-    for rel in sorted(previous - set(produced)):
-        try:
-            (out_dir / rel).unlink()
-        except OSError:
-            pass
+
+    write_report_folder(out_dir, LIST_FILE, AGREEMENT_FILES, fill, extensions=("csv", "png", "svg"))
     return {"agreement": out_dir / "agreement.json", "report": out_dir / "report.html",
             "tables": out_dir / "tables", "figures": out_dir / "figures"}
 

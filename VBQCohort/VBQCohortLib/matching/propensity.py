@@ -22,7 +22,7 @@ import numpy as np
 
 from VBQScoreLib.errors import VBQInputError
 
-__all__ = ["PropensityModel", "estimate_ps", "design_matrix", "treat_vector"]
+__all__ = ["PropensityModel", "estimate_ps", "design_matrix", "treat_vector", "mask_rows"]
 
 GLM_EPSILON = 1e-8  # R glm.control(epsilon)
 GLM_MAXIT = 25  # R glm.control(maxit)
@@ -63,7 +63,7 @@ def treat_vector(data, treat: str, treated_value=None, source: str | None = None
                             f"{', '.join(map(str, data.columns))}")
     col = data[treat]
     if col.isna().any():
-        rows = _rows(col.isna())
+        rows = mask_rows(col.isna())
         raise VBQInputError(f"{_where(source)}group column {treat!r} is missing in rows {rows}")
     if treated_value is not None:
         t = _numeric_value_match(col, treated_value)
@@ -72,7 +72,7 @@ def treat_vector(data, treat: str, treated_value=None, source: str | None = None
         seen = [str(v) for v in pd.unique(col)]
         if not pd.api.types.is_numeric_dtype(col.dtype):
             # exact, else up to case/spacing with a warning; 'OPLL' beside 'opll' is an error (labels.py)
-            from .labels import resolve_column_value
+            from ..reading.labels import resolve_column_value
 
             resolved, note = resolve_column_value(data, treat, treated_value, flag="treated value")
             if note:
@@ -126,7 +126,7 @@ def _numeric_value_match(col, treated_value):
     return x == v
 
 
-def _rows(mask, limit: int = 10) -> str:
+def mask_rows(mask, limit: int = 10) -> str:
     """Rows where ``mask`` (a boolean Series) is true, as the user sees them: the index labels when the index
     holds spreadsheet row numbers (VBQCohortLib.spreadsheet.read_table), else position + 2 (header = row 1)."""
     import pandas as pd
@@ -151,7 +151,7 @@ def _is_categorical(col) -> bool:
 def _levels(col) -> list:
     import pandas as pd
 
-    from .terms import sort_levels
+    from ..reading.terms import sort_levels
 
     if isinstance(col.dtype, pd.CategoricalDtype):
         present = set(col.dropna().unique())
@@ -171,7 +171,7 @@ def design_matrix(data, covariates, categorical=None, *, intercept: bool = True,
     """
     import pandas as pd
 
-    from .terms import term_info, term_name
+    from ..reading.terms import term_info, term_name
 
     binary_levels = dict(binary_levels or {})
     if term_levels is None:
@@ -198,7 +198,7 @@ def design_matrix(data, covariates, categorical=None, *, intercept: bool = True,
         if n and col.isna().all():
             raise VBQInputError(f"{_where(source)}covariate {c!r} has no values (all {n} rows missing)")
         if col.isna().any():
-            raise VBQInputError(f"{_where(source)}covariate {c!r} is missing in rows {_rows(col.isna())}")
+            raise VBQInputError(f"{_where(source)}covariate {c!r} is missing in rows {mask_rows(col.isna())}")
         if c in categorical or _is_categorical(col):
             if c not in categorical and not isinstance(col.dtype, pd.CategoricalDtype):
                 # text in a column the user may think is numeric: say which rows
@@ -207,7 +207,7 @@ def design_matrix(data, covariates, categorical=None, *, intercept: bool = True,
                 if len(uniq) > 2 and unum.notna().mean() > 0.5:
                     bad = col.isin(set(uniq[unum.isna()]))
                     raise VBQInputError(f"{_where(source)}covariate {c!r} has text in a numeric column in rows "
-                                        f"{_rows(bad)} (e.g. {col[bad].iloc[0]!r})")
+                                        f"{mask_rows(bad)} (e.g. {col[bad].iloc[0]!r})")
             levels = _levels(col)
             if len(levels) < 2:
                 raise VBQInputError(f"{_where(source)}covariate {c!r} has a single value {levels[0]!r}")
@@ -223,7 +223,8 @@ def design_matrix(data, covariates, categorical=None, *, intercept: bool = True,
             except (TypeError, ValueError):
                 raise VBQInputError(f"{_where(source)}covariate {c!r} is not numeric") from None
             if not np.all(np.isfinite(x)):
-                raise VBQInputError(f"{_where(source)}covariate {c!r} is not finite in rows {_rows(~np.isfinite(x))}")
+                raise VBQInputError(f"{_where(source)}covariate {c!r} is not finite in rows "
+                                    f"{mask_rows(~np.isfinite(x))}")
             cols.append(x)
             if c in binary_levels:  # a 0/1 column coding two text levels: R's dummy name (sexM)
                 names.append(term_name(c, binary_levels[c][1]))

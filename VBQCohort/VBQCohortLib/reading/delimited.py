@@ -1,8 +1,9 @@
 """Delimited text tables (CSV/TSV) read fast: pandas' C tokenizer, then the rules of
-:func:`VBQCohortLib.spreadsheet.read_table` applied once per distinct cell text instead of once per cell.
+:func:`.spreadsheet.read_table` (the cell rules of :mod:`.cells`) applied once per distinct cell text instead of once
+per cell.
 
 ``frame_from_text`` gives exactly the DataFrame and warnings of the general reader (the csv module + the
-per-cell rules in ``spreadsheet._to_frame``; ``Testing/test_spreadsheet_fast.py`` compares the two on generated
+per-cell rules in ``spreadsheet.read_table``; ``Testing/test_spreadsheet_fast.py`` compares the two on generated
 tables). It handles the common case and returns None for anything the two tokenizers could split differently,
 which the general reader then reads: any quote character, a line break other than ``\\n`` / ``\\r\\n`` (or a
 character that ``str.splitlines`` breaks lines at), a NUL or byte-order-mark character, or a row with more cells than the header.
@@ -32,7 +33,7 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
     import pandas as pd
 
     from .labels import RAW_COLUMNS, RAW_TEXT
-    from .spreadsheet import _COMMA_NUM_RE, _ID_LIKE_RE, _NUM_RE, MISSING_TOKENS, _check_header
+    from .cells import COMMA_NUM_RE, ID_LIKE_RE, MISSING_TOKENS, NUM_RE, check_header
 
     if any(c in text for c in _UNSAFE):
         return None
@@ -68,7 +69,7 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
         return None  # one row per line, or let the general reader decide
     spaced = {h.strip(): h for h in cells if h != h.strip() and h.strip()}
     header = [h.strip() for h in cells]
-    _check_header(path, header)
+    check_header(path, header)
     decimal_comma = sep == ";"
     parts = []
     blank = np.ones(n, dtype=bool)
@@ -99,15 +100,15 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
             if missing[k] or not present[k]:
                 continue
             any_value = True
-            if _NUM_RE.match(s):
+            if NUM_RE.match(s):
                 nums[k] = float(s)
-            elif decimal_comma and _COMMA_NUM_RE.match(s):
+            elif decimal_comma and COMMA_NUM_RE.match(s):
                 nums[k] = float(s.replace(",", "."))
                 comma = True
             else:
                 numeric = False
                 break
-        if numeric and any(present[k] and not missing[k] and _ID_LIKE_RE.match(s) for k, s in enumerate(stripped)):
+        if numeric and any(present[k] and not missing[k] and ID_LIKE_RE.match(s) for k, s in enumerate(stripped)):
             numeric = False  # leading zeros or > 15 digits: an identifier/code, keep the text exactly
         if numeric and any_value:
             cols[h] = pd.Series(nums[codes], dtype=float)
@@ -117,7 +118,7 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
             vals = np.array(stripped + [None], dtype=object)[:-1]  # (the None keeps numpy from making a 2-D array)
             vals[np.array(missing, dtype=bool)] = None
             cols[h] = pd.Series(vals[codes], dtype=object)
-            # spellings with surrounding spaces, as read (like spreadsheet._to_frame), for labels.py's warnings
+            # spellings with surrounding spaces, as read (as the general reader does), for labels.py's warnings
             # (str.strip returns the same object when there is nothing to strip: the test runs at C speed)
             if any(map(operator.is_not, uniques, stripped)):
                 hits = {uniques[k]: rows[codes == k].tolist() for k in range(len(stripped))

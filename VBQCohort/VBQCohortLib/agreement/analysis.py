@@ -26,8 +26,8 @@ import numpy as np
 
 from VBQScoreLib.progress import ProgressCallback, report
 
-from .agreement_data import AgreementData, cases_in_session, slice_matrix, value_cube
-from .agreement_stats import (ICC_FORMS, KOO_LI_BANDS, bland_altman, icc, icc_mcgraw_wong)
+from .data import AgreementData, cases_in_session, slice_matrix, value_cube
+from .stats import (ICC_FORMS, KOO_LI_BANDS, bland_altman, icc, icc_mcgraw_wong)
 
 LEAD = "ICC2"          # inter-reader absolute agreement, single reader: ICC(2,1) = ICC(A,1)
 MAX_LISTED = 200       # excluded cases listed per analysis in agreement.json (all of them in tables/excluded.csv)
@@ -66,11 +66,14 @@ def run_agreement(data: Optional[AgreementData] = None, *, preset: str = "lu2024
     ``agreement.json`` dict (and, with ``return_frames``, ``{"ba_points": DataFrame}`` for the plots)."""
     import pandas as pd
 
-    from .analysis import _jsonable, _versions
+    from VBQScoreLib.json_text import jsonable
+    from VBQScoreLib.provenance import software_versions
+
+    from .. import __version__
 
     results: dict = {"tool": "vbq agreement",
                      "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                     "versions": _versions(), "command": command, "warnings": []}
+                     "versions": software_versions(__version__), "command": command, "warnings": []}
     points: list = []
     if data is not None:
         results.update(_value_analyses(data, preset, alpha, progress, points))
@@ -88,7 +91,7 @@ def run_agreement(data: Optional[AgreementData] = None, *, preset: str = "lu2024
                                    "excellent": "> 0.9"},
                          "note": "read the band(s) off the 95% CI (koo_li_ci), not only the point estimate"}
     results["summary"] = summary_sentences(results)
-    results = _jsonable(results)
+    results = jsonable(results)
     if not return_frames:
         return results
     rows = []

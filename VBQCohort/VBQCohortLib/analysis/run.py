@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import math
-import platform
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from VBQScoreLib.errors import VBQInputError
+from VBQScoreLib.json_text import finite_or_none as _f  # JSON-safe float: None for None, NaN, ±inf
+from VBQScoreLib.json_text import jsonable
 from VBQScoreLib.progress import ProgressCallback, report
+from VBQScoreLib.provenance import software_versions
+
+from .. import __version__
 
 from .plan import Plan, load_plan
 
@@ -42,44 +44,6 @@ TREAT_COL = "treated"  # the 0/1 group indicator of prepare_cohort (1 = treated 
 
 # ---------------------------------------------------------------------------------------------------------------
 # small helpers
-
-def _f(v) -> Optional[float]:
-    if v is None:
-        return None
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def _jsonable(x):
-    """Recursively turn numpy/pandas scalars and containers into JSON-safe Python objects (NaN -> None)."""
-    import numpy as np
-
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return _f(x)
-    if x is None or isinstance(x, str):
-        return x
-    if hasattr(x, "to_dict"):
-        return _jsonable(x.to_dict())
-    try:
-        import pandas as pd
-
-        if x is pd.NA or x is pd.NaT:
-            return None
-    except Exception:  # pragma: no cover
-        pass
-    return str(x)
-
 
 def sha256_file(path) -> str:
     h = hashlib.sha256()
@@ -111,23 +75,6 @@ def describe(values) -> dict:
             "min": _f(a.min()), "max": _f(a.max())}
 
 
-def _versions() -> dict:
-    from importlib import metadata
-
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    try:
-        from VBQCohortLib import __version__ as v
-        out["slicervbq"] = v
-    except Exception:  # pragma: no cover
-        pass
-    for pkg in ("numpy", "scipy", "pandas", "statsmodels", "matplotlib"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            out[pkg] = None
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # the statistics blocks (each callable on its own; the tests call them to cross-check results.json)
 
@@ -140,7 +87,7 @@ def compare_levels(a, b, levels, *, names=("treated", "control"), pairs=None, id
     ``a``/``b`` are DataFrames of the two groups (with ``id_col`` when ``pairs`` is given)."""
     import numpy as np
 
-    from . import stats
+    from .. import stats
 
     na, nb = names
     out: dict[str, Any] = {}
@@ -214,7 +161,7 @@ def paired_values(a, b, col, pairs, id_col):
 def segmental_tests(df, levels, *, kruskal=True, friedman=True, dunn=True, p_adjust_method="holm") -> dict:
     """Across the level columns of one group: Kruskal-Wallis on the level values (as the study did),
     Friedman on the complete subjects x levels matrix, Dunn post-hoc with ``p_adjust_method``."""
-    from . import stats
+    from .. import stats
 
     groups = {level_label(c): df[c].to_numpy(dtype=float) for c in levels}
     out: dict[str, Any] = {"n_subjects": int(len(df)),
@@ -240,14 +187,14 @@ def segmental_tests(df, levels, *, kruskal=True, friedman=True, dunn=True, p_adj
         try:
             d = stats.dunn(groups, p_adjust=p_adjust_method)
             out["dunn"] = {"p_adjust": d.attrs.get("p_adjust", p_adjust_method), "method": d.attrs.get("method"),
-                           "comparisons": _jsonable(d.to_dict(orient="records"))}
+                           "comparisons": jsonable(d.to_dict(orient="records"))}
         except VBQInputError as exc:
             out["dunn"] = {"p_adjust": p_adjust_method, "comparisons": [], "note": str(exc)}
     return out
 
 
 def _match(df, plan: Plan, covariates, categorical, id_col, drop_exact=(), binary_levels=None):
-    from .matching import match
+    from ..matching.nearest import match
 
     m = plan.matching
     exact = [c for c in (m["exact"] or []) if c not in drop_exact]
@@ -282,7 +229,7 @@ def _prepare(df, plan: Plan, source: str):
     """Validate/normalise with ``prepare_cohort``; returns (data with the 0/1 ``treated`` column, the cohort
     summary for results.json (counts, types, codings, excluded rows with reasons, warnings), warnings, the
     spellings coded 0/1 of text yes/no and sex covariates (``Cohort.binary_levels``, for R's term names))."""
-    from .spreadsheet import CohortSpec, prepare_cohort
+    from ..reading.cohort import CohortSpec, prepare_cohort
 
     c = plan.columns
     covs = list(dict.fromkeys(plan.covariates + plan.predictors))
@@ -347,7 +294,7 @@ def _read(data, sheet=None):
 
     if isinstance(data, pd.DataFrame):
         # a DataFrame gets the missing-value tokens read_table applies to files ('', 'NA', 'n/a', ...)
-        from .spreadsheet import MISSING_TOKENS
+        from ..reading.cells import MISSING_TOKENS
 
         def _tok(v):
             return None if isinstance(v, str) and v.strip().lower() in MISSING_TOKENS else v
@@ -357,7 +304,7 @@ def _read(data, sheet=None):
             if df[c].dtype == object or pd.api.types.is_string_dtype(df[c]):
                 df[c] = df[c].map(_tok)
         return df, "<table>", None, []
-    from .spreadsheet import read_table
+    from ..reading.spreadsheet import read_table
 
     path = Path(data)
     if path.is_dir():
@@ -410,7 +357,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
                   return_frames: bool = False):
     """The body of :func:`run_analysis`."""
 
-    from . import stats  # noqa: F401  (fail early if missing)
+    from .. import stats  # noqa: F401  (fail early if missing)
 
     plan = load_plan(plan)
     if overrides:
@@ -432,7 +379,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     inputs = [{"role": "clinical data", "path": source, "sha256": digest}]
     join_info = None
     if vbq_results is not None:
-        from .join import join_vbq
+        from ..reading.join import join_vbq
 
         df, join_info = join_vbq(df, vbq_results, id_col=id_col, levels=plan.levels)
         if join_info.get("n_vbq") and not join_info.get("n_joined"):
@@ -488,7 +435,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
         results["matching"] = _matching_dict(mr)
         matched = mr.matched_data()
     else:
-        from .balance import balance_table
+        from ..matching.balance import balance_table
 
         bal = balance_table(work, work[TREAT_COL].to_numpy(), plan.covariates,
                             categorical=[c for c in plan.categorical if c in plan.covariates] or None)
@@ -553,7 +500,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     tick("provenance")
     results["provenance"] = {
         "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "versions": _versions(),
+        "versions": software_versions(__version__),
         "plan": plan.to_dict(),
         "inputs": inputs,
         "input_sha256": digest,
@@ -561,7 +508,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
         **(extra_provenance or {}),
     }
     report(progress, total, total, "done")
-    results = _jsonable(results)
+    results = jsonable(results)
     if return_frames:
         # the tables the report/matched.csv need (DataFrames are not part of results.json)
         return results, {"work": work, "matched": matched if mr is not None else None, "match_result": mr,
@@ -570,7 +517,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
 
 
 def _adjust(comp_levels: dict, levels, method: str) -> None:
-    from . import stats
+    from .. import stats
 
     key = "p_holm" if str(method).lower() == "holm" else "p_adj"
     for test in ("ranksum", "signed_rank"):
@@ -618,7 +565,7 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary
     covs = [c for c in (ss["covariates"] or plan.covariates) if c != sex_col]
     cat = [c for c in plan.categorical if c in covs]
     out: dict[str, Any] = {"enabled": True, "within": within_name, "column": sex_col,
-                           "groups": [l1, l0], "values": {l1: _jsonable(s1), l0: _jsonable(s0)},
+                           "groups": [l1, l0], "values": {l1: jsonable(s1), l0: jsonable(s0)},
                            "n": {l1: counts[s1], l0: counts[s0]}, "covariates": covs}
     if min(counts.values()) < 2:
         out.update(enabled=False, note="fewer than 2 subjects of one sex")
@@ -659,7 +606,7 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary
 
 
 def _logistic(work, plan: Plan, group_col, tname, binary_levels=None) -> dict:
-    from .logistic import fit_logistic
+    from ..stats.logistic import fit_logistic
 
     preds = plan.predictors
     if not preds:

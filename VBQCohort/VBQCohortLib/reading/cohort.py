@@ -1,4 +1,4 @@
-"""Clinical spreadsheets: reading CSV/TSV/XLSX, mapping columns, normalising values, validating (issue 3).
+"""Preparing a cohort from a clinical table: mapping columns, normalising values, validating (issue 3).
 
 Usage::
 
@@ -33,372 +33,21 @@ number"). Hard errors raise :class:`VBQScoreLib.errors.VBQInputError` with one l
 
 from __future__ import annotations
 
-import csv
 import difflib
 import math
-import operator
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from VBQScoreLib.errors import VBQInputError
 
-from .labels import (RAW_COLUMNS, RAW_TEXT, check_column_spellings, find_column, how_differs, match_value,
-                     raw_column_name, stripped_note)
+from .cells import FEMALE, MALE, NO, NUM_RE, YES, is_missing, normalise_label, rows_text
+from .labels import check_column_spellings, find_column, how_differs, match_value, raw_column_name, stripped_note
 from .terms import binary_order_note, collation_note, sort_levels
 
-__all__ = ["read_table", "CohortSpec", "Cohort", "prepare_cohort", "MISSING_TOKENS", "normalise_label"]
+__all__ = ["CohortSpec", "Cohort", "prepare_cohort", "resolve_column", "numeric_column", "TYPES"]
 
-#: text read as a missing value (case-insensitive, after stripping whitespace)
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", ".", "-", "missing", "#n/a", "?"})
-EXCEL_ERRORS = frozenset({"#DIV/0!", "#N/A", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!",
-                          "#CALC!", "#GETTING_DATA"})
-YES = frozenset({"yes", "y", "true", "t", "1", "1.0"})
-NO = frozenset({"no", "n", "false", "f", "0", "0.0"})
-MALE = frozenset({"male", "m", "man", "1", "1.0"})
-FEMALE = frozenset({"female", "f", "woman", "0", "0.0"})
 TYPES = ("numeric", "binary", "categorical", "sex")
-_NUM_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_COMMA_NUM_RE = re.compile(r"^[+-]?\d+,\d+$")
-_ID_LIKE_RE = re.compile(r"^(0\d+|\d{16,})$")
-
-
-def normalise_label(v: Any) -> str:
-    """Case- and whitespace-insensitive form of a label (``" OPLL "`` -> ``"opll"``)."""
-    return " ".join(str(v).split()).casefold()
-
-
-def _rows_text(rows: Sequence[Any], limit: int = 8) -> str:
-    rows = list(rows)
-    s = ", ".join(str(r) for r in rows[:limit])
-    if len(rows) > limit:
-        s += f" and {len(rows) - limit} more"
-    return s
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# reading
-# ---------------------------------------------------------------------------------------------------------------
-
-def read_table(path, sheet: str | int | None = None):
-    """Read a CSV, TSV or XLSX table. Returns ``(DataFrame, warnings)``.
-
-    All cells are kept as text except that columns whose every non-missing cell is a number become float
-    columns (not when a value has leading zeros, like ``007``, or more than 15 digits: such columns are
-    identifiers and stay text); missing tokens (``MISSING_TOKENS``, Excel error cells) become missing. Blank rows are dropped (and
-    counted in a warning); the index holds the spreadsheet row number. ``sheet`` selects an XLSX worksheet by
-    name or 0-based position (default: the first). The file is only read."""
-    path = Path(path)
-    if not path.exists():
-        raise VBQInputError(f"{path}: file not found")
-    if path.is_dir():
-        raise VBQInputError(f"{path}: is a folder, not a spreadsheet")
-    ext = path.suffix.lower()
-    warnings: list[str] = []
-    if ext in (".xlsx", ".xlsm"):
-        header, rows, rownums = _read_xlsx(path, sheet, warnings)
-        decimal_comma = False
-    elif ext == ".xls":
-        raise VBQInputError(f"{path}: old Excel .xls files are not supported; save it as .xlsx or CSV")
-    elif ext in (".csv", ".tsv", ".tab", ".txt", ""):
-        if sheet is not None:
-            raise VBQInputError(f"{path}: --sheet applies to .xlsx files only")
-        text, sep = _decode_delimited(path, ext, warnings)
-        from .delimited import frame_from_text  # pandas' C tokenizer; None when the text needs the csv module
-
-        df = frame_from_text(path, text, sep, warnings)
-        if df is not None:
-            return df, warnings
-        header, rows, rownums = _split_delimited(path, text, sep)
-        decimal_comma = sep == ";"
-    else:
-        raise VBQInputError(f"{path}: unsupported spreadsheet type '{ext}' (use .csv, .tsv or .xlsx)")
-    return _to_frame(path, header, rows, rownums, warnings, decimal_comma), warnings
-
-
-def _decode_delimited(path: Path, ext: str, warnings: list[str]) -> tuple[str, str]:
-    """The file's text and its delimiter."""
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise VBQInputError(f"{path}: the file is empty")
-    if raw[:4] == b"PK\x03\x04":
-        raise VBQInputError(f"{path}: this is an Excel/zip file, not text; give it the .xlsx extension")
-    kind = _binary_kind(raw)
-    if kind:
-        raise VBQInputError(f"{path}: this is {kind}, not a text table (CSV/TSV)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-        warnings.append(f"{path.name}: not UTF-8; read as Windows-1252 text")
-    lines = _head_lines(text)
-    first = next((ln for ln in lines if ln.strip()), "")
-    if ext in (".tsv", ".tab"):
-        sep = "\t"
-    else:
-        sample = "\n".join(lines[:50])
-        try:
-            sep = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-        except csv.Error:
-            counts = {d: first.count(d) for d in (",", "\t", ";")}
-            sep = max(counts, key=counts.get) if max(counts.values()) > 0 else ","
-        # the sniffer can be fooled by decimal commas; trust the header when it is unambiguous
-        hc = {d: first.count(d) for d in (",", "\t", ";")}
-        if hc.get(sep, 0) == 0 and max(hc.values()) > 0:
-            sep = max(hc, key=hc.get)
-    return text, sep
-
-
-def _head_lines(text: str, n: int = 50) -> list[str]:
-    """The first lines of ``text.splitlines()``: at least ``n`` and the first non-blank one (or all lines)."""
-    size = 1 << 16
-    while size < len(text):
-        full = text[:size].splitlines()[:-1]  # the last piece may be cut; every other line is complete
-        if len(full) >= n and any(ln.strip() for ln in full):
-            return full
-        size *= 4
-    return text.splitlines()
-
-
-def _split_delimited(path: Path, text: str, sep: str):
-    """(header, rows padded to the header's width, their row numbers) by the csv module."""
-    lines = text.splitlines()
-    reader = csv.reader(lines, delimiter=sep)
-    all_rows = list(reader)
-    # header = first non-blank line
-    start = 0
-    while start < len(all_rows) and not any(c.strip() for c in all_rows[start]):
-        start += 1
-    if start == len(all_rows):
-        raise VBQInputError(f"{path}: the file is empty")
-    header = all_rows[start]
-    rows, rownums = [], []
-    width = len(header)
-    for i in range(start + 1, len(all_rows)):
-        r = all_rows[i]
-        if len(r) > width and any(c.strip() for c in r[width:]):
-            raise VBQInputError(f"{path}: row {i + 1} has {len(r)} cells but the header has {width} "
-                                f"(check the delimiter {sep!r} and quoting)")
-        rows.append((r + [""] * width)[:width])
-        rownums.append(i + 1)
-    return header, rows, rownums
-
-
-def _binary_kind(raw: bytes) -> str | None:
-    """A short description when ``raw`` is plainly not text (an image, an archive, any file with NUL bytes)."""
-    magic = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"\x1f\x8b", "a gzip file (e.g. .nii.gz)"),
-             (b"%PDF", "a PDF document"), (b"\xd0\xcf\x11\xe0", "an old Excel .xls/Office file"),
-             (b"NRRD", "an NRRD image"))
-    for m, what in magic:
-        if raw.startswith(m):
-            return what
-    if len(raw) >= 348 and raw[344:348] in (b"n+1\x00", b"ni1\x00"):
-        return "a NIfTI image"
-    if b"\x00" in raw[:4096]:
-        return "a binary file"
-    return None
-
-
-def _read_xlsx(path: Path, sheet, warnings: list[str]):
-    import openpyxl
-    from openpyxl.utils import get_column_letter
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...
-        raise VBQInputError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
-    try:
-        names = wb.sheetnames
-        if sheet is None:
-            ws = wb[names[0]]
-        elif isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit() and sheet not in names):
-            k = int(sheet)
-            if not 0 <= k < len(names):
-                raise VBQInputError(f"{path}: there is no sheet number {k} (sheets: {', '.join(names)})")
-            ws = wb[names[k]]
-        elif sheet in names:
-            ws = wb[sheet]
-        else:
-            raise VBQInputError(f"{path}: there is no sheet named {sheet!r} (sheets: {', '.join(names)})")
-        header = None
-        rows, rownums = [], []
-        errors: list[str] = []
-        for cells in ws.iter_rows():
-            vals = []
-            rnum = None
-            for c in cells:
-                if getattr(c, "row", None) is not None:
-                    rnum = c.row
-                v = c.value
-                if v is not None and (getattr(c, "data_type", None) == "e" or (isinstance(v, str)
-                                                                                 and v.strip() in EXCEL_ERRORS)):
-                    errors.append(f"{c.coordinate} {v}")
-                    v = None
-                vals.append(v)
-            if rnum is None:
-                continue
-            if header is None:
-                if all(v is None or (isinstance(v, str) and not v.strip()) for v in vals):
-                    continue
-                header = ["" if v is None else str(v) for v in vals]
-                continue
-            rows.append(vals)
-            rownums.append(rnum)
-        if header is None:
-            raise VBQInputError(f"{path}: sheet '{ws.title}' is empty")
-        # drop trailing unnamed, empty columns; reject unnamed columns with data
-        width = len(header)
-        rows = [(list(r) + [None] * width)[:width] for r in rows]
-        uncached = _uncached_formulas(path, ws.title, rows, rownums, width)
-        keep = []
-        for j, h in enumerate(header):
-            if h.strip():
-                keep.append(j)
-            elif any(r[j] is not None and str(r[j]).strip() for r in rows):
-                raise VBQInputError(f"{path}: column {get_column_letter(j + 1)} of sheet '{ws.title}' has values "
-                                    f"but no header")
-        header = [header[j] for j in keep]
-        rows = [[r[j] for j in keep] for r in rows]
-        if errors:
-            warnings.append(f"{path.name}: Excel error cells read as missing: {_rows_text(errors, 10)}")
-        if uncached:
-            warnings.append(f"{path.name}: formula cells without a saved result read as missing (open and save "
-                            f"the file in Excel or LibreOffice to compute them): {_rows_text(uncached, 10)}")
-        if len(names) > 1 and sheet is None:
-            warnings.append(f"{path.name}: read the first sheet '{ws.title}' of {len(names)} "
-                            f"({', '.join(names)}); choose another with --sheet NAME")
-        return header, rows, rownums
-    finally:
-        wb.close()
-
-
-def _uncached_formulas(path: Path, title: str, rows, rownums, width: int) -> list[str]:
-    """Coordinates of formula cells whose saved value is empty (workbooks written by scripts, never opened in a
-    spreadsheet program, keep formulas without results; data_only reading then sees empty cells)."""
-    import openpyxl
-
-    empty = {(rn, j) for r, rn in zip(rows, rownums) for j, v in enumerate(r[:width]) if v is None}
-    if not empty:
-        return []
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
-    try:
-        out = []
-        for cells in wb[title].iter_rows():
-            for j, c in enumerate(cells[:width]):
-                v = getattr(c, "value", None)
-                if isinstance(v, str) and v.startswith("=") and (getattr(c, "row", None), j) in empty:
-                    out.append(c.coordinate)
-        return out
-    finally:
-        wb.close()
-
-
-def _is_missing(v) -> bool:
-    if v is None:
-        return True
-    if isinstance(v, float) and math.isnan(v):
-        return True
-    return isinstance(v, str) and v.strip().casefold() in MISSING_TOKENS
-
-
-def _check_header(path: Path, header: list[str]) -> None:
-    """Every column named, no name twice (``header``: the stripped names)."""
-    if any(not h for h in header):
-        j = header.index("")
-        raise VBQInputError(f"{path}: column {j + 1} has no header")
-    seen: dict[str, int] = {}
-    dups = []
-    for h in header:
-        seen[h] = seen.get(h, 0) + 1
-        if seen[h] == 2:
-            dups.append(h)
-    if dups:
-        raise VBQInputError(f"{path}: duplicate column name(s): {', '.join(repr(d) for d in dups)}")
-
-
-def _to_frame(path: Path, header, rows, rownums, warnings, decimal_comma: bool):
-    import numpy as np
-    import pandas as pd
-
-    spaced = {str(h).strip(): str(h) for h in header if str(h) != str(h).strip() and str(h).strip()}
-    header = [str(h).strip() for h in header]
-    _check_header(path, header)
-    # blank rows
-    keep_rows, keep_nums, blank = [], [], 0
-    for r, num in zip(rows, rownums):
-        if all(_is_missing(v) if not isinstance(v, str) else not v.strip() for v in r):
-            blank += 1
-            continue
-        keep_rows.append(r)
-        keep_nums.append(num)
-    if blank:
-        warnings.append(f"{path.name}: {blank} blank row(s) ignored")
-    if not keep_rows:
-        raise VBQInputError(f"{path}: no data rows below the header")
-    cols = {}
-    comma_used = []
-    raw_text: dict[str, dict[str, int]] = {}
-    for j, h in enumerate(header):
-        raw = [r[j] for r in keep_rows]
-        vals = [None if _is_missing(v) else (v.strip() if isinstance(v, str) else v) for v in raw]
-        nums = []
-        numeric = True
-        for v in vals:
-            if v is None:
-                nums.append(np.nan)
-            elif isinstance(v, bool):
-                nums.append(float(v))
-            elif isinstance(v, (int, float)):
-                nums.append(float(v))
-            elif isinstance(v, str) and _NUM_RE.match(v):
-                nums.append(float(v))
-            elif decimal_comma and isinstance(v, str) and _COMMA_NUM_RE.match(v):
-                nums.append(float(v.replace(",", ".")))
-                if h not in comma_used:
-                    comma_used.append(h)
-            else:
-                numeric = False
-                break
-        if numeric and any(isinstance(v, str) and _ID_LIKE_RE.match(v) for v in vals):
-            numeric = False  # leading zeros or > 15 digits: an identifier/code, keep the text exactly
-        if numeric and any(v is not None for v in vals):
-            cols[h] = pd.Series(nums, dtype=float)
-        else:
-            if h in comma_used:
-                comma_used.remove(h)
-            cols[h] = pd.Series([v if v is None or isinstance(v, str) else _cell_text(v) for v in vals],
-                                dtype=object)
-            if any(map(operator.is_not, raw, vals)):  # C speed; str.strip() returns the same object if unchanged
-                hits: dict[str, list] = {}
-                for r, v in zip(keep_nums, raw):
-                    if isinstance(v, str) and v != v.strip() and not _is_missing(v):
-                        hits.setdefault(v, []).append(r)
-                if hits:
-                    raw_text[h] = hits
-    if comma_used:
-        warnings.append(f"{path.name}: decimal commas read as decimal points in {', '.join(comma_used)}")
-    df = pd.DataFrame(cols)
-    df.index = pd.Index(keep_nums, name="row")
-    if raw_text:
-        df.attrs[RAW_TEXT] = raw_text  # the spellings as read (see labels.py), for warnings and checks
-    if spaced:
-        df.attrs[RAW_COLUMNS] = spaced
-    return df
-
-
-def _cell_text(v) -> Any:
-    """Keep dates as they are; other non-text cell values as text."""
-    import datetime
-
-    if isinstance(v, (datetime.date, datetime.datetime, datetime.time)):
-        return v
-    return str(v)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# cohort spec and preparation
-# ---------------------------------------------------------------------------------------------------------------
 
 @dataclass
 class CohortSpec:
@@ -464,7 +113,9 @@ class Cohort:
                 "exclusions": ex, "warnings": list(self.warnings)}
 
 
-def _resolve(df, name: str, role: str) -> str:
+def resolve_column(df, name: str, role: str) -> str:
+    """The column of ``df`` named ``name`` (however spelled, see :func:`.labels.find_column`); else one line
+    naming the closest columns."""
     cols = [str(c) for c in df.columns]
     hit = find_column(cols, name, f"{role} column '{name}'")
     if hit is not None:
@@ -473,7 +124,7 @@ def _resolve(df, name: str, role: str) -> str:
     if not close:
         close = [c for c in cols if normalise_label(name) in normalise_label(c)][:3]
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise VBQInputError(f"{role} column '{name}' not found{hint} (columns: {_rows_text(cols, 12)})")
+    raise VBQInputError(f"{role} column '{name}' not found{hint} (columns: {rows_text(cols, 12)})")
 
 
 def _as_text(v) -> str:
@@ -497,13 +148,13 @@ def _infer_type(col: str, s) -> str:
     if low and low <= (YES | NO):
         return "binary"
     # mostly numbers with a few text cells -> numeric (the text cells are errors)
-    n_num = sum(1 for v in vals if isinstance(v, str) and _NUM_RE.match(v))
+    n_num = sum(1 for v in vals if isinstance(v, str) and NUM_RE.match(v))
     if len(vals) and n_num / len(vals) >= 0.5:
         return "numeric"
     return "categorical"
 
 
-def _numeric(df, col: str, role: str):
+def numeric_column(df, col: str, role: str):
     """Float Series; raise naming rows and values when a cell is text."""
     import numpy as np
     import pandas as pd
@@ -519,15 +170,15 @@ def _numeric(df, col: str, role: str):
             out.append(float(v))
         elif isinstance(v, (int, float)):
             out.append(float(v))
-        elif isinstance(v, str) and _NUM_RE.match(v.strip()):
+        elif isinstance(v, str) and NUM_RE.match(v.strip()):
             out.append(float(v))
-        elif isinstance(v, str) and _is_missing(v):
+        elif isinstance(v, str) and is_missing(v):
             out.append(np.nan)
         else:
             bad.append((row, v))
             out.append(np.nan)
     if bad:
-        rows = _rows_text([r for r, _ in bad])
+        rows = rows_text([r for r, _ in bad])
         shown = sorted({str(v) for _, v in bad})
         what = f"'{shown[0]}' is not a number" if len(shown) == 1 else \
             f"values {', '.join(repr(x) for x in shown[:4])} are not numbers"
@@ -565,7 +216,7 @@ def _binary(df, col: str, kind: str, role: str, warnings: list[str] | None = Non
     if bad:
         allowed = "male/female, M/F or 1/0" if kind == "sex" else "yes/no, y/n, true/false or 1/0"
         shown = sorted({str(v) for _, v in bad})
-        raise VBQInputError(f"{role} column '{col}' row{'s' if len(bad) > 1 else ''} {_rows_text([r for r, _ in bad])}: "
+        raise VBQInputError(f"{role} column '{col}' row{'s' if len(bad) > 1 else ''} {rows_text([r for r, _ in bad])}: "
                             f"{', '.join(repr(x) for x in shown[:4])} {'is' if len(shown) == 1 else 'are'} not "
                             f"{allowed}")
     names = {}
@@ -621,12 +272,12 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
     covs = list(dict.fromkeys(spec.covariates))
     levels = list(dict.fromkeys(spec.levels))
     cols: dict[str, str] = {}
-    cols[spec.id] = _resolve(df, spec.id, "id")
-    cols[spec.group] = _resolve(df, spec.group, "group")
+    cols[spec.id] = resolve_column(df, spec.id, "id")
+    cols[spec.group] = resolve_column(df, spec.group, "group")
     for c in covs:
-        cols[c] = _resolve(df, c, "covariate")
+        cols[c] = resolve_column(df, c, "covariate")
     for c in levels:
-        cols[c] = _resolve(df, c, "level")
+        cols[c] = resolve_column(df, c, "level")
     for k, v in cols.items():
         as_read = raw_column_name(df, v)
         if k != as_read:
@@ -663,7 +314,7 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
 
     # id
     idcol = cols[spec.id]
-    ids = [None if _is_missing(v) else _as_text(v) for v in df[idcol]]
+    ids = [None if is_missing(v) else _as_text(v) for v in df[idcol]]
     for r, v in zip(rows, ids):
         if v is None:
             excl.setdefault(r, []).append(f"missing id ({idcol})")
@@ -680,7 +331,7 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
 
     # group
     gcol = cols[spec.group]
-    labels = [None if _is_missing(v) else " ".join(_as_text(v).split()) for v in df[gcol]]
+    labels = [None if is_missing(v) else " ".join(_as_text(v).split()) for v in df[gcol]]
     t_norm = normalise_label(spec.treated)
     if spec.control is None:
         c_norm = None
@@ -711,17 +362,17 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
         close = difflib.get_close_matches(spec.treated, shown_labels, n=2, cutoff=0.5)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise VBQInputError(f"group column '{gcol}' has no value '{spec.treated}' (treated){hint} "
-                            f"(values: {_rows_text(shown_labels, 10)})")
+                            f"(values: {rows_text(shown_labels, 10)})")
     if c_norm is not None:
         for c in cl:
             if normalise_label(c) not in present:
                 close = difflib.get_close_matches(c, shown_labels, n=2, cutoff=0.5)
                 hint = f"; did you mean {', '.join(repr(x) for x in close)}?" if close else ""
                 raise VBQInputError(f"group column '{gcol}' has no value '{c}' (control){hint} "
-                                    f"(values: {_rows_text(shown_labels, 10)})")
+                                    f"(values: {rows_text(shown_labels, 10)})")
         other = {k: v for k, v in present.items() if k != t_norm and k not in c_norm}
         if other and not spec.drop_unknown_groups:
-            parts = [f"'{spelling[k]}' (row{'s' if len(v) > 1 else ''} {_rows_text(v, 5)})" for k, v in other.items()]
+            parts = [f"'{spelling[k]}' (row{'s' if len(v) > 1 else ''} {rows_text(v, 5)})" for k, v in other.items()]
             raise VBQInputError(f"group column '{gcol}': unknown group label(s) {'; '.join(parts[:4])}; expected "
                                 f"'{spec.treated}' or {' or '.join(repr(c) for c in cl)}")
     treated = []
@@ -757,7 +408,7 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
             if re.search(r"\b(sex|gender)\b", c, re.I) and low <= (MALE | FEMALE):
                 t = "sex"
         if t == "numeric":
-            out[c] = _numeric(df, col, "covariate")
+            out[c] = numeric_column(df, col, "covariate")
         elif t in ("binary", "sex"):
             out[c], lv = _binary(df, col, t, "covariate", warnings)
             if lv is not None:  # text: the model term is named after the spelling coded 1 (sexM), as R would
@@ -774,8 +425,8 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
         else:
             out[c] = _categorical(df, col, warnings)
             cats = sort_levels(out[c].dropna().unique())
-            codings[c] = "categories: " + _rows_text(cats, 12)
-            note = collation_note(c, cats) if not all(_NUM_RE.match(x) for x in cats) else None
+            codings[c] = "categories: " + rows_text(cats, 12)
+            note = collation_note(c, cats) if not all(NUM_RE.match(x) for x in cats) else None
             if note:
                 warnings.append(note)
             if len(cats) > 10 and c not in overrides:
@@ -791,7 +442,7 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
         t = overrides.get(c, "numeric")
         if t != "numeric":
             raise VBQInputError(f"level column '{col}' must be numeric, not {t}")
-        out[c] = _numeric(df, col, "level")
+        out[c] = numeric_column(df, col, "level")
         types[c] = "numeric"
         if out[c].isna().all():
             warnings.append(f"level column '{col}' has no values")

@@ -16,18 +16,15 @@ Figures use matplotlib's Agg backend through ``matplotlib.figure.Figure`` (no py
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
 from pathlib import Path
 from typing import Optional
 
-from VBQScoreLib.atomic import atomic_directory
-
-from .analysis import TREAT_COL, level_label
-from .terms import describe_term
+from ..analysis.run import TREAT_COL, level_label
+from ..reading.terms import describe_term
+from .html import (CSS, esc, figure_class, fmt, fmt_p, fmt_p_text, img, png_bytes,  # noqa: F401  (re-exported)
+                   previous_listed_files, table, write_report_folder)
 
 GROUP_COLORS = ("#c0392b", "#2471a3")  # treated, control
 SEX_COLORS = ("#8e44ad", "#16a085")
@@ -35,38 +32,6 @@ SEX_COLORS = ("#8e44ad", "#16a085")
 
 # ---------------------------------------------------------------------------------------------------------------
 # formatting
-
-def fmt_p(p) -> str:
-    if p is None or (isinstance(p, float) and not math.isfinite(p)):
-        return "–"
-    if p < 0.001:
-        return "&lt;0.001"
-    return f"{p:.3f}"
-
-
-def fmt_p_text(p) -> str:
-    if p is None:
-        return "n/a"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-
-
-def fmt(x, d=2) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    if isinstance(x, (int,)) and not isinstance(x, bool):
-        return str(x)
-    return f"{x:.{d}f}"
-
-
-def esc(s) -> str:
-    return html.escape(str(s))
-
-
-def _table(headers, rows, cls="") -> str:
-    h = "".join(f"<th>{c}</th>" for c in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
-
 
 ADJUST_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "hochberg": "Hochberg", "hommel": "Hommel",
                 "BH": "Benjamini-Hochberg", "fdr": "Benjamini-Hochberg", "BY": "Benjamini-Yekutieli", "none": "no"}
@@ -83,26 +48,11 @@ def _sig(p) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 # figures
 
-def _fig():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    return Figure
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
-
-
 def fig_boxplots(a, b, levels, names, comp: dict, colors=GROUP_COLORS, title="VBQ per level by group") -> bytes:
     """Box plots of each level column for the two groups side by side, raw and Holm-adjusted p above."""
     import numpy as np
 
-    Figure = _fig()
+    Figure = figure_class()
     fig = Figure(figsize=(max(6.5, 1.25 * len(levels) + 1.5), 4.4))
     ax = fig.add_subplot(1, 1, 1)
     pos_a = np.arange(len(levels)) * 3.0
@@ -142,14 +92,14 @@ def fig_boxplots(a, b, levels, names, comp: dict, colors=GROUP_COLORS, title="VB
     ax.grid(axis="y", color="0.9")
     ax.set_axisbelow(True)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def fig_segmental(seg: dict, levels, names) -> bytes:
     """Median VBQ (IQR bars) per level, one line per group, with the Kruskal-Wallis/Friedman p in the legend."""
     import numpy as np
 
-    Figure = _fig()
+    Figure = figure_class()
     fig = Figure(figsize=(6.5, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(len(levels))
@@ -182,7 +132,7 @@ def fig_segmental(seg: dict, levels, names) -> bytes:
     ax.set_axisbelow(True)
     ax.legend(fontsize="small", frameon=False, loc="best")
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def fig_forest(logit: dict) -> Optional[bytes]:
@@ -195,7 +145,7 @@ def fig_forest(logit: dict) -> Optional[bytes]:
     if not terms:
         return None
     labels = forest_labels(logit, [k for k, _ in terms])
-    Figure = _fig()
+    Figure = figure_class()
     fig = Figure(figsize=(max(7.5, 5.5 + 0.08 * max(map(len, labels))), 0.45 * len(terms) + 1.5))
     ax = fig.add_subplot(1, 1, 1)
     y = np.arange(len(terms))[::-1]
@@ -232,7 +182,7 @@ def fig_forest(logit: dict) -> Optional[bytes]:
     ax.grid(axis="x", color="0.9", which="both")
     ax.set_axisbelow(True)
     fig.tight_layout()
-    return _png(fig)
+    return png_bytes(fig)
 
 
 def forest_labels(logit: dict, terms) -> list[str]:
@@ -244,7 +194,7 @@ def forest_labels(logit: dict, terms) -> list[str]:
 def fig_love(results: dict) -> Optional[bytes]:
     import pandas as pd
 
-    from .balance import love_plot_bytes
+    from ..matching.balance import love_plot_bytes
 
     bal = (results.get("matching") or {}).get("balance") or {}
     if not bal.get("before") or not bal.get("after"):
@@ -490,29 +440,6 @@ def methods_paragraph(results: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 
-CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
-h3{margin-top:1.4em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.88em}
-th,td{border:1px solid #ccc;padding:.25em .55em;text-align:right;vertical-align:top}
-th{background:#f3f5f7;text-align:center}td:first-child{text-align:left;font-weight:600}
-tr.sig td{background:#fff4e5}
-.note{color:#555;font-size:.9em}.box{background:#f7f9fb;border:1px solid #dde3ea;padding:.8em 1em;border-radius:4px}
-.methods{background:#fcfcf6;border-left:4px solid #c9b458;padding:.6em 1em}
-img{max-width:100%;height:auto;display:block;margin:.5em 0 1em}
-.warn{color:#a04000}
-code{background:#f1f1f1;padding:0 .2em}
-"""
-
-
-def _img(png: Optional[bytes], alt: str) -> str:
-    if not png:
-        return ""
-    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
 def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
     na, nb = names
     headers = ["Level", f"{esc(na)} n", f"{esc(na)} median (IQR)", f"{esc(nb)} n", f"{esc(nb)} median (IQR)",
@@ -559,7 +486,7 @@ def _balance_html(m: dict) -> str:
         rows.append([esc(k), fmt(b.get("Means Treated"), 3), fmt(b.get("Means Control"), 3),
                      fmt(b.get("Std. Mean Diff."), 3), fmt(a.get("Means Treated"), 3) if a else "–",
                      fmt(a.get("Means Control"), 3) if a else "–", fmt(a.get("Std. Mean Diff."), 3) if a else "–"])
-    return _table(["Covariate", "Mean treated (all)", "Mean control (all)", "SMD (all)", "Mean treated (matched)",
+    return table(["Covariate", "Mean treated (all)", "Mean control (all)", "SMD (all)", "Mean treated (matched)",
                    "Mean control (matched)", "SMD (matched)"], rows)
 
 
@@ -575,19 +502,19 @@ def _exclusions_html(results: dict) -> str:
         for lv, n in (counts.get("missing_by_level") or {}).items():
             if n:
                 rows.append([f"missing VBQ {esc(level_label(lv))} (dropped from that level's tests only)", n])
-        out.append(_table(["Rows", "n"], rows))
+        out.append(table(["Rows", "n"], rows))
     lst = ex.get("exclusions") or []
     if lst:
         shown = lst[:50]
         out.append("<details><summary>Excluded rows (" + str(len(lst)) + ")</summary>" +
-                   _table(["Row", "Id", "Reason"], [[r.get("row"), esc(r.get("id")), esc(r.get("reason"))]
+                   table(["Row", "Id", "Reason"], [[r.get("row"), esc(r.get("id")), esc(r.get("reason"))]
                                                    for r in shown]) +
                    (f"<p class='note'>… and {len(lst) - 50} more (see results.json)</p>" if len(lst) > 50 else "")
                    + "</details>")
     cod = ex.get("codings") or {}
     if cod:
         out.append("<details><summary>Value codings</summary>" +
-                   _table(["Column", "Coding"], [[esc(k), esc(v)] for k, v in cod.items()]) + "</details>")
+                   table(["Column", "Coding"], [[esc(k), esc(v)] for k, v in cod.items()]) + "</details>")
     if not out:
         return "<p>No rows were excluded.</p>"
     return "".join(out)
@@ -612,11 +539,11 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
     parts.append("<h2>Methods</h2><p class='methods'>" + methods_paragraph(results) + "</p>")
     # cohort
     parts.append("<h2>Cohort</h2>")
-    parts.append(_table(["Group", "Patients analysed"], [[esc(t), g["n"][t]], [esc(c), g["n"][c]]]))
+    parts.append(table(["Group", "Patients analysed"], [[esc(t), g["n"][t]], [esc(c), g["n"][c]]]))
     parts.append("<h3>Exclusions</h3>" + _exclusions_html(results))
     j = results.get("join")
     if j:
-        parts.append("<h3>VBQ results joined by id</h3>" + _table(["Item", "Value"], [
+        parts.append("<h3>VBQ results joined by id</h3>" + table(["Item", "Value"], [
             ["VBQ table", esc(Path(j["source"]).name)], ["format", esc(j["format"])],
             ["clinical rows", j["n_clinical"]], ["VBQ rows", j["n_vbq"]], ["joined", j["n_joined"]],
             ["in clinical table only", esc(", ".join(j["only_in_clinical"][:30]) or "none")],
@@ -638,20 +565,20 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
             ssz = tables["sample_sizes"]
             rows = [[esc(i)] + [fmt(float(v), 0) if float(v).is_integer() else fmt(float(v), 1) for v in r]
                     for i, r in zip(ssz.index, ssz.to_numpy())]
-            parts.append(_table(["Sample"] + [esc(x) for x in ssz.columns], rows))
+            parts.append(table(["Sample"] + [esc(x) for x in ssz.columns], rows))
         for w in m.get("warnings", []) or []:
             parts.append(f"<p class='warn'>{esc(w)}</p>")
     else:
         parts.append(f"<p>{esc(m.get('note', 'No matching.'))}</p>")
     parts.append("<h3>Covariate balance</h3>" + _balance_html(m))
-    parts.append(_img(figs.get("love_plot"), "Love plot"))
+    parts.append(img(figs.get("love_plot"), "Love plot"))
     # comparison
     paired = m.get("enabled") and any("signed_rank" in e for e in comp["levels"].values())
     parts.append(f"<h2>VBQ per level: {esc(t)} vs {esc(c)} ({esc(comp['sample'])} sample)</h2>")
     parts.append(_comparison_html(comp["levels"], (t, c), paired))
     if comp.get("weights_note"):
         parts.append(f"<p class='note'>{esc(comp['weights_note'])}.</p>")
-    parts.append(_img(figs.get("boxplots"), "Box plots per level"))
+    parts.append(img(figs.get("boxplots"), "Box plots per level"))
     # segmental
     parts.append("<h2>VBQ across levels</h2>")
     rows = []
@@ -660,12 +587,12 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
         rows.append([esc(grp), s.get("n_subjects"), fmt(kw.get("H")), kw.get("df", "–"), fmt_p(kw.get("p")),
                      fmt(fr.get("chi2")), fr.get("df", "–"), fr.get("n", "–"), fmt_p(fr.get("p")),
                      fmt(fr.get("kendall_w"), 3)])
-    parts.append(_table(["Group", "Patients", "Kruskal-Wallis H", "df", "p", "Friedman χ²", "df", "n complete",
+    parts.append(table(["Group", "Patients", "Kruskal-Wallis H", "df", "p", "Friedman χ²", "df", "n complete",
                          "p", "Kendall W"], rows))
     parts.append(f"<p class='note'>Sample: {esc(results.get('segmental_sample', ''))}. Kruskal-Wallis (the "
                  f"study's test) treats the levels as independent samples; Friedman uses each patient as a "
                  f"block (repeated measures).</p>")
-    parts.append(_img(figs.get("segmental"), "VBQ across levels"))
+    parts.append(img(figs.get("segmental"), "VBQ across levels"))
     for grp, s in results["segmental"].items():
         d = s.get("dunn")
         if not d or not d.get("comparisons"):
@@ -673,7 +600,7 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
         rows = [[f"{esc(r['group1'])} vs {esc(r['group2'])}", fmt(r["mean_rank1"], 1), fmt(r["mean_rank2"], 1),
                  fmt(r["z"]), fmt_p(r["p"]), fmt_p(r["p_adj"])] for r in d["comparisons"]]
         parts.append(f"<h3>Dunn post-hoc, {esc(grp)} ({esc(adjust_name(d.get('p_adjust')))}-adjusted)</h3>")
-        parts.append(_table(["Levels", "Mean rank 1", "Mean rank 2", "z", "p", "p adj."], rows))
+        parts.append(table(["Levels", "Mean rank 1", "Mean rank 2", "z", "p", "p adj."], rows))
     # sex
     ss = results.get("sex_stratified") or {}
     parts.append("<h2>Sex-stratified sub-study</h2>")
@@ -688,7 +615,7 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
         for w in mm.get("warnings", []) or []:
             parts.append(f"<p class='warn'>Sex-stratified matching: {esc(w)}</p>")
         parts.append(_comparison_html(ss["levels"], tuple(ss["groups"]), ss.get("matching") is not None))
-        parts.append(_img(figs.get("sex_boxplots"), "Box plots by sex"))
+        parts.append(img(figs.get("sex_boxplots"), "Box plots by sex"))
     else:
         parts.append(f"<p>Not run: {esc(ss.get('note', ''))}</p>")
     # logistic
@@ -702,7 +629,7 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
             rows.append([esc(k), esc(describe_term(k, tl)) if k in tl else "–", fmt(v.get("coef"), 3),
                          fmt(v.get("se"), 3), fmt(v.get("odds_ratio"), 3), f"{fmt(lo, 3)}–{fmt(hi, 3)}",
                          fmt_p(v.get("p"))])
-        parts.append(_table(["Term", "Compares", "Coefficient", "SE", "Odds ratio", "95% CI (Wald)", "p"], rows))
+        parts.append(table(["Term", "Compares", "Coefficient", "SE", "Odds ratio", "95% CI (Wald)", "p"], rows))
         extra = [f"n = {lg.get('n')}"]
         if lg.get("pseudo_r2") is not None:
             extra.append(f"McFadden pseudo-R² = {fmt(lg['pseudo_r2'], 3)}")
@@ -711,11 +638,11 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
         sep = lg.get("separation")
         if sep:
             parts.append(f"<p class='warn'>Separation: {esc(sep if isinstance(sep, str) else json.dumps(sep))}</p>")
-        parts.append(_img(figs.get("forest"), "Forest plot of odds ratios"))
+        parts.append(img(figs.get("forest"), "Forest plot of odds ratios"))
     else:
         parts.append(f"<p>{esc(lg.get('note', 'not run'))}</p>")
     if results.get("agreement"):  # a reliability substudy (the demo's)
-        from .agreement_report import cohort_report_section
+        from ..agreement.report import cohort_report_section
 
         parts.append(cohort_report_section(results, figs))
     # provenance
@@ -726,7 +653,7 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
              for i in prov.get("inputs", [])]
     if prov.get("command"):
         rows.append(["command", esc(prov["command"])])
-    parts.append(_table(["Item", "Value"], rows))
+    parts.append(table(["Item", "Value"], rows))
     parts.append("<details><summary>Analysis plan (resolved)</summary><pre>" +
                  esc(json.dumps(plan, indent=1)) + "</pre></details>")
     parts.append("</body></html>")
@@ -770,7 +697,7 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     if lg.get("terms"):
         figs["forest"] = fig_forest(lg)
     if results.get("agreement"):
-        from .agreement_report import cohort_report_figures
+        from ..agreement.report import cohort_report_figures
 
         figs.update(cohort_report_figures(results["agreement"], (frames or {}).get("agreement")))
     return figs
@@ -778,25 +705,6 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
 
 #: list of the files a report wrote into its folder (so that a later report can remove the ones it replaces)
 REPORT_FILES = ".vbq_report_files.json"
-
-
-def previous_listed_files(out_dir: Path, list_file: str, top_level, extensions=None) -> set:
-    """Files that an earlier run listed in ``out_dir / list_file``, so that this run can remove the ones it
-    replaces: only names in ``top_level`` and ``tables/<name>`` / ``figures/<name>`` entries (no hidden name,
-    no ``..``; with ``extensions``, only those file types). Anything else in the list is ignored."""
-    try:
-        names = json.loads((Path(out_dir) / list_file).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    ok = set()
-    for n in names if isinstance(names, list) else []:
-        parts = str(n).split("/")
-        if (len(parts) == 1 and parts[0] in top_level) or (
-                len(parts) == 2 and parts[0] in ("tables", "figures") and parts[1]
-                and not parts[1].startswith(".") and ".." not in parts[1]
-                and (extensions is None or parts[1].rsplit(".", 1)[-1] in extensions)):
-            ok.add(str(n))
-    return ok
 
 
 def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progress=None) -> dict:
@@ -813,9 +721,8 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
     text = json.dumps(results, indent=1, allow_nan=False)
     out_dir = Path(out_dir)
     written = {}
-    previous = previous_listed_files(out_dir, REPORT_FILES, ("results.json", "report.html", "matched.csv"))
-    with atomic_directory(out_dir) as tmp:
-        tmp = Path(tmp)
+
+    def fill(tmp: Path) -> None:
         (tmp / "results.json").write_text(text, encoding="utf-8")
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "tables").mkdir()
@@ -828,15 +735,8 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
         if frames and frames.get("matched") is not None:
             frames["matched"].to_csv(tmp / "matched.csv", index=True)  # index = spreadsheet row number
             written["matched"] = out_dir / "matched.csv"
-        produced = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
-        (tmp / REPORT_FILES).write_text(json.dumps(produced, indent=0) + "\n", encoding="utf-8")
-    # a file an earlier report wrote into this folder but this one did not (e.g. forest.png when the logistic
-    # model is now off) would sit beside the new report as if it belonged to it: remove it
-    for rel in sorted(previous - set(produced)):
-        try:
-            (out_dir / rel).unlink()
-        except OSError:
-            pass
+
+    write_report_folder(out_dir, REPORT_FILES, ("results.json", "report.html", "matched.csv"), fill)
     report(progress, 3, 3, "written")
     written.update({"results": out_dir / "results.json", "report": out_dir / "report.html",
                     "tables": out_dir / "tables", "figures": out_dir / "figures"})

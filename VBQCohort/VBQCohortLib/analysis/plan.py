@@ -287,7 +287,7 @@ def plan_from_dict(d: dict, source: str = "<dict>") -> Plan:
 
 
 def builtin_plan_path(name: str) -> Path:
-    return Path(__file__).resolve().parent / "plans" / f"{name}.yaml"
+    return Path(__file__).resolve().parent.parent / "plans" / f"{name}.yaml"  # VBQCohortLib/plans
 
 
 def load_plan(name_or_path: "str | Path | Plan | dict | None" = "lu2024") -> Plan:

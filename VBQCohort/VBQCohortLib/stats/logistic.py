@@ -33,13 +33,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from VBQScoreLib.errors import VBQInputError
+from VBQScoreLib.json_text import finite_or_none as _f  # JSON-safe float: None for None, NaN, ±inf
 
 __all__ = ["LogisticResult", "fit_logistic", "detect_separation"]
 
 Z975 = 1.959963984540054  # qnorm(0.975)
 
 
-from .stats import _f  # JSON-safe float (None for NaN/None)  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def _design(df, predictors: Sequence[str], categorical: set[str], reference: Map
     """Design matrix (with intercept) and column names, R-style treatment coding and term names."""
     import pandas as pd
 
-    from .terms import level_text, sort_levels, term_info, term_name
+    from ..reading.terms import level_text, sort_levels, term_info, term_name
 
     cols = [np.ones(len(df))]
     names = ["(Intercept)"]
