@@ -264,6 +264,7 @@ def test_no_source_volume_before_a_segmentation(score):
 
 
 # ------------------------------------------------------------------------------------------ exit / enter
+@pytest.mark.filterwarnings("ignore:does not have observer")  # the stand-in parameter node was never observed
 def test_exit_stops_watching_and_enter_resumes(score):
     module, checks, scene = score
     vol, seg = checks.make_partial_scene(scene, module.VBQScoreLogic())
