@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 class _Base:
     def __init__(self, *args, **kwargs):
-        pass
+        self.parent = args[0] if args else None  # as ScriptedLoadableModule(Widget) keep the Qt parent
 
     def getParameterNode(self):  # what ScriptedLoadableModuleLogic returns: a scripted module node
         return slicer.vtkMRMLScriptedModuleNode()
