@@ -35,17 +35,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_matching_r import assert_balance_equal, assert_same_as_r, load_data, naive_match
 
 import VBQCohortLib.propensity as propensity
+from helpers import RREF, listify
+from test_matching_r import assert_balance_equal, assert_same_as_r, load_data, naive_match
 from VBQCohortLib.matching import match
 
-RREF = Path(__file__).resolve().parent / "r_reference"
 DATASETS = ["lalonde", "synth_ties", "synth_sites", "synth_few_controls"]
 
 TIE_REL = 1e-14  # two gaps closer than this (relative to the distances) are a floating-point tie
@@ -66,18 +65,12 @@ def old_fixture(name: str) -> dict:
     return _FX[key]
 
 
-def _listify(v):
-    if v is None:
-        return None
-    return [v] if isinstance(v, str) else list(v)
-
-
 def run(fx: dict, data: pd.DataFrame, settings: dict):
     s = dict(settings)
-    exact = _listify(s.pop("exact"))
+    exact = listify(s.pop("exact"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return match(data, "treat", fx["covariates"], categorical=_listify(fx["categorical"]), exact=exact, **s)
+        return match(data, "treat", fx["covariates"], categorical=listify(fx["categorical"]), exact=exact, **s)
 
 
 _E2E: dict = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -22,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import RREF, listify, run_rscript
 from VBQCohortLib.matching import match
 
-RREF = Path(__file__).resolve().parent / "r_reference"
 DATASETS = ["lalonde", "synth_ties", "synth_sites", "synth_few_controls"]
 
 
@@ -57,12 +56,6 @@ def fixture(name: str, folder: Path = RREF) -> dict:
     return _FX[key]
 
 
-def _listify(v):
-    if v is None:
-        return None
-    return [v] if isinstance(v, str) else list(v)
-
-
 _RUNS: dict = {}
 
 
@@ -75,10 +68,10 @@ def run_case(fx: dict, data: pd.DataFrame, settings: dict, compat=None):
 
 def _run_case(fx: dict, data: pd.DataFrame, settings: dict, compat=None):
     s = dict(settings)
-    exact = _listify(s.pop("exact"))
+    exact = listify(s.pop("exact"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return match(data, "treat", fx["covariates"], categorical=_listify(fx["categorical"]), exact=exact,
+        return match(data, "treat", fx["covariates"], categorical=listify(fx["categorical"]), exact=exact,
                      compat=compat, **s)
 
 
@@ -148,7 +141,7 @@ def test_propensity_scores_equal_r_glm(name):
 
     fx = fixture(name)
     d = load_data(name)
-    m = estimate_ps(d, "treat", fx["covariates"], _listify(fx["categorical"]))
+    m = estimate_ps(d, "treat", fx["covariates"], listify(fx["categorical"]))
     r_ps = np.array([fx["ps"][str(i)] for i in d.index])
     r_logit = np.array([fx["logit"][str(i)] for i in d.index])
     assert np.max(np.abs(m.ps.to_numpy() - r_ps)) < 1e-10
@@ -156,7 +149,7 @@ def test_propensity_scores_equal_r_glm(name):
     for k, v in fx["coef"].items():
         assert m.coef[k] == pytest.approx(v, rel=1e-7, abs=1e-10)
     # and the maximum-likelihood optimum (statsmodels) agrees to 1e-6
-    X, _, _ = design_matrix(d, fx["covariates"], _listify(fx["categorical"]))
+    X, _, _ = design_matrix(d, fx["covariates"], listify(fx["categorical"]))
     mle = sm.GLM(d["treat"].to_numpy(float), X, family=sm.families.Binomial()).fit(tol=1e-12)
     assert np.max(np.abs(mle.fittedvalues - m.ps.to_numpy())) < 1e-6
 
@@ -213,7 +206,7 @@ def naive_match(res, settings, data, compat, dist=None, choose=None):
     dist = res.distance.to_numpy() if dist is None else np.asarray(dist, dtype=float)
     t = res.treat.to_numpy()
     disc = res.discarded.to_numpy()
-    exact = _listify(settings.get("exact"))
+    exact = listify(settings.get("exact"))
     keys = (data[exact].astype(str).agg("|".join, axis=1).to_numpy() if exact else np.zeros(len(t)))
     order = "data" if settings["replace"] else settings["order"]
     ids = list(res.distance.index)
@@ -283,8 +276,7 @@ def test_r_bug_is_real_and_corrected():
 def test_live_r_matches_python(rscript, tmp_path):
     if rscript is None:
         pytest.skip("Rscript not installed")
-    proc = subprocess.run([rscript, str(RREF / "matchit_reference.R"), str(tmp_path)], capture_output=True,
-                          text=True, timeout=300)
+    proc = run_rscript(rscript, RREF / "matchit_reference.R", tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in DATASETS:
         fx = fixture(name, tmp_path)

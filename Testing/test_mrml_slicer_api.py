@@ -21,13 +21,13 @@ import ast
 import re
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
+from helpers import REPO
+
 slicer = pytest.importorskip("slicer")
 
-REPO = Path(__file__).resolve().parents[1]
 MODULE_FILES = [REPO / "VBQScore" / "VBQScore.py", REPO / "VBQCohort" / "VBQCohort.py",
                 *sorted((REPO / "VBQScore" / "VBQScoreLib" / "mrml").glob("*.py")),
                 REPO / "VBQScore" / "Testing" / "Python" / "VBQScoreSyntheticChecks.py"]
@@ -175,13 +175,12 @@ def test_widget_test_scene_gives_the_asserted_numbers():
 def test_cohort_custom_plan_is_accepted_by_the_plan_loader(monkeypatch):
     import types
 
-    from test_mrml_module_logic import _load, _stub_modules
-
+    from helpers import load_module_file, stub_slicer_gui
     from VBQCohortLib.plan import load_plan
 
-    _stub_modules(monkeypatch, slicer.vtkMRMLScene())
+    stub_slicer_gui(monkeypatch, slicer.vtkMRMLScene())
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_plan_under_test")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_plan_under_test")
     p = types.SimpleNamespace(idColumn="pid", groupColumn="dx", treatedValue="OPLL", controlValue="CSM",
                               levelColumns="VBQ_C2, VBQ_C3", covariateColumns="age", sexColumn="",
                               matching=True, distance="logit", caliper=0.2, ratio=1, order="largest",
@@ -224,11 +223,11 @@ class _FakeTestCase:
 def test_in_slicer_vbqscore_logic_test_bodies_pass_on_slicer_core(monkeypatch):
     """VBQScoreTest.test_LogicComputeExact / test_QuickRoisAndPlot (not the widget test) with the real
     VBQScoreLogic, the module's own loader of the synthetic checks, and a slicer-core scene."""
-    from test_mrml_module_logic import _load, _stub_modules
+    from helpers import load_module_file, stub_slicer_gui
 
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
-    module = _load(REPO / "VBQScore" / "VBQScore.py", "VBQScore_bodies_under_test")
+    stub_slicer_gui(monkeypatch, scene)
+    module = load_module_file(REPO / "VBQScore" / "VBQScore.py", "VBQScore_bodies_under_test")
     fake = _FakeTestCase(module.VBQScoreTest._checks)
     module.VBQScoreTest.test_LogicComputeExact(fake)
     scene.Clear(0)
@@ -238,25 +237,25 @@ def test_in_slicer_vbqscore_logic_test_bodies_pass_on_slicer_core(monkeypatch):
 
 @pytest.mark.slow  # the whole cohort analysis and report (several seconds on 2 busy cores)
 def test_in_slicer_vbqcohort_test_body_passes_on_slicer_core(monkeypatch):
-    from test_mrml_module_logic import _load, _stub_modules
+    from helpers import load_module_file, stub_slicer_gui
 
     pytest.importorskip("pandas")
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_body_under_test")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_body_under_test")
     module.VBQCohortTest.test_LoadGuessRun(_FakeTestCase())
 
 
 def test_cohort_run_reads_the_file_behind_the_selected_table(monkeypatch):
     import types
 
-    from test_mrml_module_logic import _load, _stub_modules
+    from helpers import load_module_file, stub_slicer_gui
 
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_run_under_test")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_run_under_test")
     table = scene.AddNewNodeByClass("vtkMRMLTableNode", "second.csv")
     table.SetAttribute("VBQCohort.sourcePath", "/data/second.csv")
     p = types.SimpleNamespace(idColumn="pid", groupColumn="dx", treatedValue="OPLL", controlValue="CSM",

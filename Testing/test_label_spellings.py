@@ -182,7 +182,7 @@ def _segmented_case(tmp_path, names):
     import SimpleITK as sitk
     import slicerio
 
-    from test_score_helpers import make_image
+    from helpers import make_image
 
     a = np.full((8, 20, 20), 10.0)
     a[1:4, 2:6, 2:6] = 120
