@@ -41,11 +41,16 @@ import pandas as pd
 import pytest
 
 import VBQCohortLib.propensity as propensity
-from helpers import RREF, listify
-from test_matching_r import assert_balance_equal, assert_same_as_r, load_data, naive_match
+from helpers import (
+    DATASETS,
+    RREF,
+    assert_balance_equal,
+    assert_same_as_r,
+    listify,
+    load_data,
+    naive_match,
+)
 from VBQCohortLib.matching import match
-
-DATASETS = ["lalonde", "synth_ties", "synth_sites", "synth_few_controls"]
 
 TIE_REL = 1e-14  # two gaps closer than this (relative to the distances) are a floating-point tie
 
