@@ -221,6 +221,9 @@ def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, 
     total = 2 + n_mri + n_an + 3
     report(progress, 0, total, "synthetic cohort")
     full = make_cohort(n_patients, seed)
+    from .diagnostic.demo import add_columns  # DXA T-score and screw loosening (issue 18), own random stream
+
+    full, diag_truth = add_columns(full, seed)
     rng = np.random.default_rng(seed + 2)
     # two patients without an MRI (reported by the join as 'in clinical table only')
     no_mri = set(rng.choice(full["patient_id"].to_numpy(), size=2, replace=False)) if n_patients >= 100 else set()
@@ -291,6 +294,10 @@ def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, 
             results["demo"]["reliability"] = planted
             frames = dict(frames or {}, agreement=rel_frames)
             write_agreement(rel_results, tmp / "agreement", rel_frames)
+        if n_patients >= 40:  # diagnostic accuracy of VBQ_overall (issue 18) into diagnostic/
+            from .diagnostic.demo import run_demo_diagnostic
+
+            results["demo"]["diagnostic"] = run_demo_diagnostic(tmp, out_dir, diag_truth)
         report(progress, 1 + n_mri + n_an, total, "writing report")
         write_report(results, tmp, frames)
     report(progress, total, total, "done")

@@ -22,7 +22,7 @@ from typing import Any
 
 from VBQScoreLib.errors import VBQInputError
 
-BUILTIN = ("lu2024",)
+BUILTIN = ("lu2024", "ehresman2020_dxa")
 
 DISTANCES = ("ps", "logit")
 ORDERS = ("largest", "smallest", "random", "data")
@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "segmental": {"sample": "matched", "kruskal": True, "friedman": True, "dunn": True, "p_adjust": "holm"},
     "sex_stratified": {"enabled": True, "column": "sex", "within": "treated", "covariates": None, "p_adjust": "holm"},
     "logistic": {"predictors": None, "sample": "full"},
+    "diagnostic": None,  # optional section, checked by VBQCohortLib.diagnostic.plan (issue 18)
 }
 
 _TYPES = {
@@ -99,6 +100,12 @@ class Plan:
     logistic: dict
     source: str = "<dict>"
     overrides: dict = field(default_factory=dict)
+    diagnostic: dict | None = None  # the diagnostic-accuracy section (VBQCohortLib.diagnostic.plan)
+
+    @property
+    def diagnostic_only(self) -> bool:
+        """A diagnostic-accuracy study without a group comparison (no columns.group)."""
+        return self.diagnostic is not None and not self.columns.get("group")
 
     # ---- convenience -------------------------------------------------------------------------------------
     @property
@@ -129,6 +136,7 @@ class Plan:
             "comparison": dict(self.comparison), "segmental": dict(self.segmental),
             "sex_stratified": copy.deepcopy(self.sex_stratified), "logistic": copy.deepcopy(self.logistic),
             "source": self.source, "overrides": copy.deepcopy(self.overrides),
+            **({"diagnostic": copy.deepcopy(self.diagnostic)} if self.diagnostic is not None else {}),
         }
 
     def with_overrides(self, **kw) -> "Plan":
@@ -223,6 +231,17 @@ def _from_dict(raw: dict, source: str) -> Plan:
     raw.pop("source", None)
     overrides = raw.pop("overrides", None) or {}
     d = _merge(DEFAULTS, raw, f"plan {source}")
+    from ..diagnostic.plan import check_section
+
+    diag = check_section(d.get("diagnostic"), source)
+    if diag is not None and not d["columns"]["group"]:  # a diagnostic-accuracy plan: no groups to check
+        cols = d["columns"]
+        if cols["id"] is not None and not isinstance(cols["id"], str):
+            raise VBQInputError(f"plan {source}: columns.id must be text, got {cols['id']!r}")
+        return Plan(name=str(d["name"]), title=str(d["title"] or ""), citation=str(d["citation"] or ""),
+                    columns=cols, matching=d["matching"], comparison=d["comparison"], segmental=d["segmental"],
+                    sex_stratified=d["sex_stratified"], logistic=d["logistic"], source=source,
+                    overrides=dict(overrides), diagnostic=diag)
     _check_types(d, source)
     cols, m = d["columns"], d["matching"]
     for k in ("id", "group", "treated", "control"):
@@ -279,7 +298,7 @@ def _from_dict(raw: dict, source: str) -> Plan:
     return Plan(name=str(d["name"]), title=str(d["title"] or ""), citation=str(d["citation"] or ""),
                 columns=cols, matching=m, comparison=d["comparison"], segmental=d["segmental"],
                 sex_stratified=d["sex_stratified"], logistic=d["logistic"], source=source,
-                overrides=dict(overrides))
+                overrides=dict(overrides), diagnostic=diag)
 
 
 def plan_from_dict(d: dict, source: str = "<dict>") -> Plan:
