@@ -178,9 +178,9 @@ def test_vbqcohort_diagnostic_into_nodes(monkeypatch, tmp_path):
     """Issue 18: VBQ Cohort's "Diagnostic accuracy" section -- ROC table, cut-offs and the ROC chart with the
     Youden point as MRML nodes, from pROC's aSAH data (published: s100b AUC 0.7314, Youden 0.205)."""
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag")
     logic = module.VBQCohortLogic()
     path = str(REPO / "Testing" / "r_reference" / "diagnostic_data_asah.csv")
     node = logic.loadSpreadsheet(path)
@@ -209,9 +209,9 @@ def test_vbqcohort_in_slicer_diagnostic_check_on_slicer_core(monkeypatch):
     import unittest
 
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag2")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag2")
     case = type("T", (unittest.TestCase,), {"test_Diagnostic": module.VBQCohortTest.test_Diagnostic})
     res = unittest.TextTestRunner(verbosity=0).run(case("test_Diagnostic"))
     assert res.wasSuccessful() and not res.skipped, (res.failures, res.errors, res.skipped)
