@@ -41,7 +41,8 @@ def test_keys_of_the_issue_and_published_values():
     for cond in res["conditions"].values():
         assert set(cond["roc"]) == {"s100b", "wfns"}
     e = res["roc"]["s100b"]
-    assert e is res["conditions"]["outcome == Poor"]["roc"]["s100b"] or e == res["conditions"]["outcome == Poor"]["roc"]["s100b"]
+    same = res["conditions"]["outcome == Poor"]["roc"]["s100b"]
+    assert e is same or e == same
     assert ROC_KEYS <= set(e)
     assert all(YOUDEN_KEYS <= set(y) for y in e["youden"])
     assert all(set(p) == {"threshold", "sensitivity", "specificity"} for p in e["curve"])

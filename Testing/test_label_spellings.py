@@ -253,7 +253,8 @@ def test_cli_match_exact_column_with_case_variants(tmp_path, capsys):
     assert main(["cohort", "analyze", str(data), *ANALYZE[:-3], "age,sex,site", "--sex-column", "", "--treated",
                  "OPLL", "--exact", "site", "--out", str(tmp_path / "s"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "exact-matching column 'site' holds 'south' (117 rows) and 'South' (3 rows), which differ only in case" in err
+    assert ("exact-matching column 'site' holds 'south' (117 rows) and 'South' (3 rows), which differ only in case"
+            in err)
     assert main(["cohort", "analyze", str(data), *ANALYZE[:-3], "age,sex,site", "--sex-column", "", "--treated",
                  "OPLL", "--out", str(tmp_path / "s"), "--quiet"]) == 0
     r = json.loads((tmp_path / "s" / "results.json").read_text(encoding="utf-8"))

@@ -157,7 +157,7 @@ def tie_outcomes(res, settings: dict, data: pd.DataFrame, r_dist: np.ndarray, li
         forced = stack.pop()
         bits: list[int] = []
 
-        def choose(u, a, b, k):
+        def choose(u, a, b, k, bits=bits, forced=forced):  # called only within this iteration
             if not _is_float_tie(r_dist, ours, u, a, b):
                 return k
             ties.add((ids[u], ids[a], ids[b]))

@@ -252,4 +252,5 @@ def test_live_r_reproduces_fixtures(rscript, tmp_path):
         assert (tmp_path / f.name).read_text(encoding="utf-8") == f.read_text(encoding="utf-8"), f.name
 
     for f in sorted(RREF.glob("stats_*.json")):
-        assert_same_json(json.loads((tmp_path / f.name).read_text(encoding="utf-8")), json.loads(f.read_text(encoding="utf-8")), f.name)
+        assert_same_json(json.loads((tmp_path / f.name).read_text(encoding="utf-8")),
+                         json.loads(f.read_text(encoding="utf-8")), f.name)
