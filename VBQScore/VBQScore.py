@@ -121,6 +121,12 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.appendCohortButton.connect("clicked(bool)", self.onAppendCohort)
         self.ui.batchButton.connect("clicked(bool)", self.onBatch)
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
+        # "Find VBQ series": the rules of `vbq intake` over Slicer's DICOM database (VBQScoreLib.dicom.database)
+        self.findSeriesButton = qt.QPushButton("Find VBQ series")
+        self.findSeriesButton.toolTip = ("In Slicer's DICOM database, find each study's non-contrast sagittal T1 "
+                                         "series (the rules of vbq intake) and load the chosen ones")
+        self.ui.inputsCollapsibleButton.layout().addRow(self.findSeriesButton)
+        self.findSeriesButton.connect("clicked(bool)", self.onFindSeries)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -313,8 +319,17 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             text = f"{summary.n_ok} of {summary.n_cases} cases measured; results in {summary.out_csv}."
             if summary.failed:
                 text += "\n\nFailed:\n" + "\n".join(f"{cid}: {err}" for cid, err in summary.failed[:20])
+            if self.logic.skippedRows:
+                text += "\n\nNot measured:\n" + "\n".join(self.logic.skippedRows[:20])
             slicer.util.infoDisplay(text, windowTitle="VBQ batch")
             self.ui.resultsTableView.setMRMLTableNode(table)
+
+    def onFindSeries(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Finding the VBQ series failed.", waitCursor=True):
+            preset = self._parameterNode.preset if self._parameterNode else "lu2024"
+            text, loaded = self.logic.findAndLoadVbqSeries(preset=preset)
+            slicer.util.infoDisplay(f"Loaded {len(loaded)} series.", windowTitle="Find VBQ series",
+                                    detailedText=text)
 
     def onCompare(self) -> None:
         with slicer.util.tryWithErrorDisplay("Failed to compare the segmentations.", waitCursor=True):
@@ -429,6 +444,23 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
             raise ValueError("compute VBQ first")
         return mrml.append_cohort_row(cohortTableNode, mrml.cohort_row(result, caseId))
 
+    def findAndLoadVbqSeries(self, preset: str = "lu2024", load: bool = True):
+        """Apply the series choice rules of ``vbq intake`` to Slicer's DICOM database; load the chosen series of
+        the studies whose status is ok (``load=False``: only report). Returns (summary text, loaded node ids)."""
+        from VBQScoreLib.dicom.database import find_vbq_series, summary_text
+
+        if slicer.dicomDatabase is None or not slicer.dicomDatabase.isOpen:
+            raise ValueError("no DICOM database is open: import the studies in the DICOM module first")
+        results = find_vbq_series(slicer.dicomDatabase, preset=preset)
+        loaded = []
+        if load:
+            from DICOMLib import DICOMUtils
+
+            uids = [ch.chosen.series.series_uid for _, ch in results if ch.status == "ok"]
+            if uids:
+                loaded = list(DICOMUtils.loadSeriesByUID(uids))
+        return summary_text(results), loaded
+
     def runBatch(self, folder, outCsv, pattern=None, progress=None, **options):
         """Measure every case of a folder (or a manifest CSV) in this process; load the table into the scene."""
         from VBQScoreLib.mrml import ensure_requirements
@@ -444,7 +476,8 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
             raise ValueError("choose the output CSV file")
         from VBQScoreLib.mrml import csv_to_table_node
 
-        cases = load_cases(folder, pattern)
+        self.skippedRows = []  # a vbq intake manifest: rows whose status is not ok
+        cases = load_cases(folder, pattern, skipped=self.skippedRows)
         summary = run_batch(cases, outCsv, options=ScoreOptions(**options), workers=0, progress=progress)
         table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", os.path.basename(str(summary.out_csv)))
         csv_to_table_node(summary.out_csv, table)
