@@ -370,3 +370,58 @@ def naive_match(res, settings, data, compat, dist=None, choose=None):
         for i, row in enumerate(mm):
             out[ids[s_t[i]]] = [ids[s[c]] for c in row]
     return {k: out[k] for k in ids if k in out}
+
+
+# ------------------------------------------------------------------------------------------ DICOM intake
+# The generated PACS export of the intake tests (test_intake.py, test_intake_orthanc.py: the same studies on disk
+# and in Orthanc) and what `vbq intake` must write for them.
+
+# the columns of issue 19, in its order
+INTAKE_COLUMNS = ["case_id", "status", "image", "study_uid", "series_uid", "series_number", "series_description",
+                  "study_date", "plane", "weighting", "contrast", "fat_sat", "field_strength", "tr_ms", "te_ms",
+                  "pixel_bandwidth", "manufacturer", "model", "slice_thickness", "n_slices", "reason",
+                  "candidates"]
+
+
+def _without_series(series, number):
+    """The series of a study without the one numbered ``number``."""
+    return [s for s in series if s.number != number]
+
+
+def intake_studies():
+    """(study, layout, folder below the root, expected status, expected series number or None)."""
+    from VBQScoreLib.dicom import synthetic as S
+
+    out = []
+    out.append((S.spine_study("SIEM01", "siemens"), "nested", "", "ok", 2))
+    # two studies of two vendors mixed in one flat folder of UID-named files
+    out.append((S.spine_study("GE01", "ge"), "flat", "flat", "ok", 2))
+    out.append((S.spine_study("PHIL01", "philips"), "flat", "flat", "ok", 2))
+    out.append((S.spine_study("SAG01", "sag_only"), "by_series_uid", "byuid", "ok", 2))
+    out.append((S.spine_study("DD01", "siemens", study_date="20230301"), "dicomdir", "dd", "ok", 2))
+    # no T1 at all
+    out.append((S.StudySpec("NOT1", _without_series(S.vendor_series("siemens"), 2)), "nested", "", "no_series", None))
+    # only a post-contrast fat-saturated T1 (agent in the header; the description does not say "post")
+    post = _without_series(S.vendor_series("siemens"), 2) + [
+        S.SeriesSpec(6, "t1_tse_fs_sag", agent="Gadovist", options="FS")]
+    out.append((S.StudySpec("POSTFS", post), "nested", "", "no_series", None))
+    # a repeated T1 (motion): ambiguous, the later one in image, both listed
+    rep = S.vendor_series("siemens") + [S.SeriesSpec(7, "t1_tse_sag")]
+    out.append((S.StudySpec("REPEAT", rep), "flat", "flat2", "ambiguous", 7))
+    # pre and post T1 with the same name: the header's ContrastBolusAgent decides
+    pp = S.vendor_series("ge") + [S.SeriesSpec(8, "Sag T1 FSE", agent="DOTAREM 15ML", tr=600.0, te=9.0)]
+    out.append((S.StudySpec("PREPOST", pp, manufacturer="GE MEDICAL SYSTEMS"), "nested", "", "ok", 2))
+    # a post-contrast T1 named so, without an agent in the header (description: second signal)
+    dc = S.vendor_series("philips") + [S.SeriesSpec(9, "T1W_TSE_SAG +C")]
+    out.append((S.StudySpec("DESCC", dc), "nested", "", "ok", 2))
+    # a patient with two studies
+    out.append((S.spine_study("TWICE", "siemens", study_date="20240105"), "nested", "", "ok", 2))
+    out.append((S.spine_study("TWICE", "philips", study_date="20240601", study_time="090000"), "nested", "", "ok",
+                2))
+    return out
+
+
+def intake_case_id(st, specs):
+    """The manifest's case_id of study ``st``: the patient id, with the study date when the patient has two."""
+    same = [s for s, *_ in specs if s.patient_id == st.patient_id]
+    return st.patient_id if len(same) == 1 else f"{st.patient_id}_{st.study_date}"
