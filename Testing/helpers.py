@@ -185,7 +185,7 @@ def segmentation_from_labelmap(scene, path, labels):
 
 class _ScriptedBase:
     def __init__(self, *args, **kwargs):
-        pass
+        self.parent = args[0] if args else None  # as ScriptedLoadableModule(Widget) keep the Qt parent
 
     def getParameterNode(self):  # noqa: N802 - what ScriptedLoadableModuleLogic returns: a scripted module node
         import slicer
@@ -221,6 +221,23 @@ def load_module_file(path: Path, name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class FakeTestCase:
+    """Enough of unittest.TestCase + ScriptedLoadableModuleTest to run a test method body outside Slicer."""
+
+    def __init__(self, checks_loader=None):
+        import unittest
+
+        self._tc = unittest.TestCase("__init__")
+        self._checks = checks_loader
+        self.messages = []
+
+    def __getattr__(self, name):  # assertEqual, assertIn, skipTest ...
+        return getattr(self._tc, name)
+
+    def delayDisplay(self, message, *args, **kwargs):  # noqa: N802 - ScriptedLoadableModuleTest's name
+        self.messages.append(message)
 
 
 # ------------------------------------------------------------------------------------------ R MatchIt comparison
