@@ -4,18 +4,17 @@ reader, sessions, levels and the preset's overall, missing values, and the Koo &
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import RREF
 from vbq_cli.main import main
 from VBQCohortLib.agreement import run_agreement
 from VBQCohortLib.agreement_data import read_long_table, read_reader_tables
 from VBQCohortLib.agreement_stats import ICC_TYPES, icc, koo_li, koo_li_ci
 
-RREF = Path(__file__).parent / "r_reference"
 ROW_KEYS = {"type", "icc", "F", "df1", "df2", "p", "lower", "upper", "n_cases", "n_raters"}
 BA_KEYS = {"bias", "bias_ci_low", "bias_ci_high", "sd", "loa_low", "loa_high", "n"}
 

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import RREF, r_json, run_rscript
+from r_compare import assert_same_json  # Testing/r_compare.py
 from VBQCohortLib.agreement import run_agreement
 from VBQCohortLib.agreement_data import read_long_table
 from VBQCohortLib.agreement_stats import ICC_TYPES, bland_altman, icc, icc_mcgraw_wong
-from r_compare import assert_same_json  # Testing/r_compare.py
 
-RREF = Path(__file__).parent / "r_reference"
 REL = 1e-10
 ICC_KEYS = ("icc", "F", "df1", "df2", "p", "lower", "upper")
 BA_KEYS = ("bias", "bias_ci_low", "bias_ci_high", "sd", "loa_low", "loa_high", "loa_low_ci_low", "loa_low_ci_high",
@@ -30,10 +28,6 @@ SF_TABLE4 = {"ICC1": 0.17, "ICC2": 0.29, "ICC3": 0.71, "ICC1k": 0.44, "ICC2k": 0
 # Bland & Altman (1986) Lancet i:307-310, Table 1: PEFR (l/min), Wright vs mini Wright meter, first readings
 PEFR_WRIGHT = [494, 395, 516, 434, 476, 557, 413, 442, 650, 433, 417, 656, 267, 478, 178, 423, 427]
 PEFR_MINI = [512, 430, 520, 428, 500, 600, 364, 380, 658, 445, 432, 626, 260, 477, 259, 350, 451]
-
-
-def load(name):
-    return json.loads((RREF / name).read_text(encoding="utf-8"))
 
 
 def rel_close(a, b, tol=REL):
@@ -53,7 +47,7 @@ def assert_rows(ours, ref, what):
 
 @pytest.fixture(scope="module")
 def ref():
-    return load("agreement_psych.json")
+    return r_json("agreement_psych.json")
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +161,7 @@ def test_bland_altman_pefr_equals_base_r(ref):
 def test_mcgraw_wong_forms_equal_irr():
     """irr 0.84.1: the same ICC values; the same CIs except irr's own ICC(A,k) formula (given as irr_lower/upper);
     the twoway agreement F test with irr's Satterthwaite df2."""
-    irr = load("agreement_irr.json")
+    irr = r_json("agreement_irr.json")
     mats = {"sf1979": SF_DATA,
             }
     anx = [[3, 3, 2], [3, 6, 1], [3, 4, 4], [4, 6, 4], [5, 2, 3], [5, 4, 2], [2, 2, 1], [3, 4, 6], [5, 3, 1],
@@ -226,12 +220,11 @@ def test_live_r_reproduces_fixtures(rscript, tmp_path):
     """Re-run the committed R script (psych part; irr when installed) and compare with the committed files."""
     if rscript is None:
         pytest.skip("Rscript not installed (committed fixtures are still checked)")
-    res = subprocess.run([rscript, str(RREF / "agreement_reference.R"), str(tmp_path)], capture_output=True,
-                         text=True, timeout=300)
+    res = run_rscript(rscript, RREF / "agreement_reference.R", tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr
     for f in sorted(RREF.glob("agreement_data_*.csv")):
         assert (tmp_path / f.name).read_text(encoding="utf-8") == f.read_text(encoding="utf-8"), f.name
 
     names = ["agreement_psych.json"] + (["agreement_irr.json"] if (tmp_path / "agreement_irr.json").exists() else [])
     for name in names:
-        assert_same_json(json.loads((tmp_path / name).read_text(encoding="utf-8")), load(name), name)
+        assert_same_json(json.loads((tmp_path / name).read_text(encoding="utf-8")), r_json(name), name)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
+from helpers import RREF, r_json, run_rscript
 from VBQCohortLib.analysis import run_analysis
 
-REF = Path(__file__).resolve().parent / "r_reference"
 REL = 1e-9
 
 
@@ -22,17 +20,17 @@ def ours():
     # R MatchIt 4.5.1 as installed compares distances through C's integer abs() (MatchIt #163, fixed in 4.5.4):
     # with a caliper below 1 (0.2 SD of the logit here) its matches differ from the correct ones. The matching
     # module reproduces that build on request; the statistics downstream must then equal R's exactly.
-    return run_analysis(REF / "analysis_cohort.csv", "lu2024", overrides={"compat": "matchit-4.5.1"})
+    return run_analysis(RREF / "analysis_cohort.csv", "lu2024", overrides={"compat": "matchit-4.5.1"})
 
 
 @pytest.fixture(scope="module")
 def ours_default():
-    return run_analysis(REF / "analysis_cohort.csv", "lu2024")
+    return run_analysis(RREF / "analysis_cohort.csv", "lu2024")
 
 
 @pytest.fixture(scope="module")
 def ref():
-    return json.loads((REF / "analysis_reference.json").read_text(encoding="utf-8"))
+    return r_json("analysis_reference.json")
 
 
 def test_matching_equals_matchit(ours, ref):
@@ -109,8 +107,7 @@ def test_fixture_is_what_r_computes(tmp_path, ref):
     if shutil.which("Rscript") is None:
         pytest.skip("Rscript not installed (the committed fixture is checked above)")
     out = tmp_path / "live.json"
-    subprocess.run(["Rscript", "analysis_reference.R", str(out)], cwd=REF, check=True, capture_output=True,
-                   timeout=120)
+    run_rscript("Rscript", "analysis_reference.R", out, cwd=RREF, check=True, timeout=120)
     live = json.loads(out.read_text(encoding="utf-8"))
     assert live["pairs"] == ref["pairs"] and live["n_matched"] == ref["n_matched"]
     assert list(live["propensity_coef"]) == list(ref["propensity_coef"])

@@ -6,23 +6,17 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import RREF, r_json, run_rscript
+from r_compare import assert_same_json  # Testing/r_compare.py
 from VBQCohortLib.diagnostic import correlation as C
 from VBQCohortLib.diagnostic import roc as R
-from r_compare import assert_same_json  # Testing/r_compare.py
 
-RREF = Path(__file__).parent / "r_reference"
 TOL = 1e-10
-
-
-def load(name):
-    return json.loads((RREF / name).read_text(encoding="utf-8"))
 
 
 def csv(name):
@@ -78,9 +72,9 @@ def test_published_asah_s100b():
 
 # ------------------------------------------------------------------------------------------------ fixtures
 
-@pytest.mark.parametrize("case", list(load("diagnostic_roc.json")))
+@pytest.mark.parametrize("case", list(r_json("diagnostic_roc.json")))
 def test_roc_matches_proc(case):
-    ref = load("diagnostic_roc.json")[case]
+    ref = r_json("diagnostic_roc.json")[case]
     y, m = _roc_inputs()[case]
     r = R.roc(y, m)
     assert r.direction == ref["direction"]
@@ -129,9 +123,9 @@ def test_three_youden_ties_in_procs_order():
     assert [float(r.thresholds[i]) for i in R.coords_best(r)] == [10.5, 6.5, 2.5]
 
 
-@pytest.mark.parametrize("case", list(load("diagnostic_roctest.json")))
+@pytest.mark.parametrize("case", list(r_json("diagnostic_roctest.json")))
 def test_roc_test_matches_proc(case):
-    ref = load("diagnostic_roctest.json")[case]
+    ref = r_json("diagnostic_roctest.json")[case]
     d, y = _asah()
     s, lg = csv("small"), csv("large")
     resp, a, b = {
@@ -149,9 +143,9 @@ def test_roc_test_matches_proc(case):
     assert (t["warning"] is not None) == (ref["direction_a"] != ref["direction_b"])
 
 
-@pytest.mark.parametrize("case", list(load("diagnostic_cor.json")))
+@pytest.mark.parametrize("case", list(r_json("diagnostic_cor.json")))
 def test_cor_test_matches_r(case):
-    ref = load("diagnostic_cor.json")[case]
+    ref = r_json("diagnostic_cor.json")[case]
     s, lg, d = csv("small"), csv("large"), csv("asah")
     x, y = {
         "small_exact": tuple(csv("cor_small")[c] for c in "xy"), "n25_edgeworth": tuple(csv("cor_25")[c] for c in "xy"),
@@ -239,8 +233,7 @@ def test_bootstrap_ci_is_seeded_stratified_and_near_delong():
 def test_live_r_reproduces_fixtures(rscript, tmp_path):
     if rscript is None:
         pytest.skip("Rscript not installed (committed fixtures are still checked)")
-    res = subprocess.run([rscript, str(RREF / "diagnostic_reference.R"), str(tmp_path)], capture_output=True,
-                         text=True, timeout=300)
+    res = run_rscript(rscript, RREF / "diagnostic_reference.R", tmp_path, timeout=300)
     assert res.returncode == 0, res.stderr
     for f in sorted(RREF.glob("diagnostic_data_*.csv")):
         assert (tmp_path / f.name).read_text(encoding="utf-8") == f.read_text(encoding="utf-8"), f.name

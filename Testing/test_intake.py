@@ -9,58 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from helpers import INTAKE_COLUMNS, intake_case_id, intake_studies
+from vbq_cli.main import main
 from VBQScoreLib.dicom import synthetic as S
 from VBQScoreLib.dicom.index import Series, scan_folder
 from VBQScoreLib.dicom.select import Rules, choose, plane_of, rules_from_dict
-
-from vbq_cli.main import main
-
-# the columns of issue 19, in its order
-ISSUE_COLUMNS = ["case_id", "status", "image", "study_uid", "series_uid", "series_number", "series_description",
-                 "study_date", "plane", "weighting", "contrast", "fat_sat", "field_strength", "tr_ms", "te_ms",
-                 "pixel_bandwidth", "manufacturer", "model", "slice_thickness", "n_slices", "reason",
-                 "candidates"]
-
-
-def _without(series, number):
-    return [s for s in series if s.number != number]
-
-
-def _studies():
-    """(study, layout, folder below the root, expected status, expected series number or None)."""
-    out = []
-    out.append((S.spine_study("SIEM01", "siemens"), "nested", "", "ok", 2))
-    # two studies of two vendors mixed in one flat folder of UID-named files
-    out.append((S.spine_study("GE01", "ge"), "flat", "flat", "ok", 2))
-    out.append((S.spine_study("PHIL01", "philips"), "flat", "flat", "ok", 2))
-    out.append((S.spine_study("SAG01", "sag_only"), "by_series_uid", "byuid", "ok", 2))
-    out.append((S.spine_study("DD01", "siemens", study_date="20230301"), "dicomdir", "dd", "ok", 2))
-    # no T1 at all
-    out.append((S.StudySpec("NOT1", _without(S.vendor_series("siemens"), 2)), "nested", "", "no_series", None))
-    # only a post-contrast fat-saturated T1 (agent in the header; the description does not say "post")
-    post = _without(S.vendor_series("siemens"), 2) + [
-        S.SeriesSpec(6, "t1_tse_fs_sag", agent="Gadovist", options="FS")]
-    out.append((S.StudySpec("POSTFS", post), "nested", "", "no_series", None))
-    # a repeated T1 (motion): ambiguous, the later one in image, both listed
-    rep = S.vendor_series("siemens") + [S.SeriesSpec(7, "t1_tse_sag")]
-    out.append((S.StudySpec("REPEAT", rep), "flat", "flat2", "ambiguous", 7))
-    # pre and post T1 with the same name: the header's ContrastBolusAgent decides
-    pp = S.vendor_series("ge") + [S.SeriesSpec(8, "Sag T1 FSE", agent="DOTAREM 15ML", tr=600.0, te=9.0)]
-    out.append((S.StudySpec("PREPOST", pp, manufacturer="GE MEDICAL SYSTEMS"), "nested", "", "ok", 2))
-    # a post-contrast T1 named so, without an agent in the header (description: second signal)
-    dc = S.vendor_series("philips") + [S.SeriesSpec(9, "T1W_TSE_SAG +C")]
-    out.append((S.StudySpec("DESCC", dc), "nested", "", "ok", 2))
-    # a patient with two studies
-    out.append((S.spine_study("TWICE", "siemens", study_date="20240105"), "nested", "", "ok", 2))
-    out.append((S.spine_study("TWICE", "philips", study_date="20240601", study_time="090000"), "nested", "", "ok",
-                2))
-    return out
 
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("export") / "pacs"
-    specs = _studies()
+    specs = intake_studies()
     for st, layout, sub, _, _ in specs:
         S.write_study(st, root / sub if sub else root, layout)
     junk = S.write_junk(root / "junk")
@@ -92,16 +52,11 @@ def run(tree, tmp_path_factory):
     return code, out_dir / "manifest.csv", err.getvalue()
 
 
-def _case_id(st, specs):
-    same = [s for s, *_ in specs if s.patient_id == st.patient_id]
-    return st.patient_id if len(same) == 1 else f"{st.patient_id}_{st.study_date}"
-
-
 def test_manifest_has_exactly_the_issue_columns_one_row_per_study(run, tree):
     code, manifest, _ = run
     with open(manifest, newline="", encoding="utf-8") as f:
         header = next(csv.reader(f))
-    assert header == ISSUE_COLUMNS
+    assert header == INTAKE_COLUMNS
     rows = _rows(manifest)
     specs = tree[1]
     assert len(rows) == len(specs)
@@ -118,7 +73,7 @@ def test_each_pick_read_back_through_the_score_image_reader(run, tree):
     specs = tree[1]
     for st, layout, _, status, number in specs:
         r = rows[st.uid]
-        assert r["case_id"] == _case_id(st, specs), (st.patient_id, r["case_id"])
+        assert r["case_id"] == intake_case_id(st, specs), (st.patient_id, r["case_id"])
         assert r["status"] == status, (st.patient_id, layout, r["reason"])
         if number is None:
             assert r["image"] == "" and r["series_uid"] == ""
@@ -228,7 +183,7 @@ def test_case_id_choices_and_pseudonyms(tree, tmp_path):
     link = {r["case_id"]: r["pseudonym"] for r in _rows(key)}
     assert sorted(r["case_id"] for r in rows) == sorted(link.values())
     assert all(c.startswith("VBQ") for c in link.values())
-    assert set(link) == {_case_id(st, specs) for st, *_ in specs}
+    assert set(link) == {intake_case_id(st, specs) for st, *_ in specs}
     assert not {r["case_id"] for r in rows} & set(link)  # (image paths still name the export's folders)
     first = {r["study_uid"]: r["case_id"] for r in rows}
     main(["intake", str(root), "--out", str(out), "--pseudonymize", str(key), "--no-progress"])
@@ -477,7 +432,7 @@ def test_find_vbq_series_over_a_dicom_database(tree):
 
 def test_file_without_preamble_and_damaged_values(tmp_path):
     """Old exports write DICOM without the 128-byte preamble and 'DICM': still DICOM, by GDCM and by pydicom."""
-    from VBQScoreLib.dicom.index import DICOM, NOT_DICOM, read_headers, read_header
+    from VBQScoreLib.dicom.index import DICOM, NOT_DICOM, read_header, read_headers
 
     st = S.spine_study("RAW", "siemens")
     paths = []

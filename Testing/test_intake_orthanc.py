@@ -34,7 +34,7 @@ def _free_port() -> int:
 def orthanc(tmp_path_factory):
     import requests
 
-    from test_intake import _studies
+    from helpers import intake_studies
     from VBQScoreLib.dicom.synthetic import write_study
 
     base = tmp_path_factory.mktemp("orthanc")
@@ -62,7 +62,7 @@ def orthanc(tmp_path_factory):
                 pytest.fail(f"Orthanc exited: {(base / 'orthanc.log').read_text()[-500:]}")
             if time.monotonic() > deadline:
                 pytest.fail("Orthanc did not answer within 60 s")
-        specs = _studies()
+        specs = intake_studies()
         export = base / "export"
         for st, layout, sub, _, _ in specs:
             write_study(st, export / sub if sub else export, layout)
@@ -90,9 +90,9 @@ def _rows(path):
 def test_dicomweb_intake_chooses_and_downloads_only_the_chosen_series(orthanc, tmp_path, monkeypatch, capsys):
     import SimpleITK as sitk
 
-    from test_intake import ISSUE_COLUMNS, _case_id
-    from VBQScoreLib.input.images import read_image
+    from helpers import INTAKE_COLUMNS, intake_case_id
     from vbq_cli.main import main
+    from VBQScoreLib.input.images import read_image
 
     url, specs, _ = orthanc
     monkeypatch.setenv("VBQ_DICOMWEB_USER", USER)
@@ -101,13 +101,13 @@ def test_dicomweb_intake_chooses_and_downloads_only_the_chosen_series(orthanc, t
     assert main(["intake", "--dicomweb", f"{url}/dicom-web", "--cache", str(cache), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     with open(out, newline="") as f:
-        assert next(csv.reader(f)) == ISSUE_COLUMNS
+        assert next(csv.reader(f)) == INTAKE_COLUMNS
     rows = {r["study_uid"]: r for r in _rows(out)}
     assert len(rows) == len(specs)
     chosen = 0
     for st, _, _, status, number in specs:
         r = rows[st.uid]
-        assert r["case_id"] == _case_id(st, specs) and r["status"] == status, (st.patient_id, r["reason"])
+        assert r["case_id"] == intake_case_id(st, specs) and r["status"] == status, (st.patient_id, r["reason"])
         if number is None:
             assert r["image"] == ""
             continue
@@ -131,16 +131,15 @@ def test_dicomweb_intake_chooses_and_downloads_only_the_chosen_series(orthanc, t
 
 
 def test_dicomweb_same_choices_as_the_folder_scan(orthanc, tmp_path, monkeypatch):
+    from helpers import intake_studies
     from vbq_cli.main import main
-
-    from test_intake import _studies
     from VBQScoreLib.dicom.synthetic import write_study
 
     url, _, _ = orthanc
     monkeypatch.setenv("VBQ_DICOMWEB_USER", USER)
     monkeypatch.setenv("VBQ_DICOMWEB_PASSWORD", PASSWORD)
     export = tmp_path / "export"
-    for st, layout, sub, _, _ in _studies():
+    for st, layout, sub, _, _ in intake_studies():
         write_study(st, export / sub if sub else export, layout)
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     main(["intake", str(export), "--out", str(a), "--no-progress"])

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import RREF, r_json
 from VBQCohortLib.logistic import detect_separation, fit_logistic
 from VBQScoreLib.errors import VBQInputError
 
-RREF = Path(__file__).parent / "r_reference"
-
 
 def test_pseudo_r2_from_r_loglik():
-    ref = json.loads((RREF / "stats_glm.json").read_text(encoding="utf-8"))["cohort_mle"]
+    ref = r_json("stats_glm.json")["cohort_mle"]
     d = pd.read_csv(RREF / "stats_data_logistic.csv")
     r = fit_logistic(d, "opll", ["age", "bmi", "hypertension", "smoking"], reference={"smoking": "never"})
     n, ll, ll0 = ref["n"], ref["loglik"], -ref["null_deviance"] / 2

@@ -35,18 +35,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from test_matching_r import assert_balance_equal, assert_same_as_r, load_data, naive_match
 
 import VBQCohortLib.propensity as propensity
+from helpers import (
+    DATASETS,
+    RREF,
+    assert_balance_equal,
+    assert_same_as_r,
+    listify,
+    load_data,
+    naive_match,
+)
 from VBQCohortLib.matching import match
-
-RREF = Path(__file__).resolve().parent / "r_reference"
-DATASETS = ["lalonde", "synth_ties", "synth_sites", "synth_few_controls"]
 
 TIE_REL = 1e-14  # two gaps closer than this (relative to the distances) are a floating-point tie
 
@@ -66,18 +70,12 @@ def old_fixture(name: str) -> dict:
     return _FX[key]
 
 
-def _listify(v):
-    if v is None:
-        return None
-    return [v] if isinstance(v, str) else list(v)
-
-
 def run(fx: dict, data: pd.DataFrame, settings: dict):
     s = dict(settings)
-    exact = _listify(s.pop("exact"))
+    exact = listify(s.pop("exact"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return match(data, "treat", fx["covariates"], categorical=_listify(fx["categorical"]), exact=exact, **s)
+        return match(data, "treat", fx["covariates"], categorical=listify(fx["categorical"]), exact=exact, **s)
 
 
 _E2E: dict = {}
@@ -159,7 +157,7 @@ def tie_outcomes(res, settings: dict, data: pd.DataFrame, r_dist: np.ndarray, li
         forced = stack.pop()
         bits: list[int] = []
 
-        def choose(u, a, b, k):
+        def choose(u, a, b, k, bits=bits, forced=forced):  # called only within this iteration
             if not _is_float_tie(r_dist, ours, u, a, b):
                 return k
             ties.add((ids[u], ids[a], ids[b]))

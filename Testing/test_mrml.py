@@ -17,58 +17,21 @@ slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
 import SimpleITK as sitk  # noqa: E402
 
+from helpers import (  # noqa: E402
+    BOX_LABELS,
+    box_labels,
+    load_volume_node,
+    segmentation_from_labelmap,
+    write_labelmap,
+)
 from VBQScoreLib import mrml  # noqa: E402
 from VBQScoreLib.api import score_arrays, score_files  # noqa: E402
 from VBQScoreLib.errors import VBQInputError  # noqa: E402
 from VBQScoreLib.options import ScoreOptions  # noqa: E402
 from VBQScoreLib.segments import Segment  # noqa: E402
 
-LABELS = {1: "C2", 2: "C3", 3: "C4", 4: "C5", 5: "C6", 6: "C7", 7: "CSF"}
-
 
 # ------------------------------------------------------------------------------------------ helpers
-def _boxes(shape_zyx):
-    """Label array on the real MRI grid (77, 76, 42): six 'levels' stacked along z and a CSF box."""
-    lab = np.zeros(shape_zyx, np.uint8)
-    for i in range(6):
-        z0 = 8 + 10 * i
-        lab[z0:z0 + 7, 30:40, 16:26] = i + 1
-    lab[10:60, 50:54, 18:24] = 7  # CSF
-    return lab
-
-
-def _write_labelmap(tmp_path, ref_img, lab, name="lab.nii.gz"):
-    li = sitk.GetImageFromArray(lab)
-    li.CopyInformation(ref_img)
-    path = tmp_path / name
-    sitk.WriteImage(li, str(path))
-    return path
-
-
-def _load_volume(scene, path, labelmap=False):
-    node = slicer.vtkMRMLLabelMapVolumeNode() if labelmap else slicer.vtkMRMLScalarVolumeNode()
-    node.SetName("labels" if labelmap else "T1")
-    scene.AddNode(node)
-    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
-    scene.AddNode(storage)
-    storage.SetFileName(str(path))
-    assert storage.ReadData(node)
-    return node
-
-
-def _segmentation_from_labelmap(scene, path, labels):
-    lm = _load_volume(scene, path, labelmap=True)
-    seg = slicer.vtkMRMLSegmentationNode()
-    seg.SetName("Segmentation")
-    scene.AddNode(seg)
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(lm, seg)
-    for sid in mrml.segment_ids(seg):
-        s = seg.GetSegmentation().GetSegment(sid)
-        s.SetName(labels[s.GetLabelValue()])
-    scene.RemoveNode(lm)
-    return seg
-
-
 def _oriented_image(mask_zyx, volume_node):
     """vtkOrientedImageData holding a (z, y, x) mask on the volume node's voxel grid."""
     from vtk.util import numpy_support
@@ -92,11 +55,11 @@ def _comparable(result):
 @pytest.fixture()
 def real_scene(real_t1_path, tmp_path):
     img = sitk.ReadImage(str(real_t1_path))
-    lab = _boxes(sitk.GetArrayViewFromImage(img).shape)
-    lab_path = _write_labelmap(tmp_path, img, lab)
+    lab = box_labels(sitk.GetArrayViewFromImage(img).shape)
+    lab_path = write_labelmap(tmp_path, img, lab)
     scene = slicer.vtkMRMLScene()
-    vol = _load_volume(scene, real_t1_path)
-    seg = _segmentation_from_labelmap(scene, lab_path, LABELS)
+    vol = load_volume_node(scene, real_t1_path)
+    seg = segmentation_from_labelmap(scene, lab_path, BOX_LABELS)
     return dict(scene=scene, vol=vol, seg=seg, img=img, lab=lab, lab_path=lab_path, t1=real_t1_path)
 
 
@@ -137,7 +100,7 @@ def test_sitk_roundtrip_oblique_geometry():
 def test_measure_nodes_equals_score_files_on_real_mri(real_scene):
     opts = ScoreOptions(preset="lu2024")
     by_nodes = mrml.measure_nodes(real_scene["vol"], real_scene["seg"], options=opts)
-    by_files = score_files(real_scene["t1"], real_scene["lab_path"], labels=LABELS, options=opts)
+    by_files = score_files(real_scene["t1"], real_scene["lab_path"], labels=BOX_LABELS, options=opts)
     assert _comparable(by_nodes) == _comparable(by_files)
     # and the numbers are the plain numpy ones: C3 mean / CSF mean
     arr = sitk.GetArrayViewFromImage(real_scene["img"]).astype(float)
@@ -154,7 +117,7 @@ def test_measure_nodes_equals_score_files_on_real_mri(real_scene):
 def test_measure_nodes_options_median_erosion(real_scene):
     kw = dict(preset="soliman2023", stat="median", erode_mm=1.0, mid_sagittal_slices=3)
     by_nodes = mrml.measure_nodes(real_scene["vol"], real_scene["seg"], **kw)
-    by_files = score_files(real_scene["t1"], real_scene["lab_path"], labels=LABELS, options=ScoreOptions(**kw))
+    by_files = score_files(real_scene["t1"], real_scene["lab_path"], labels=BOX_LABELS, options=ScoreOptions(**kw))
     assert _comparable(by_nodes) == _comparable(by_files)
     assert by_nodes.overall["preset"] == "soliman2023"
     assert by_nodes.overall["levels_used"] == ["C3", "C4", "C5", "C6"]
@@ -220,11 +183,11 @@ def test_segmentation_on_finer_grid(real_scene, tmp_path):
     fine_path = tmp_path / "fine.nii.gz"
     sitk.WriteImage(fi, str(fine_path))
     scene = real_scene["scene"]
-    seg = _segmentation_from_labelmap(scene, fine_path, LABELS)
+    seg = segmentation_from_labelmap(scene, fine_path, BOX_LABELS)
     by_nodes = mrml.measure_nodes(real_scene["vol"], seg)
-    coarse = score_files(real_scene["t1"], real_scene["lab_path"], labels=LABELS)
+    coarse = score_files(real_scene["t1"], real_scene["lab_path"], labels=BOX_LABELS)
     assert _comparable(by_nodes) == _comparable(coarse)
-    by_files = score_files(real_scene["t1"], fine_path, labels=LABELS)
+    by_files = score_files(real_scene["t1"], fine_path, labels=BOX_LABELS)
     assert _comparable(by_files) == _comparable(coarse)
 
 
@@ -248,8 +211,8 @@ def test_translated_segmentation_is_measured_where_it_is(real_scene, tmp_path):
     # +2 mm in R: the real MRI's IJK axes are R, A, S with 1 mm spacing, so the masks move by +2 in i (x)
     shifted = np.zeros_like(real_scene["lab"])
     shifted[:, :, 2:] = real_scene["lab"][:, :, :-2]
-    ref = score_files(real_scene["t1"], _write_labelmap(tmp_path, real_scene["img"], shifted, "sh.nii.gz"),
-                      labels=LABELS)
+    ref = score_files(real_scene["t1"], write_labelmap(tmp_path, real_scene["img"], shifted, "sh.nii.gz"),
+                      labels=BOX_LABELS)
     assert _comparable(by_nodes) == _comparable(ref)
     assert by_nodes.provenance["inputs"]["transforms_hardened"] is True
     # the input nodes are untouched
@@ -414,7 +377,7 @@ def test_score_arrays_same_as_segments_from_node(real_scene):
     from VBQScoreLib.resample import map_segment
 
     lab = real_scene["lab"]
-    value = {v: k for k, v in LABELS.items()}
+    value = {v: k for k, v in BOX_LABELS.items()}
     for s in mrml.segments_from_node(real_scene["seg"], real_scene["vol"], method="export"):
         assert np.array_equal(sitk.GetArrayViewFromImage(s.mask).astype(bool), lab == value[s.name])
     direct = mrml.segments_from_node(real_scene["seg"], real_scene["vol"])
@@ -426,7 +389,7 @@ def test_score_arrays_same_as_segments_from_node(real_scene):
         x, y, z = roi.start
         full[z:z + roi.mask.shape[0], y:y + roi.mask.shape[1], x:x + roi.mask.shape[2]] = roi.mask
         assert np.array_equal(full, lab == value[s.name]) and roi.n_outside == 0
-    manual = [Segment(name=LABELS[v], mask=sitk.GetImageFromArray((lab == v).astype(np.uint8))) for v in LABELS]
+    manual = [Segment(name=BOX_LABELS[v], mask=sitk.GetImageFromArray((lab == v).astype(np.uint8))) for v in BOX_LABELS]
     for m in manual:
         m.mask.CopyInformation(real_scene["img"])
     a = score_arrays(real_scene["img"], manual, ScoreOptions())
@@ -464,9 +427,9 @@ def test_segmentation_with_flipped_and_permuted_axes(real_scene, tmp_path):
     assert np.allclose(fi.TransformIndexToPhysicalPoint((3, 5, 7)), img.TransformIndexToPhysicalPoint((nx - 4, 7, 5)))
     path = tmp_path / "flipped.nii.gz"
     sitk.WriteImage(fi, str(path))
-    seg = _segmentation_from_labelmap(real_scene["scene"], path, LABELS)
+    seg = segmentation_from_labelmap(real_scene["scene"], path, BOX_LABELS)
     by_nodes = mrml.measure_nodes(real_scene["vol"], seg)
-    same_grid = score_files(real_scene["t1"], real_scene["lab_path"], labels=LABELS)
+    same_grid = score_files(real_scene["t1"], real_scene["lab_path"], labels=BOX_LABELS)
     assert _comparable(by_nodes) == _comparable(same_grid)
 
 
@@ -485,7 +448,7 @@ def test_phantom_scene_from_files_equals_score_files_and_truth(phantom_files):
     vtkMRMLSegmentationStorageNode: measure_nodes = score_files, and both reproduce the phantom's truth."""
     ph, paths = phantom_files
     scene = slicer.vtkMRMLScene()
-    vol = _load_volume(scene, paths["image"])
+    vol = load_volume_node(scene, paths["image"])
     seg = slicer.vtkMRMLSegmentationNode()
     scene.AddNode(seg)
     reader = slicer.vtkMRMLSegmentationStorageNode()
@@ -563,7 +526,7 @@ def test_translated_volume_only(real_scene, tmp_path):
     by_nodes = mrml.measure_nodes(vol, seg)
     shifted = np.zeros_like(real_scene["lab"])
     shifted[:, :, :-2] = real_scene["lab"][:, :, 2:]
-    ref = score_files(real_scene["t1"], _write_labelmap(tmp_path, real_scene["img"], shifted, "sh2.nii.gz"),
-                      labels=LABELS)
+    ref = score_files(real_scene["t1"], write_labelmap(tmp_path, real_scene["img"], shifted, "sh2.nii.gz"),
+                      labels=BOX_LABELS)
     a, b = _comparable(by_nodes), _comparable(ref)
     assert a == b

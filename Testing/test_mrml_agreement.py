@@ -14,25 +14,31 @@ slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
 import SimpleITK as sitk  # noqa: E402
 
-from test_mrml import LABELS, _boxes, _load_volume, _segmentation_from_labelmap, _write_labelmap  # noqa: E402
-from test_mrml_module_logic import REPO, _load, _stub_modules  # noqa: E402
-
+from helpers import (  # noqa: E402
+    BOX_LABELS,
+    REPO,
+    RREF,
+    box_labels,
+    load_module_file,
+    load_volume_node,
+    segmentation_from_labelmap,
+    stub_slicer_gui,
+    write_labelmap,
+)
 from VBQScoreLib import mrml  # noqa: E402
 from VBQScoreLib.errors import VBQInputError  # noqa: E402
-
-RREF = Path(__file__).parent / "r_reference"
 
 
 @pytest.fixture()
 def two_readers(real_t1_path, tmp_path):
     img = sitk.ReadImage(str(real_t1_path))
-    lab = _boxes(sitk.GetArrayViewFromImage(img).shape)
+    lab = box_labels(sitk.GetArrayViewFromImage(img).shape)
     other = np.zeros_like(lab)
     other[:, :, 2:] = lab[:, :, :-2]   # reader B: every box two voxels along the image x axis
     scene = slicer.vtkMRMLScene()
-    vol = _load_volume(scene, real_t1_path)
-    seg_a = _segmentation_from_labelmap(scene, _write_labelmap(tmp_path, img, lab, "a.nii.gz"), LABELS)
-    seg_b = _segmentation_from_labelmap(scene, _write_labelmap(tmp_path, img, other, "b.nii.gz"), LABELS)
+    vol = load_volume_node(scene, real_t1_path)
+    seg_a = segmentation_from_labelmap(scene, write_labelmap(tmp_path, img, lab, "a.nii.gz"), BOX_LABELS)
+    seg_b = segmentation_from_labelmap(scene, write_labelmap(tmp_path, img, other, "b.nii.gz"), BOX_LABELS)
     seg_b.SetName("Reader B")
     return dict(scene=scene, vol=vol, a=seg_a, b=seg_b, lab=lab, other=other, img=img)
 
@@ -43,7 +49,7 @@ def test_overlap_nodes_on_the_real_mri(two_readers):
     res, warnings = mrml.overlap_nodes(t["vol"], t["a"], t["b"], table)
     assert not warnings and list(res) == ["C2", "C3", "C4", "C5", "C6", "C7", "CSF"]
     spacing_x = t["img"].GetSpacing()[0]
-    for value, lv in LABELS.items():
+    for value, lv in BOX_LABELS.items():
         a, b = t["lab"] == value, t["other"] == value
         assert res[lv]["dice"] == pytest.approx(2 * (a & b).sum() / (a.sum() + b.sum()), rel=1e-12), lv
         assert res[lv]["hd_max_mm"] == pytest.approx(2 * spacing_x, rel=1e-5)
@@ -58,8 +64,8 @@ def test_overlap_nodes_on_the_real_mri(two_readers):
 
 def test_vbqscore_compare_with_segmentation(two_readers, monkeypatch):
     t = two_readers
-    _stub_modules(monkeypatch, t["scene"])
-    module = _load(REPO / "VBQScore" / "VBQScore.py", "VBQScore_compare_under_test")
+    stub_slicer_gui(monkeypatch, t["scene"])
+    module = load_module_file(REPO / "VBQScore" / "VBQScore.py", "VBQScore_compare_under_test")
     logic = module.VBQScoreLogic()
     table, res, warnings = logic.compareSegmentations(t["vol"], t["a"], t["b"])
     assert table.GetName() == "VBQ overlap" and table.GetTable().GetNumberOfRows() == 7
@@ -75,9 +81,9 @@ def test_vbqcohort_agreement_from_a_table_node(monkeypatch, tmp_path):
     from VBQCohortLib.agreement_data import read_long_table
 
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_agreement_under_test")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_agreement_under_test")
     logic = module.VBQCohortLogic()
     path = RREF / "agreement_data_retest.csv"
     node = logic.loadSpreadsheet(str(path))

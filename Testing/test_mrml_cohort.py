@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 sys.path.insert(0, str(REPO / "VBQCohort"))  # Slicer puts the module folder on sys.path; do the same
 
-from VBQCohortModuleLib.helpers import (frame_to_columns, guess_columns, level_columns, level_medians,  # noqa: E402
-                                        love_plot_rows)
+from VBQCohortModuleLib.helpers import frame_to_columns, guess_columns, level_columns, level_medians, love_plot_rows  # noqa: E402
 
 
 def _cohort_csv(folder: Path) -> tuple[Path, list[dict]]:

@@ -9,11 +9,11 @@ import ast
 import json
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
+
 MODULES = {"VBQScore": "VBQScoreParameterNode", "VBQCohort": "VBQCohortParameterNode"}
 
 

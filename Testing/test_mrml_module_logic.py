@@ -8,8 +8,6 @@ Widget code is exercised only by the in-Slicer tests.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import types
 from pathlib import Path
 
@@ -18,48 +16,15 @@ import pytest
 slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-class _Base:
-    def __init__(self, *args, **kwargs):
-        self.parent = args[0] if args else None  # as ScriptedLoadableModule(Widget) keep the Qt parent
-
-    def getParameterNode(self):  # what ScriptedLoadableModuleLogic returns: a scripted module node
-        return slicer.vtkMRMLScriptedModuleNode()
-
-
-def _stub_modules(monkeypatch, scene):
-    qt = types.ModuleType("qt")
-    ctk = types.ModuleType("ctk")
-    slm = types.ModuleType("slicer.ScriptedLoadableModule")
-    for name in ("ScriptedLoadableModule", "ScriptedLoadableModuleLogic", "ScriptedLoadableModuleTest",
-                 "ScriptedLoadableModuleWidget"):
-        setattr(slm, name, type(name, (_Base,), {}))
-    pnw = types.ModuleType("slicer.parameterNodeWrapper")
-    pnw.parameterNodeWrapper = lambda cls: cls
-    pnw.Choice = lambda choices: ("Choice", tuple(choices))
-    pnw.WithinRange = lambda lo, hi: ("WithinRange", lo, hi)
-    monkeypatch.setitem(sys.modules, "qt", qt)
-    monkeypatch.setitem(sys.modules, "ctk", ctk)
-    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", slm)
-    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", pnw)
-    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
-
-
-def _load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import REPO, load_module_file, stub_slicer_gui  # noqa: E402
 
 
 @pytest.fixture()
 def vbqscore(monkeypatch):
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
-    module = _load(REPO / "VBQScore" / "VBQScore.py", "VBQScore_under_test")
-    checks = _load(REPO / "VBQScore" / "Testing" / "Python" / "VBQScoreSyntheticChecks.py", "VBQScoreChecks")
+    stub_slicer_gui(monkeypatch, scene)
+    module = load_module_file(REPO / "VBQScore" / "VBQScore.py", "VBQScore_under_test")
+    checks = load_module_file(REPO / "VBQScore" / "Testing" / "Python" / "VBQScoreSyntheticChecks.py", "VBQScoreChecks")
     return module, checks, scene
 
 
@@ -105,9 +70,9 @@ def test_vbqscore_options_from_parameters(vbqscore):
 
 def test_vbqcohort_overrides_from_parameters(monkeypatch):
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test")
     p = types.SimpleNamespace(idColumn="pid", groupColumn="dx", treatedValue="OPLL", controlValue="CSM",
                               levelColumns="VBQ_C2, VBQ_C3", covariateColumns="age,  bmi", sexColumn="",
                               matching=True, distance="logit", caliper=0.2, ratio=1, order="largest",
@@ -134,9 +99,9 @@ def test_vbqcohort_run_analysis_into_nodes(monkeypatch, tmp_path):
     import math
 
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test2")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test2")
     rows = []
     for i in range(24):
         rows.append({"patient_id": f"P{i:03d}", "diagnosis": "OPLL" if i < 12 else "CSM", "age": 50 + i % 7,
@@ -245,9 +210,9 @@ def test_vbqcohort_diagnostic_into_nodes(monkeypatch, tmp_path):
     """Issue 18: VBQ Cohort's "Diagnostic accuracy" section -- ROC table, cut-offs and the ROC chart with the
     Youden point as MRML nodes, from pROC's aSAH data (published: s100b AUC 0.7314, Youden 0.205)."""
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag")
     logic = module.VBQCohortLogic()
     path = str(REPO / "Testing" / "r_reference" / "diagnostic_data_asah.csv")
     node = logic.loadSpreadsheet(path)
@@ -276,9 +241,9 @@ def test_vbqcohort_in_slicer_diagnostic_check_on_slicer_core(monkeypatch):
     import unittest
 
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag2")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag2")
     case = type("T", (unittest.TestCase,), {"test_Diagnostic": module.VBQCohortTest.test_Diagnostic})
     res = unittest.TextTestRunner(verbosity=0).run(case("test_Diagnostic"))
     assert res.wasSuccessful() and not res.skipped, (res.failures, res.errors, res.skipped)

@@ -23,9 +23,7 @@ import pytest
 slicer = pytest.importorskip("slicer")
 vtk = pytest.importorskip("vtk")
 
-from test_mrml_module_logic import _load, _stub_modules  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO, FakeTestCase, load_module_file, stub_slicer_gui  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------ GUI stand-ins
@@ -97,13 +95,14 @@ class _Params:
 @pytest.fixture()
 def score(monkeypatch):
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     qt = sys.modules["qt"]
     monkeypatch.setattr(qt, "QTimer", _Timer, raising=False)
     monkeypatch.setattr(qt, "QInputDialog", types.SimpleNamespace(getText=lambda *a: "PATIENT-B"), raising=False)
     monkeypatch.setattr(slicer.util, "tryWithErrorDisplay", lambda *a, **k: contextlib.nullcontext())
-    module = _load(REPO / "VBQScore" / "VBQScore.py", "VBQScore_state_under_test")
-    checks = _load(REPO / "VBQScore" / "Testing" / "Python" / "VBQScoreSyntheticChecks.py", "VBQScoreChecks_state")
+    module = load_module_file(REPO / "VBQScore" / "VBQScore.py", "VBQScore_state_under_test")
+    checks = load_module_file(REPO / "VBQScore" / "Testing" / "Python" / "VBQScoreSyntheticChecks.py",
+                              "VBQScoreChecks_state")
     return module, checks, scene
 
 
@@ -426,8 +425,6 @@ def test_level_terminology_context_is_shipped_and_holds_every_code():
 def test_in_slicer_terminology_test_body_passes(score, monkeypatch):
     """VBQScoreTest.test_TerminologyContext with Slicer's terminology logic class from slicer-core; and
     Create level segments loads the context first."""
-    from test_mrml_slicer_api import _FakeTestCase
-
     module, checks, scene = score
     tlogic = slicer.vtkSlicerTerminologiesModuleLogic()
     monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(
@@ -438,7 +435,7 @@ def test_in_slicer_terminology_test_body_passes(score, monkeypatch):
     seg = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
     module.VBQScoreLogic().createLevelSegments(seg, "lu2024")
     assert tlogic.IsTerminologyContextLoaded(mrml.TERMINOLOGY_CONTEXT)
-    fake = _FakeTestCase()
+    fake = FakeTestCase()
     module.VBQScoreTest.test_TerminologyContext(fake)
     assert fake.messages == ["Terminology context OK"]
 
@@ -447,10 +444,10 @@ def test_in_slicer_terminology_test_body_passes(score, monkeypatch):
 @pytest.mark.parametrize("name", ["VBQScore", "VBQCohort"])
 def test_module_dependencies_cover_the_slicer_modules_used(name, monkeypatch):
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.setitem(sys.modules, "qt", types.SimpleNamespace(QTimer=_Timer))
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / name / f"{name}.py", f"{name}_deps_under_test")
+    module = load_module_file(REPO / name / f"{name}.py", f"{name}_deps_under_test")
     m = getattr(module, name)(types.SimpleNamespace())
     declared = {d.lower() for d in m.parent.dependencies}
     used = {u.lower() for u in re.findall(r"slicer\.modules\.(\w+)", (REPO / name / f"{name}.py").read_text(
@@ -465,21 +462,19 @@ def test_module_dependencies_cover_the_slicer_modules_used(name, monkeypatch):
 
 @pytest.mark.parametrize("name", ["VBQScore", "VBQCohort"])
 def test_in_slicer_dependency_test_bodies_pass(name, monkeypatch):
-    from test_mrml_slicer_api import _FakeTestCase
-
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.setitem(sys.modules, "qt", types.SimpleNamespace(QTimer=_Timer))
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / name / f"{name}.py", f"{name}_deps_body_under_test")
+    module = load_module_file(REPO / name / f"{name}.py", f"{name}_deps_body_under_test")
     m = getattr(module, name)(types.SimpleNamespace())
     monkeypatch.setattr(slicer, "modules", types.SimpleNamespace(**{name.lower(): m.parent}), raising=False)
-    fake = _FakeTestCase()
+    fake = FakeTestCase()
     getattr(module, f"{name}Test").test_ModuleDependencies(fake)
     assert fake.messages == ["Dependencies OK"]
     m.parent.dependencies = [d for d in m.parent.dependencies if d != "Plots"]  # the defect of issue 20
     with pytest.raises(AssertionError):
-        getattr(module, f"{name}Test").test_ModuleDependencies(_FakeTestCase())
+        getattr(module, f"{name}Test").test_ModuleDependencies(FakeTestCase())
 
 
 # ------------------------------------------------------------------------------------------ 5. runTest
@@ -490,14 +485,12 @@ def test_no_skiptest_in_the_module_test_classes(name):
 
 
 def test_cohort_test_returns_early_with_a_message_when_requirements_are_missing(monkeypatch):
-    from test_mrml_slicer_api import _FakeTestCase
-
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_skip_under_test")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_skip_under_test")
     monkeypatch.setattr(module.VBQCohortLogic, "missingRequirements", staticmethod(lambda path=None: ["pandas>=2"]))
-    fake = _FakeTestCase()
+    fake = FakeTestCase()
     module.VBQCohortTest.test_LoadGuessRun(fake)  # no SkipTest raised
     module.VBQCohortTest.test_RunOnSceneCohortTable(fake)
     assert len(fake.messages) == 2 and all(m.startswith("Test skipped: ") for m in fake.messages)
@@ -507,9 +500,9 @@ def test_cohort_test_returns_early_with_a_message_when_requirements_are_missing(
 @pytest.fixture()
 def cohort(monkeypatch):
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_state_under_test")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_state_under_test")
     return module, scene
 
 
@@ -563,10 +556,8 @@ def test_guess_columns_without_yaml(cohort, monkeypatch):
 
 
 def test_in_slicer_guess_body_passes_without_yaml(cohort, monkeypatch):
-    from test_mrml_slicer_api import _FakeTestCase
-
     module, scene = cohort
-    fake = _FakeTestCase()
+    fake = FakeTestCase()
     module.VBQCohortTest.test_GuessWithoutYaml(fake)
     module.VBQCohortTest.test_ModuleDependencies.__code__  # runs only in Slicer (slicer.modules)
     assert fake.messages == ["Guess without PyYAML OK"]
@@ -647,12 +638,10 @@ def test_run_uses_the_storage_node_file_of_an_add_data_table(cohort, tmp_path, m
 def test_in_scene_workflow_append_then_run_without_a_file_and_without_yaml(cohort, monkeypatch):
     """VBQ Score -> Append to cohort table -> VBQ Cohort -> Run, no file saved, no PyYAML: the in-Slicer test
     body, with exact numbers (W = 0, p = 2 / choose(24, 12), OPLL median C3 = 2.575)."""
-    from test_mrml_slicer_api import _FakeTestCase
-
     pytest.importorskip("pandas")
     module, scene = cohort
     monkeypatch.setitem(sys.modules, "yaml", None)
-    fake = _FakeTestCase()
+    fake = FakeTestCase()
     module.VBQCohortTest.test_RunOnSceneCohortTable(fake)
     assert fake.messages == ["Run on the scene's cohort table OK"]
     assert math.comb(24, 12) == 2704156

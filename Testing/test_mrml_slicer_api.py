@@ -21,13 +21,13 @@ import ast
 import re
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
+from helpers import REPO, FakeTestCase
+
 slicer = pytest.importorskip("slicer")
 
-REPO = Path(__file__).resolve().parents[1]
 MODULE_FILES = [REPO / "VBQScore" / "VBQScore.py", REPO / "VBQCohort" / "VBQCohort.py",
                 *sorted((REPO / "VBQScore" / "VBQScoreLib" / "mrml").glob("*.py")),
                 *sorted((REPO / "VBQScore" / "VBQScoreModuleLib").glob("*.py")),
@@ -180,13 +180,12 @@ def test_widget_test_scene_gives_the_asserted_numbers():
 def test_cohort_custom_plan_is_accepted_by_the_plan_loader(monkeypatch):
     import types
 
-    from test_mrml_module_logic import _load, _stub_modules
-
+    from helpers import load_module_file, stub_slicer_gui
     from VBQCohortLib.analysis.plan import load_plan
 
-    _stub_modules(monkeypatch, slicer.vtkMRMLScene())
+    stub_slicer_gui(monkeypatch, slicer.vtkMRMLScene())
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_plan_under_test")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_plan_under_test")
     p = types.SimpleNamespace(idColumn="pid", groupColumn="dx", treatedValue="OPLL", controlValue="CSM",
                               levelColumns="VBQ_C2, VBQ_C3", covariateColumns="age", sexColumn="",
                               matching=True, distance="logit", caliper=0.2, ratio=1, order="largest",
@@ -210,32 +209,15 @@ def test_cohort_custom_plan_is_accepted_by_the_plan_loader(monkeypatch):
         module.VBQCohortLogic.planFrom("custom", module.VBQCohortLogic.overridesFrom(p))
 
 
-class _FakeTestCase:
-    """Enough of unittest.TestCase + ScriptedLoadableModuleTest to run a test method body outside Slicer."""
-
-    def __init__(self, checks_loader=None):
-        import unittest
-
-        self._tc = unittest.TestCase("__init__")
-        self._checks = checks_loader
-        self.messages = []
-
-    def __getattr__(self, name):  # assertEqual, assertIn, skipTest ...
-        return getattr(self._tc, name)
-
-    def delayDisplay(self, message, *args, **kwargs):
-        self.messages.append(message)
-
-
 def test_in_slicer_vbqscore_logic_test_bodies_pass_on_slicer_core(monkeypatch):
     """VBQScoreTest.test_LogicComputeExact / test_QuickRoisAndPlot (not the widget test) with the real
     VBQScoreLogic, the module's own loader of the synthetic checks, and a slicer-core scene."""
-    from test_mrml_module_logic import _load, _stub_modules
+    from helpers import load_module_file, stub_slicer_gui
 
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
-    module = _load(REPO / "VBQScore" / "VBQScore.py", "VBQScore_bodies_under_test")
-    fake = _FakeTestCase(module.VBQScoreTest._checks)
+    stub_slicer_gui(monkeypatch, scene)
+    module = load_module_file(REPO / "VBQScore" / "VBQScore.py", "VBQScore_bodies_under_test")
+    fake = FakeTestCase(module.VBQScoreTest._checks)
     module.VBQScoreTest.test_LogicComputeExact(fake)
     scene.Clear(0)
     module.VBQScoreTest.test_QuickRoisAndPlot(fake)
@@ -244,14 +226,14 @@ def test_in_slicer_vbqscore_logic_test_bodies_pass_on_slicer_core(monkeypatch):
 
 @pytest.mark.slow  # the whole cohort analysis and report (several seconds on 2 busy cores)
 def test_in_slicer_vbqcohort_test_body_passes_on_slicer_core(monkeypatch):
-    from test_mrml_module_logic import _load, _stub_modules
+    from helpers import load_module_file, stub_slicer_gui
 
     pytest.importorskip("pandas")
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_body_under_test")
-    module.VBQCohortTest.test_LoadGuessRun(_FakeTestCase())
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_body_under_test")
+    module.VBQCohortTest.test_LoadGuessRun(FakeTestCase())
 
 
 def test_cohort_run_reads_the_selected_table_never_the_last_loaded_file(monkeypatch, tmp_path):
@@ -259,14 +241,13 @@ def test_cohort_run_reads_the_selected_table_never_the_last_loaded_file(monkeypa
     content -- and never ``dataPath`` (the last file loaded with Load)."""
     import types
 
-    from test_mrml_module_logic import _load, _stub_modules
-
+    from helpers import load_module_file, stub_slicer_gui
     from VBQCohortLib.analysis.plan import load_plan
 
     scene = slicer.vtkMRMLScene()
-    _stub_modules(monkeypatch, scene)
+    stub_slicer_gui(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
-    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_run_under_test")
+    module = load_module_file(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_run_under_test")
     second = tmp_path / "second.csv"
     second.write_text("pid,dx,age,VBQ_C2\nS1,OPLL,60,2.5\n", encoding="utf-8")
     table = scene.AddNewNodeByClass("vtkMRMLTableNode", "second.csv")

@@ -267,7 +267,8 @@ def test_write_phantom_round_trip_nifti_and_labels(phantom, written):
     assert lines == ["1=C2", "2=C3", "3=C4", "4=C5", "5=C6", "6=C7", "7=CSF cisterna magna"]
     import json
 
-    assert json.loads(paths["truth"].read_text(encoding="utf-8"))["vbq"] == pytest.approx(phantom.truth["vbq"], rel=1e-15)
+    written = json.loads(paths["truth"].read_text(encoding="utf-8"))
+    assert written["vbq"] == pytest.approx(phantom.truth["vbq"], rel=1e-15)
     assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]  # no temp folder left
 
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from test_score_helpers import labelmap_image, make_image
+from helpers import labelmap_image, make_image, run_vbq
 from vbq_cli.main import main
 
 
@@ -169,9 +167,7 @@ def test_outputs_never_overwrite_inputs_or_write_into_missing_folders(case, caps
 
 
 def test_subprocess_no_traceback(case):
-    p = subprocess.run([sys.executable, "-m", "vbq_cli", "score", str(case / "t1.nii.gz"), str(case / "seg.nii.gz")],
-                       capture_output=True, text=True)
+    p = run_vbq("score", case / "t1.nii.gz", case / "seg.nii.gz")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "needs segment names" in p.stderr
-    p = subprocess.run([sys.executable, "-m", "vbq_cli", "score", str(case / "t1.nii.gz"), str(case / "seg.nii.gz"),
-                        "--labels", str(case / "labels.txt")], capture_output=True, text=True)
+    p = run_vbq("score", case / "t1.nii.gz", case / "seg.nii.gz", "--labels", case / "labels.txt")
     assert p.returncode == 0 and "overall VBQ" in p.stdout

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from test_score_helpers import make_image
+from helpers import make_image
 from VBQScoreLib import resample as R
 from VBQScoreLib.api import score_arrays
 from VBQScoreLib.measure import mean_sd, roi_stats

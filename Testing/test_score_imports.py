@@ -39,8 +39,8 @@ def phantom(tmp_path_factory):
 
 def _modules(argv) -> set[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    p = subprocess.run([sys.executable, "-c", RUN, *map(str, argv)], capture_output=True, text=True, encoding="utf-8", errors="replace", env=env,
-                       timeout=120)
+    p = subprocess.run([sys.executable, "-c", RUN, *map(str, argv)], capture_output=True, text=True, encoding="utf-8",
+                       errors="replace", env=env, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out["code"] == 0

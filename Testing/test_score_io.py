@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from test_score_helpers import labelmap_image, make_image, write_seg_nrrd_slicer
+from helpers import labelmap_image, make_image, write_seg_nrrd_slicer
 from VBQScoreLib.api import score_files
 from VBQScoreLib.errors import VBQInputError
 from VBQScoreLib.image_io import read_image

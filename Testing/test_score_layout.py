@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import ast
 import importlib
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 OLD_TO_NEW = {
     "image_io": "input.images", "segments": "input.segmentations", "resample": "input.resample",

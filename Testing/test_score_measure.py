@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from test_score_helpers import make_image, segment
+from helpers import make_image, segment
 from VBQScoreLib.api import score_arrays
 from VBQScoreLib.errors import VBQInputError
 from VBQScoreLib.measure import restrict_mid_slices, sagittal_axis, structuring_element

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from test_score_helpers import make_image, segment
+from helpers import make_image, segment
 from VBQScoreLib.api import score_arrays
 from VBQScoreLib.errors import VBQInputError
 from VBQScoreLib.options import ScoreOptions

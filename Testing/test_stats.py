@@ -197,7 +197,7 @@ def test_p_adjust_properties(p, method):
     assert np.all(np.diff(adj[order]) >= -1e-12)  # monotone in p (R semantics)
 
 
-# ------------------------------------------------------------------------------------------------ containers, JSON, errors
+# ------------------------------------------------------------------------------------------ containers, JSON, errors
 
 def test_p_adjust_containers_and_missing():
     assert stats.p_adjust([0.01, None, 0.04], "holm") == pytest.approx([0.02, None, 0.04])

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import RREF, r_json, run_rscript
+from r_compare import assert_same_json  # Testing/r_compare.py
 from VBQCohortLib import stats
 from VBQCohortLib.logistic import fit_logistic
-from r_compare import assert_same_json  # Testing/r_compare.py
 
-RREF = Path(__file__).parent / "r_reference"
 STAT_TOL = 1e-10   # statistics, estimates, CIs
 P_TOL = 1e-8       # p-values (absolute); in practice agreement is ~1e-15
 GLM_TOL = 1e-6
@@ -27,10 +25,6 @@ DEPR_X = [1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30]
 DEPR_Y = [0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29]
 PERM_X = [0.80, 0.83, 1.89, 1.04, 1.45, 1.38, 1.91, 1.64, 0.73, 1.46]
 PERM_Y = [1.15, 0.88, 0.90, 0.74, 1.21]
-
-
-def load(name):
-    return json.loads((RREF / name).read_text(encoding="utf-8"))
 
 
 def csv(name):
@@ -96,7 +90,7 @@ def test_published_glm_mtcars():
 @pytest.mark.parametrize("key", ["opll", "csm", "small_x", "sw_small", "sw_skew", "sw_large", "three",
                                  "airquality_ozone"])
 def test_shapiro_equals_r(key, data):
-    ref = load("stats_shapiro.json")[key]
+    ref = r_json("stats_shapiro.json")[key]
     x = {"opll": data["opll"], "csm": data["csm"], "small_x": data["sx"],
          "sw_small": csv("stats_data_sw_small.csv").v, "sw_skew": csv("stats_data_sw_skew.csv").v,
          "sw_large": csv("stats_data_sw_large.csv").v, "three": [2.1, 2.5, 3.9],
@@ -135,7 +129,7 @@ WILCOX_CASES = {
 
 @pytest.mark.parametrize("key", sorted(WILCOX_CASES))
 def test_wilcox_equals_r(key, data):
-    ref = load("stats_wilcox.json")[key]
+    ref = r_json("stats_wilcox.json")[key]
     r = WILCOX_CASES[key](data)
     assert r.method == ref["method"]
     assert close(r.statistic, ref["statistic"], STAT_TOL)
@@ -161,7 +155,7 @@ def test_hl_median_vs_r_uniroot_estimate(data):
 
 
 def test_kruskal_equals_r(data):
-    ref = load("stats_kruskal.json")
+    ref = r_json("stats_kruskal.json")
     aq, lv = data["aq"], data["levels"]
     r = stats.kruskal({m: aq.Ozone[aq.Month == m] for m in range(5, 10)})
     assert close(r.H, ref["airquality"]["H"], STAT_TOL) and close(r.p, ref["airquality"]["p"], P_TOL)
@@ -174,7 +168,7 @@ def test_kruskal_equals_r(data):
 
 
 def test_friedman_equals_r(data):
-    ref = load("stats_friedman.json")
+    ref = r_json("stats_friedman.json")
     lv = data["levels"]
     r = stats.friedman(csv("stats_data_rounding_times.csv"))
     assert close(r.chi2, ref["rounding_times"]["chi2"], STAT_TOL) and close(r.p, ref["rounding_times"]["p"], P_TOL)
@@ -188,7 +182,7 @@ def test_friedman_equals_r(data):
 
 @pytest.mark.parametrize("which", ["airquality", "levels"])
 def test_dunn_equals_r_formula(which, data):
-    ref = load("stats_dunn.json")[which]
+    ref = r_json("stats_dunn.json")[which]
     if which == "airquality":
         aq = data["aq"]
         groups = {str(m): aq.Ozone[aq.Month == m] for m in range(5, 10)}
@@ -206,7 +200,7 @@ def test_dunn_equals_r_formula(which, data):
 @pytest.mark.parametrize("case", ["mixed", "ties", "with_na", "hommel_case", "random"])
 @pytest.mark.parametrize("method", list(stats.P_ADJUST_METHODS))
 def test_p_adjust_equals_r(case, method):
-    ref = load("stats_padjust.json")[case]
+    ref = r_json("stats_padjust.json")[case]
     p = [np.nan if v is None else v for v in ref["p"]]
     got = stats.p_adjust(p, method)
     assert len(got) == len(ref[method])
@@ -216,7 +210,7 @@ def test_p_adjust_equals_r(case, method):
 
 @pytest.mark.parametrize("which", ["mtcars_mle", "cohort_mle"])
 def test_glm_equals_r(which):
-    ref = load("stats_glm.json")[which]
+    ref = r_json("stats_glm.json")[which]
     if which == "mtcars_mle":
         r = fit_logistic(csv("stats_data_mtcars.csv"), "am", ["hp", "wt"])
     else:
@@ -237,7 +231,7 @@ def test_glm_equals_r(which):
 def test_glm_default_r_stopping_rule_within_1e4():
     """R's default glm stops at a relative deviance change < 1e-8, ~1e-5 short of the maximum; our fit (the MLE)
     agrees with it to that precision."""
-    ref = load("stats_glm.json")["cohort"]
+    ref = r_json("stats_glm.json")["cohort"]
     r = fit_logistic(csv("stats_data_logistic.csv"), "opll", ["age", "bmi", "hypertension", "smoking"],
                      reference={"smoking": "never"})
     assert r.n_excluded == 2 and {e["row"] for e in r.excluded} == {4, 76}
@@ -252,11 +246,11 @@ def test_live_r_reproduces_fixtures(rscript, tmp_path):
     """Re-run the committed R script and check that it reproduces the committed data and fixtures."""
     if rscript is None:
         pytest.skip("Rscript not installed (committed fixtures are still checked)")
-    res = subprocess.run([rscript, str(RREF / "stats_reference.R"), str(tmp_path)], capture_output=True, text=True,
-                         timeout=120)
+    res = run_rscript(rscript, RREF / "stats_reference.R", tmp_path, timeout=120)
     assert res.returncode == 0, res.stderr
     for f in sorted(RREF.glob("stats_data_*.csv")):
         assert (tmp_path / f.name).read_text(encoding="utf-8") == f.read_text(encoding="utf-8"), f.name
 
     for f in sorted(RREF.glob("stats_*.json")):
-        assert_same_json(json.loads((tmp_path / f.name).read_text(encoding="utf-8")), json.loads(f.read_text(encoding="utf-8")), f.name)
+        assert_same_json(json.loads((tmp_path / f.name).read_text(encoding="utf-8")),
+                         json.loads(f.read_text(encoding="utf-8")), f.name)

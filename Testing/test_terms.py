@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from helpers import RREF, r_json, run_rscript
+from vbq_cli.main import main
 from VBQCohortLib.analysis import run_analysis
 from VBQCohortLib.logistic import fit_logistic
 from VBQCohortLib.propensity import estimate_ps
 from VBQCohortLib.spreadsheet import CohortSpec, prepare_cohort, read_table
 from VBQCohortLib.terms import binary_order_note, collation_note, describe_term, level_text, sort_levels
-from vbq_cli.main import main
 
-REF = Path(__file__).resolve().parent / "r_reference"
-CSV = REF / "terms_cohort.csv"
+CSV = RREF / "terms_cohort.csv"
 COVS = ["age", "sex", "bmi", "hypertension", "diabetes", "smoking", "diet", "grade"]
 # the doubles of terms_reference.R's as_character check, written exactly
 DOUBLES = [2, 2.5, 0.1, 1 / 3, 1e5, 1e6, 123456, 1e-4, 0.001, -3, 1234567.1, 1e15, 20000, 3e-5, 10, 1e-20]
@@ -31,7 +29,7 @@ DOUBLES = [2, 2.5, 0.1, 1 / 3, 1e5, 1e6, 123456, 1e-4, 0.001, -3, 1234567.1, 1e1
 
 @pytest.fixture(scope="module")
 def ref():
-    return json.loads((REF / "terms_reference.json").read_text(encoding="utf-8"))
+    return r_json("terms_reference.json")
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +201,7 @@ def test_fixture_is_what_r_computes(tmp_path, ref):
     if shutil.which("Rscript") is None:
         pytest.skip("Rscript not installed (the committed fixture is checked above)")
     out = tmp_path / "live.json"
-    subprocess.run(["Rscript", "terms_reference.R", str(out)], cwd=REF, check=True, capture_output=True, timeout=120)
+    run_rscript("Rscript", "terms_reference.R", out, cwd=RREF, check=True, timeout=120)
     live = json.loads(out.read_text(encoding="utf-8"))
     assert list(live["glm"]["terms"]) == list(ref["glm"]["terms"])
     assert live["propensity_coef"] == pytest.approx(ref["propensity_coef"], rel=1e-12)

@@ -9,15 +9,13 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("trame_slicer", reason="vbq web needs the [web] extra (pip install -e '.[test,web]')")
 pytest.importorskip("playwright", reason="playwright (PyPI) drives the browser: pip install -e '.[test,web]'")
+from helpers import run_vbq  # noqa: E402
 from vbq_web import browser as B  # noqa: E402
 
 if B.chromium_path() is None:
@@ -25,7 +23,7 @@ if B.chromium_path() is None:
 
 
 def _vbq(*argv, cwd=None):
-    r = subprocess.run([sys.executable, "-m", "vbq_cli", *map(str, argv)], capture_output=True, text=True, cwd=cwd)
+    r = run_vbq(*argv, cwd=cwd)
     assert r.returncode == 0, r.stderr
     return r
 
@@ -127,8 +125,7 @@ def test_open_files_in_the_page(real_t1_path, tmp_path):
                 B.wait_rendered(page)
                 _wait_text(page, "#vbq-title", expect)
         assert page.locator("#vbq-error").count() == 0  # the good file clears the message
-    r = subprocess.run([sys.executable, "-m", "vbq_cli", "score", bad, tmp_path / "x.seg.nrrd"], capture_output=True,
-                       text=True)
+    r = run_vbq("score", bad, tmp_path / "x.seg.nrrd")
     # the same reader gave the same reason (the page names the uploaded file, vbq score the path given)
     assert r.returncode == 2 and message.split(": ", 1)[1] == r.stderr.strip().split(": ", 3)[3]
 
@@ -168,8 +165,7 @@ def test_worklist_of_three_resumes_after_a_restart(real_t1_path, tmp_path):
     batch_manifest = tmp_path / "batch.csv"
     batch_manifest.write_text(f"case_id,image,segmentation\n001,{real_t1_path},{r1 / '001.seg.nrrd'}\n"
                               f"002,{real_t1_path},{r1 / '002.seg.nrrd'}\n")
-    subprocess.run([sys.executable, "-m", "vbq_cli", "batch", batch_manifest, "--out", tmp_path / "batch.csv.out",
-                    "--workers", "0"], capture_output=True, text=True)
+    run_vbq("batch", batch_manifest, "--out", tmp_path / "batch.csv.out", "--workers", "0")
     assert (r1 / "results.csv").read_text() == (tmp_path / "batch.csv.out").read_text()
     assert (r1 / "results_long.csv").read_text() == (tmp_path / "batch.csv_long.out").read_text()
     rows = list(csv.DictReader(open(r1 / "results.csv")))

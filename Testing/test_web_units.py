@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
-import sys
 from contextlib import redirect_stderr
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 
 def _main(argv):
@@ -79,8 +77,8 @@ def test_bad_command_lines_are_one_line(tmp_path, argv, message):
 
 
 def test_worklist_manifest_resume_and_blinding(tmp_path):
-    from VBQScoreLib.errors import VBQInputError
     from vbq_web.worklist import Worklist
+    from VBQScoreLib.errors import VBQInputError
 
     m = _manifest(tmp_path, [["001", "a.nii.gz", "ignored.seg.nrrd"], ["002", "b.nii.gz", ""],
                              ["003", "c.nii.gz", ""]], header=("case_id", "image", "segmentation"))
@@ -110,11 +108,11 @@ def test_worklist_manifest_resume_and_blinding(tmp_path):
 
 def test_worklist_table_is_the_batch_layout(tmp_path):
     """Reader table from saved readings = vbq batch's table for the same cases (phantom cases, no Slicer)."""
+    from vbq_web.worklist import Worklist
     from VBQScoreLib.api import score_files
     from VBQScoreLib.batch import Case, run_batch
     from VBQScoreLib.options import ScoreOptions
     from VBQScoreLib.phantom import make_phantom, write_phantom
-    from vbq_web.worklist import Worklist
 
     rows, cases = [], []
     for cid, seed in (("007", 1), ("012", 2)):

@@ -185,10 +185,12 @@ def test_wheel_alone_imports_loads_plans_and_runs(built):
                        capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300)
     assert p.returncode == 0 and p.stdout.startswith("ok"), p.stderr[-3000:]
     p = subprocess.run(py + ["-m", "vbq_cli", "demo", "--out", "demo", "--n-patients", "80", "--n-mri", "1",
-                             "--quiet"], cwd=run, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300)
+                             "--quiet"], cwd=run, env=env, capture_output=True, text=True, encoding="utf-8",
+                       errors="replace", timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     p = subprocess.run(py + ["-m", "vbq_cli", "cohort", "analyze", "demo/data/clinical.csv", "--vbq-results",
                              "demo/data/vbq_results.csv", "--plan", "lu2024", "--out", "analysis", "--quiet"],
-                       cwd=run, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=300)
+                       cwd=run, env=env, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                       timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert (run / "analysis" / "report.html").is_file() and (run / "analysis" / "results.json").is_file()

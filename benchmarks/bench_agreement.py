@@ -135,7 +135,7 @@ def bench_overlap(reps: int, folder: Path) -> None:
     t_read, _ = _median_time(lambda: [sitk.ReadImage(str(p)) for p in paths], reps)
     segs = [read_segmentation(p, folder / "labels.txt") for p in paths]
     t_ov, res = _median_time(lambda: overlap_segments(img, segs[0], segs[1]), reps)
-    print(f"Overlap, 512 x 512 x 24 MRI grid, 7 ROIs per reader (labelmaps, NIfTI gz):")
+    print("Overlap, 512 x 512 x 24 MRI grid, 7 ROIs per reader (labelmaps, NIfTI gz):")
     print(f"  SimpleITK ReadImage of the two files:       {t_read * 1000:8.1f} ms")
     print(f"  overlap_segments (read segments):           {t_ov * 1000:8.1f} ms")
     print(f"  ratio overlap / read: {t_ov / t_read:.2f} (goal < 1); C3 Dice {res[0]['C3']['dice']:.4f}, "

@@ -89,8 +89,9 @@ def main() -> None:
         vals = [float(v) for v in res.stdout.split()]
         t_r, (lo, auc, hi) = vals[0], vals[1:4]
         print(f"  R pROC roc() + ci.auc(delong):     {t_r:8.3f} s   AUC {auc:.10f} CI {lo:.10f}-{hi:.10f}")
+        ci_diff = max(abs(fast['ci_low'] - lo), abs(fast['ci_high'] - hi))
         print(f"  ratio ours/R: fast path {t_fast / t_r:.3f}, full curve {t_full / t_r:.3f}   "
-              f"(|AUC diff| {abs(fast['auc'] - auc):.1e}, |CI diff| {max(abs(fast['ci_low'] - lo), abs(fast['ci_high'] - hi)):.1e})")
+              f"(|AUC diff| {abs(fast['auc'] - auc):.1e}, |CI diff| {ci_diff:.1e})")
 
 
 if __name__ == "__main__":

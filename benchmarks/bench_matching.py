@@ -24,7 +24,8 @@ Then the whole vbq process is broken down (imports, CSV parse, model fit, matchi
 writing, the rest) by running the same CLI entry point in a subprocess with timers wrapped around the library
 functions it calls.
 
-    python benchmarks/bench_matching.py [--sizes 100000,1000000] [--r-lib DIR [--no-system-r]] [--no-r] [--r-timeout 3600] [--reps 3]
+    python benchmarks/bench_matching.py [--sizes 100000,1000000] [--r-lib DIR [--no-system-r]] [--no-r]
+                                        [--r-timeout 3600] [--reps 3]
 """
 
 from __future__ import annotations
@@ -209,7 +210,8 @@ def main() -> None:
                           f"    {ours} / R: wall ratio {vw / w:.3f}, CPU ratio {vc / c:.3f}; matched sets vs "
                           f"{ours}: {compare(r_pairs(out), vp)}", flush=True)
                     if not lib:
-                        print(f"    (vbq default vs R {info['MatchIt']}: {compare(r_pairs(out), runs['vbq (default)'][2])}"
+                        default = compare(r_pairs(out), runs['vbq (default)'][2])
+                        print(f"    (vbq default vs R {info['MatchIt']}: {default}"
                               f" -- expected to differ: R 4.5.1's integer abs ignores the caliper on the logit)")
             breakdown(csv, tmp, env)
 
@@ -218,7 +220,8 @@ def breakdown(csv: Path, tmp: Path, env: dict) -> None:
     cmd = [sys.executable, "-c", BREAKDOWN] + vbq_cmd(csv, tmp / "b.json", False)[3:]
     w, _, p = timed(cmd, env=env)
     b = json.loads(p.stdout.strip().splitlines()[-1])
-    rows = [("interpreter start-up", w - b["imports"] - b["run"]), ("imports (numpy, pandas, vbq modules)", b["imports"])]
+    rows = [("interpreter start-up", w - b["imports"] - b["run"]),
+            ("imports (numpy, pandas, vbq modules)", b["imports"])]
     rows += sorted(b["phases"].items(), key=lambda kv: -kv[1])
     print(f"  breakdown of one `vbq cohort match` process (default mode), {w:.2f} s wall:")
     for name, s in rows:

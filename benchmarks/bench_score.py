@@ -49,7 +49,7 @@ def make_case(folder: Path, gz: bool) -> dict:
     a = rng.normal(300, 40, size=(nz, ny, nx)).astype(np.int16)
     lab = np.zeros(a.shape, np.uint8)
     names = ["C2", "C3", "C4", "C5", "C6", "C7", "CSF"]
-    for i, name in enumerate(names, 1):
+    for i in range(1, len(names) + 1):
         y0 = 40 + 60 * i
         lab[8:16, y0:y0 + 40, 300:360] = i  # ~ 19,200 voxels per ROI
         a[8:16, y0:y0 + 40, 300:360] += np.int16(100 * i)
@@ -142,7 +142,8 @@ def in_process(case: dict, reps: int) -> None:
         f.Execute(lab, img)
         return [(v, f.GetMean(v), f.GetMedian(v)) for v in f.GetLabels()]
 
-    for name, seg, labels in (("labelmap + labels", case["labelmap"], case["labels"]), (".seg.nrrd", case["seg"], None)):
+    for name, seg, labels in (("labelmap + labels", case["labelmap"], case["labels"]),
+                              (".seg.nrrd", case["seg"], None)):
         score_files(case["image"], seg, labels=labels)
         baseline(seg)
         tb, to = [], []

@@ -47,11 +47,11 @@ def server_side(case: dict, strokes: int) -> dict:
     from vtkmodules.vtkCommonCore import vtkPoints
     from vtkmodules.vtkFiltersSources import vtkSphereSource
 
+    from vbq_web.app import VBQWebApp
+    from vbq_web.logic import Session
     from VBQScoreLib import mrml
     from VBQScoreLib.measuring.api import score_files
     from VBQScoreLib.measuring.options import ScoreOptions
-    from vbq_web.app import VBQWebApp
-    from vbq_web.logic import Session
 
     app = VBQWebApp(server=get_server("bench_web"), session=Session(
         options=ScoreOptions(), image=case["image"], segmentation=case["labelmap"], labels=case["labels"],

@@ -26,9 +26,9 @@ def label_real_mri(out: Path) -> Path:
     one Quick ROI per level and for CSF, Save. Returns the saved .seg.nrrd."""
     import SimpleITK as sitk
 
-    from VBQScoreLib.measuring.options import ScoreOptions
     from vbq_web.app import VBQWebApp
     from vbq_web.logic import Session
+    from VBQScoreLib.measuring.options import ScoreOptions
 
     app = VBQWebApp(session=Session(options=ScoreOptions(), image=str(REAL_T1), out_dir=out))
     app.logic.start()

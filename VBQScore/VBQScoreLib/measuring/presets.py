@@ -1,4 +1,4 @@
-"""Published definitions of the overall VBQ score (see GUIDE §1), plus custom ones.
+"""Published definitions of the overall VBQ score (see docs/SCIENCE.md), plus custom ones.
 
 Overall VBQ = aggregate over levels of the level SI (mean or median inside each level ROI) / CSF SI.
 Note that mean-of-ratios equals ratio-of-mean when the CSF SI is shared, so ``aggregate`` may be applied either

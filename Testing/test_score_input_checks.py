@@ -1,20 +1,18 @@
-"""Review fixes on the score path: bad labels files, an MRI given as the segmentation, CSF reference values,
+"""What `vbq score` accepts and refuses: bad labels files, an MRI given as the segmentation, CSF reference values,
 one UNKNOWN_SEGMENT flag however many unknown segments, no ITK chatter on stderr."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from helpers import run_vbq
+from vbq_cli.main import main
 from VBQScoreLib.api import score_arrays, score_files
 from VBQScoreLib.errors import VBQInputError
 from VBQScoreLib.options import ScoreOptions
 from VBQScoreLib.segments import Segment, read_label_map
-from vbq_cli.main import main
 
 
 def _image_and_labelmap(tmp_path):
@@ -82,7 +80,6 @@ def test_folder_without_dicom_gives_one_line_and_no_itk_warning(tmp_path):
     (folder / "notes.txt").write_text("no images here", encoding="utf-8")
     _image_and_labelmap(tmp_path)
     (tmp_path / "labels.txt").write_text("1=C3\n2=CSF\n", encoding="utf-8")
-    p = subprocess.run([sys.executable, "-m", "vbq_cli", "score", str(folder), str(tmp_path / "seg.nrrd"),
-                        "--labels", str(tmp_path / "labels.txt")], capture_output=True, text=True)
+    p = run_vbq("score", folder, tmp_path / "seg.nrrd", "--labels", tmp_path / "labels.txt")
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and "no DICOM series" in p.stderr, p.stderr

@@ -182,7 +182,7 @@ def _segmented_case(tmp_path, names):
     import SimpleITK as sitk
     import slicerio
 
-    from test_score_helpers import make_image
+    from helpers import make_image
 
     a = np.full((8, 20, 20), 10.0)
     a[1:4, 2:6, 2:6] = 120
@@ -253,7 +253,8 @@ def test_cli_match_exact_column_with_case_variants(tmp_path, capsys):
     assert main(["cohort", "analyze", str(data), *ANALYZE[:-3], "age,sex,site", "--sex-column", "", "--treated",
                  "OPLL", "--exact", "site", "--out", str(tmp_path / "s"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "exact-matching column 'site' holds 'south' (117 rows) and 'South' (3 rows), which differ only in case" in err
+    assert ("exact-matching column 'site' holds 'south' (117 rows) and 'South' (3 rows), which differ only in case"
+            in err)
     assert main(["cohort", "analyze", str(data), *ANALYZE[:-3], "age,sex,site", "--sex-column", "", "--treated",
                  "OPLL", "--out", str(tmp_path / "s"), "--quiet"]) == 0
     r = json.loads((tmp_path / "s" / "results.json").read_text(encoding="utf-8"))
