@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vbq_cli.main import main
 from VBQCohortLib import stats
 from VBQCohortLib.analysis import run_analysis
 from VBQCohortLib.report import write_report
 from VBQScoreLib.errors import VBQInputError
-from vbq_cli.main import main
 
 # A cohort small enough to check by hand: 4 treated (A), 4 control (B), three levels, no ties within a level.
 HAND = pd.DataFrame({

@@ -5,13 +5,11 @@ checked on its real output: before the fix the raw ``=1+1`` cells were there."""
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 import pytest
 
-from VBQScoreLib.csv_safe import safe_cell, safe_frame
 from vbq_cli.main import main
+from VBQScoreLib.csv_safe import safe_cell, safe_frame
 
 BAD = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", "=HYPERLINK(\"http://x\")"]
 
@@ -55,9 +53,9 @@ def _assert_safe(path):
 
 @pytest.fixture
 def cohort(tmp_path):
-    from VBQCohortLib.demo import make_cohort
-
     import pandas as pd
+
+    from VBQCohortLib.demo import make_cohort
 
     df = make_cohort(80, 5)
     df = df[pd.to_numeric(df["bmi"], errors="coerce").notna()].reset_index(drop=True)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vbq_cli.main import main
 from VBQCohortLib import demo
 from VBQScoreLib.errors import VBQInputError
-from vbq_cli.main import main
 
 
 def test_make_cohort_is_seeded_and_plausible():

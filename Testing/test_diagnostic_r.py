@@ -13,8 +13,7 @@ import pytest
 
 from helpers import RREF, r_json, run_rscript
 from r_compare import assert_same_json  # Testing/r_compare.py
-from VBQCohortLib.diagnostic import correlation as C
-from VBQCohortLib.diagnostic import roc as R
+from VBQCohortLib.diagnostic import correlation as C, roc as R
 
 TOL = 1e-10
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from vbq_cli.main import main
 from VBQCohortLib.reading.cohort import CohortSpec, prepare_cohort
 from VBQCohortLib.reading.join import join_vbq, read_vbq_table
 from VBQCohortLib.reading.spreadsheet import read_table
 from VBQScoreLib.errors import VBQInputError
-from vbq_cli.main import main
 
 MSG = r"ids '007' \(row 2\) and '7' \(row 5\) are the same number written differently"
 

@@ -215,7 +215,7 @@ def test_cache_gives_the_same_manifest_and_rereads_changed_files(tree, tmp_path,
 def _series(**kw):
     st = S.StudySpec("X", [S.SeriesSpec(**kw)])
     recs = []
-    for se, k, ds in S.datasets(st):
+    for _se, _k, ds in S.datasets(st):
         from VBQScoreLib.dicom.index import _record
 
         recs.append(_record(ds))

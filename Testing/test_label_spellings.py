@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vbq_cli.main import main
 from VBQCohortLib.join import join_vbq, read_vbq_table
 from VBQCohortLib.labels import check_spellings, how_differs, spelling_counts
 from VBQCohortLib.matching import match
 from VBQCohortLib.propensity import treat_vector
 from VBQCohortLib.spreadsheet import CohortSpec, prepare_cohort, read_table
 from VBQScoreLib.errors import VBQInputError
-from vbq_cli.main import main
 
 TERMS = Path(__file__).resolve().parent / "r_reference" / "terms_cohort.csv"
 CASE_WARNING = "--treated 'OPLL' matched group value 'opll' (case differs)"

@@ -147,7 +147,7 @@ def test_live_r_matches_python(rscript, tmp_path):
         fx = fixture(name, tmp_path)
         d = load_data(name)
         r_ps = np.array([fx["ps"][str(i)] for i in d.index])
-        for cname, c in fx["cases"].items():
+        for _cname, c in fx["cases"].items():
             res = _run_case(fx, d, c["settings"], compat="matchit-4.5.1")
             assert np.max(np.abs(res.ps.to_numpy() - r_ps)) < 1e-10
             assert_same_as_r(res, c)

@@ -65,7 +65,7 @@ def test_slicer_parameter_names_are_parameter_fields_with_matching_widgets(modul
     fields = _parameter_fields(_module_ast(module), MODULES[module])
     assert set(params) <= set(fields), sorted(set(params) - set(fields))
     # widget classes the parameter node wrapper can bind to each type (Slicer's guiConnectors.py)
-    for name, (widget, cls) in params.items():
+    for name, (_widget, cls) in params.items():
         t = fields[name]
         if t.startswith("vtkMRML"):
             assert cls == "qMRMLNodeComboBox", (name, cls)

@@ -79,7 +79,7 @@ def _slicer_attribute_chains(tree):
 
 def test_slicer_vtk_classes_and_members_used_exist_in_slicer_core():
     chains = set()
-    for path, text in _sources().items():
+    for _path, text in _sources().items():
         chains |= _slicer_attribute_chains(ast.parse(text))
     # the calls this review verified against Slicer's headers must be among those checked
     assert {("vtkSlicerSegmentationsModuleLogic", "ExportSegmentsToLabelmapNode"),

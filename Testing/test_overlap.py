@@ -154,7 +154,7 @@ def phantoms(tmp_path_factory):
         cases[f"case{k + 1}"] = {"paths": paths, "r2": p2, "lab": lab, "shifted": shifted, "labels": ph.labels}
     # a manifest: labelmaps for both readers (one labels file per case)
     rows = ["case_id,image,labels,seg_r1,seg_r2"]
-    for cid, c in cases.items():
+    for cid, _c in cases.items():
         rows.append(f"{cid},{cid}/t1.nii.gz,{cid}/t1_labels.txt,{cid}/t1_labels.nii.gz,{cid}/r2_labels.nii.gz")
     (root / "readers.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return root, cases
@@ -162,7 +162,6 @@ def phantoms(tmp_path_factory):
 
 def test_cli_two_segmentations(phantoms, tmp_path, capsys):
     from vbq_cli.main import main
-
     from VBQScoreLib.api import score_files
 
     root, cases = phantoms

@@ -12,8 +12,14 @@ from scipy import ndimage
 
 from VBQScoreLib.errors import VBQInputError
 from VBQScoreLib.levels import parse_segment_name
-from VBQScoreLib.phantom import (DEFAULT_CSF_SI, DEFAULT_LEVEL_SI, TISSUE_SI, make_phantom, write_dicom_series,
-                                 write_phantom)
+from VBQScoreLib.phantom import (
+    DEFAULT_CSF_SI,
+    DEFAULT_LEVEL_SI,
+    TISSUE_SI,
+    make_phantom,
+    write_dicom_series,
+    write_phantom,
+)
 
 LEVELS = ("C2", "C3", "C4", "C5", "C6", "C7")
 CROSS = ndimage.generate_binary_structure(3, 1)

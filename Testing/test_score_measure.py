@@ -271,8 +271,11 @@ def test_options_validation():
             score_arrays(img, segs, ScoreOptions(**bad))
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 from hypothesis.extra.numpy import arrays  # noqa: E402
 
 from VBQScoreLib.measure import quantiles_type7, roi_stats  # noqa: E402

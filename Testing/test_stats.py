@@ -10,12 +10,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from VBQCohortLib import stats
 from VBQScoreLib.errors import VBQInputError
-
 
 # ------------------------------------------------------------------------------------------------ hand-computed
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from VBQScoreLib.input.detached_data import _escapes, _mhd_data_files, _nrrd_data_files
 from VBQScoreLib.errors import VBQInputError
+from VBQScoreLib.input.detached_data import _escapes, _mhd_data_files, _nrrd_data_files
 
 pytest.importorskip("aiohttp", reason="vbq web needs the [web] extra (pip install -e '.[test,web]')")
 from vbq_web.access import Access, check_token_text, is_loopback  # noqa: E402

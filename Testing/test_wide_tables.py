@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from VBQCohortLib.reading.spreadsheet import MAX_COLUMNS, WIDE_TABLE, read_table
 from vbq_cli.main import main
+from VBQCohortLib.reading.spreadsheet import MAX_COLUMNS, WIDE_TABLE, read_table
 
 
 def _cohort(n=40, seed=1):

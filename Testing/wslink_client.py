@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import struct
-from typing import Optional
 
 import aiohttp
 import msgpack
@@ -32,7 +31,7 @@ class WslinkClient:
         self._chunks: dict = {}
 
     @classmethod
-    async def connect(cls, base: str, *, cookies: Optional[dict] = None, origin: Optional[str] = None):
+    async def connect(cls, base: str, *, cookies: dict | None = None, origin: str | None = None):
         """Open ``ws://…/ws`` of ``base`` (``http://127.0.0.1:port``); :class:`Refused` when the handshake is
         refused."""
         session = aiohttp.ClientSession(cookies=cookies or {})

@@ -6,15 +6,19 @@ Thin Slicer glue over :mod:`VBQScoreLib` (the measuring core, also used by the `
 
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import qt
 import slicer
 import vtk
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
 from slicer.util import VTKObservationMixin
 
 PRESET_CHOICES = ["lu2024", "soliman2023", "razzouk2022", "ehresman2020"]
@@ -204,7 +208,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if first:
                 p.segmentation = first
 
-    def setParameterNode(self, inputParameterNode: Optional[VBQScoreParameterNode]) -> None:
+    def setParameterNode(self, inputParameterNode: VBQScoreParameterNode | None) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
@@ -530,7 +534,7 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
         write_text_atomic(path, result.to_csv())
 
     @staticmethod
-    def patientId(volumeNode) -> Optional[str]:
+    def patientId(volumeNode) -> str | None:
         from VBQScoreLib import mrml
 
         return mrml.patient_id(volumeNode)

@@ -26,12 +26,10 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from VBQCohortLib import demo
+    from VBQScoreLib.atomic import check_output_directory
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
-
-    from VBQCohortLib import demo
-
-    from VBQScoreLib.atomic import check_output_directory
 
     out = Path(args.out)
     check_output_directory(out)

@@ -78,12 +78,11 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
+    from VBQCohortLib.diagnostic.analysis import run_diagnostic
+    from VBQCohortLib.diagnostic.report import summary_sentences, write_diagnostic_report
     from VBQScoreLib.atomic import check_output_directory
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
-
-    from VBQCohortLib.diagnostic.analysis import run_diagnostic
-    from VBQCohortLib.diagnostic.report import summary_sentences, write_diagnostic_report
 
     if args.bootstrap is None and args.seed is not None:
         raise VBQInputError("--seed: only with --bootstrap N")
@@ -140,10 +139,9 @@ def run_plan_section(args, plan, command, *, bar=None, offset: int = 0):
 
 def run_diagnostic_plan(args, plan, out, command) -> int:
     """``vbq cohort analyze --plan <diagnostic-only plan>``: the diagnostic report into OUT."""
+    from VBQCohortLib.diagnostic.report import summary_sentences, write_diagnostic_report
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
-
-    from VBQCohortLib.diagnostic.report import summary_sentences, write_diagnostic_report
 
     given = [f"--{k.replace('_', '-')}" for k in ("group", "treated", "control", "levels", "covariates",
                                                   "predictors", "categorical") if getattr(args, k, None)]

@@ -26,7 +26,6 @@ import ipaddress
 import json
 import re
 import secrets
-from typing import Optional
 from urllib.parse import urlsplit
 
 #: the body of every refusal (says nothing about the case)
@@ -60,7 +59,7 @@ def check_token_text(token: str, what: str = "--token") -> str:
     return token
 
 
-def _origin_of(url: str) -> Optional[tuple]:
+def _origin_of(url: str) -> tuple | None:
     try:
         parts = urlsplit(url)
         port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
@@ -72,7 +71,7 @@ def _origin_of(url: str) -> Optional[tuple]:
 class Access:
     """The access rules of one server. ``token=None``: no token (``--no-token``, loopback only)."""
 
-    def __init__(self, token: Optional[str] = None, *, host: str = "127.0.0.1", generate: bool = True):
+    def __init__(self, token: str | None = None, *, host: str = "127.0.0.1", generate: bool = True):
         self.token = token if token is not None else (new_token() if generate else None)
         self.host = host
         self.loopback = is_loopback(host)
@@ -88,14 +87,14 @@ class Access:
         return f"vbq-web-token-{port}"
 
     # -- checks
-    def token_ok(self, given: Optional[str]) -> bool:
+    def token_ok(self, given: str | None) -> bool:
         if self.token is None:
             return True
         if not given:
             return False
         return hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode("utf-8"))
 
-    def origin_ok(self, origin: Optional[str], scheme: str, host_header: str) -> bool:
+    def origin_ok(self, origin: str | None, scheme: str, host_header: str) -> bool:
         """``Origin`` (if the client sent one) is this server: same scheme, host and port as the request's
         ``Host``."""
         if origin is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 
 class Throttle:
@@ -22,8 +22,8 @@ class Throttle:
         self._fn = fn
         self.min_interval = float(min_interval)
         self._clock = clock
-        self._handle: Optional[asyncio.TimerHandle] = None
-        self._requested_at: Optional[float] = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._requested_at: float | None = None
         self._last_end = float("-inf")
 
     @property

@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from VBQScoreLib.errors import VBQInputError
 
@@ -62,14 +62,14 @@ class UploadStore:
     """The uploads of one server: a private root folder; ``pending`` holds what the dialog received so far, and
     :meth:`take` hands it to the case being opened (kept while the case is shown)."""
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_UPLOAD, on_change: Optional[Callable[[str], None]] = None,
+    def __init__(self, max_bytes: int = DEFAULT_MAX_UPLOAD, on_change: Callable[[str], None] | None = None,
                  enabled: bool = True):
         self.max_bytes = int(max_bytes)
         self.enabled = enabled
         self.on_change = on_change
         self.root = Path(tempfile.mkdtemp(prefix="vbq-web-uploads-"))  # 0700
-        self._pending: Optional[Path] = None
-        self._shown: Optional[Path] = None
+        self._pending: Path | None = None
+        self._shown: Path | None = None
 
     # -- folders
     def _pending_dir(self) -> Path:
@@ -82,7 +82,7 @@ class UploadStore:
             return []
         return sorted(p.name for p in (self._pending / kind).iterdir() if not p.name.startswith(".part-"))
 
-    def reset(self, kind: Optional[str] = None) -> None:
+    def reset(self, kind: str | None = None) -> None:
         """Forget the pending files of ``kind`` (all kinds when None)."""
         if self._pending is None:
             return
@@ -109,7 +109,7 @@ class UploadStore:
         self._pending = None
         return paths, folder
 
-    def shown(self, folder: Optional[Path]) -> None:
+    def shown(self, folder: Path | None) -> None:
         """``folder`` (from :meth:`take`) now holds the case shown: the previous one is removed."""
         if self._shown is not None and self._shown != folder:
             shutil.rmtree(self._shown, ignore_errors=True)

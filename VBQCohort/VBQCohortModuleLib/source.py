@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 SOURCE_PATH_ATTRIBUTE = "VBQCohort.sourcePath"
 SOURCE_DIGEST_ATTRIBUTE = "VBQCohort.sourceDigest"
@@ -55,7 +55,7 @@ def mark_loaded(tableNode, path) -> None:
     tableNode.SetAttribute(SOURCE_DIGEST_ATTRIBUTE, content_digest(tableNode))
 
 
-def source_file(tableNode) -> Optional[str]:
+def source_file(tableNode) -> str | None:
     """The file whose content the table node holds unchanged, else None."""
     storage = tableNode.GetStorageNode()
     if storage is not None:

@@ -30,7 +30,7 @@ def safe_frame(df):
     import pandas as pd
 
     out = df.copy(deep=False)
-    for i, c in enumerate(out.columns):
+    for i, _c in enumerate(out.columns):
         col = out.iloc[:, i]
         if col.dtype == object or isinstance(col.dtype, pd.StringDtype) or isinstance(col.dtype, pd.CategoricalDtype):
             out.isetitem(i, col.map(safe_cell, na_action="ignore") if not isinstance(col.dtype, pd.CategoricalDtype)

@@ -16,7 +16,7 @@ import functools
 import json
 import math
 from json.encoder import encode_basestring_ascii as _KEY
-from typing import Any, Optional
+from typing import Any
 
 __all__ = ["dumps", "finite_or_none", "jsonable"]
 
@@ -29,7 +29,7 @@ def _flat(values) -> bool:
     return types <= _SCALAR_TYPES or all(isinstance(v, _SCALARS) for v in values if v is not None)
 
 
-def finite_or_none(v) -> Optional[float]:
+def finite_or_none(v) -> float | None:
     """``float(v)``, or None when ``v`` is None, NaN, +inf, -inf or not a number (a JSON-safe float)."""
     if v is None:
         return None

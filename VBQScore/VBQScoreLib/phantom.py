@@ -31,7 +31,6 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -84,7 +83,7 @@ class Phantom:
     labelmap: object  # SimpleITK.Image, uint8, same grid; 0 = background
     labels: dict  # label value -> segment name ("C2".."C7", "CSF cisterna magna")
     truth: dict
-    bias: Optional[np.ndarray] = field(default=None, repr=False)  # multiplicative field (numpy order) or None
+    bias: np.ndarray | None = field(default=None, repr=False)  # multiplicative field (numpy order) or None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -231,7 +230,7 @@ def _draw(shape, spacing, lordosis_mm):
     cv.tube(_AIR, air_u, one(7.0), one(9.0), 10.0, 1e9)
 
     # discs, then bodies (cortex shell, then marrow), the dens and C1 arches
-    for (n1, c1, h1, d1, w1), (n2, c2, h2, d2, w2) in zip(_LAYOUT[:-1], _LAYOUT[1:]):
+    for (_n1, c1, h1, d1, w1), (_n2, c2, h2, d2, w2) in zip(_LAYOUT[:-1], _LAYOUT[1:]):
         vm = (c1 + h1 / 2.0 + c2 - h2 / 2.0) / 2.0
         th = math.atan(float(_lordosis_slope(vm, lordosis_mm)))
         cv.block(_DISC, float(lu(vm)), vm, th, min(d1, d2) / 2.0 - 0.3, _DISC_MM / 2.0 + 0.8, min(w1, w2) - 0.3)
@@ -376,7 +375,7 @@ def _positive(name, value):
 def make_phantom(
     *,
     levels=DEFAULT_LEVELS,
-    level_si: Optional[dict] = None,
+    level_si: dict | None = None,
     csf_si: float = DEFAULT_CSF_SI,
     shape=(15, 256, 256),
     spacing=(3.0, 0.8, 0.8),
@@ -687,7 +686,7 @@ def _dicom_number(x: float) -> str:
     return s
 
 
-def write_dicom_series(image, out_dir, *, tags: Optional[dict] = None) -> list:
+def write_dicom_series(image, out_dir, *, tags: dict | None = None) -> list:
     """Write a 3-D image as a DICOM series (one int16 file per slice along the third index axis).
 
     ``tags``: DICOM keywords (``MagneticFieldStrength``, ``RepetitionTime``, ``EchoTime``, ``PixelBandwidth``,

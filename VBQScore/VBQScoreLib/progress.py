@@ -6,7 +6,8 @@ They call it as work advances; it never affects results. ``None`` means silent.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 ProgressCallback = Optional[Callable[[int, int, str], None]]
 

@@ -6,8 +6,8 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from . import __version__
 
@@ -86,7 +86,7 @@ def input_files(path) -> list:
     return [str(p)] if p.is_file() else sorted(str(x) for x in p.iterdir() if x.is_file())
 
 
-def input_record(path, files: Optional[list] = None, sha256: Optional[str] = None) -> dict:
+def input_record(path, files: list | None = None, sha256: str | None = None) -> dict:
     p = Path(path)
     files = files if files is not None else input_files(p)
     rec = {"path": str(path), "sha256": sha256 if sha256 is not None else sha256_files(files)}
@@ -140,7 +140,7 @@ def base_provenance(options=None, preset=None) -> dict:
 
 
 def build_provenance(image_input, image_path, segmentation_path, labels=None, options=None, preset=None,
-                     hashes: Optional[dict] = None) -> dict:
+                     hashes: dict | None = None) -> dict:
     """Provenance of a file-based measurement. ``image_input`` is :class:`VBQScoreLib.image_io.ImageInput`;
     ``hashes`` optionally maps "image"/"segmentation"/"labels" to SHA-256 values computed beforehand."""
     hashes = hashes or {}

@@ -10,7 +10,6 @@ shows it). The question lists the packages; while pip runs, Slicer >= 5.12 shows
 from __future__ import annotations
 
 import importlib
-from typing import Optional
 
 
 class InstallFailed(RuntimeError):
@@ -69,7 +68,7 @@ def ensure_requirements(path, requester: str, prompt: bool = True, slicer_module
 def _pip_install_with_busy_dialog(slicer, requester: str, missing: list[str]) -> None:
     """Slicer 5.10: ``slicer.util.pip_install`` blocks until pip ends (it prints pip's output to the Python
     console and processes events per line): a modal busy dialog says what is being installed meanwhile."""
-    dialog: Optional[object] = None
+    dialog: object | None = None
     try:
         import qt
 

@@ -3,7 +3,8 @@ Segment Editor's node selection, the attribute that marks the module's own outpu
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 #: attribute set on table nodes a VBQ module created for its output; the output/cohort selectors list only these
 #: (qMRMLNodeComboBox.addAttribute), so a cohort spreadsheet or a plot table can never be chosen and wiped
@@ -12,11 +13,11 @@ RESULTS_ROLE = "results"
 COHORT_ROLE = "cohort"
 
 
-def node_id(node) -> Optional[str]:
+def node_id(node) -> str | None:
     return node.GetID() if node is not None else None
 
 
-def result_key(volumeNode, segmentationNode, options: dict, segmentationRevision: int = 0) -> Optional[tuple]:
+def result_key(volumeNode, segmentationNode, options: dict, segmentationRevision: int = 0) -> tuple | None:
     """What a VBQ result depends on: the volume, the segmentation (and how often its segments changed since the
     module started watching it), the preset and the measuring options. None when an input is missing."""
     if volumeNode is None or segmentationNode is None:
@@ -31,10 +32,10 @@ class ResultHolder:
     (``clear``). Export CSV / Append to cohort table are enabled only while ``current`` returns a result."""
 
     def __init__(self) -> None:
-        self.key: Optional[tuple] = None
+        self.key: tuple | None = None
         self.result: Any = None
 
-    def store(self, key: Optional[tuple], result: Any) -> None:
+    def store(self, key: tuple | None, result: Any) -> None:
         if key is None:
             raise ValueError("a result needs the inputs' key")
         self.key, self.result = key, result
@@ -42,7 +43,7 @@ class ResultHolder:
     def clear(self) -> None:
         self.key, self.result = None, None
 
-    def current(self, key: Optional[tuple]) -> Any:
+    def current(self, key: tuple | None) -> Any:
         if self.result is not None and (key is None or key != self.key):
             self.clear()
         return self.result

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import datetime as _dt
 from itertools import combinations
-from typing import Optional
 
 import numpy as np
 
 from VBQScoreLib.progress import ProgressCallback, report
 
 from .data import AgreementData, cases_in_session, slice_matrix, value_cube
-from .stats import (ICC_FORMS, KOO_LI_BANDS, bland_altman, icc, icc_mcgraw_wong)
+from .stats import ICC_FORMS, KOO_LI_BANDS, bland_altman, icc, icc_mcgraw_wong
 
 LEAD = "ICC2"          # inter-reader absolute agreement, single reader: ICC(2,1) = ICC(A,1)
 MAX_LISTED = 200       # excluded cases listed per analysis in agreement.json (all of them in tables/excluded.csv)
@@ -48,7 +47,7 @@ def _icc_block(m, *, alpha=0.05):
     return res, res.to_rows(), icc_mcgraw_wong(res, alpha=alpha), _excluded(m, res)
 
 
-def _ba(m, a, b, name, points: list, level: Optional[str] = None):
+def _ba(m, a, b, name, points: list, level: str | None = None):
     va, vb = m[a].to_numpy(dtype=float), m[b].to_numpy(dtype=float)
     r = bland_altman(va, vb, case_ids=m.index.to_numpy(), names=(str(name[0]), str(name[1])))
     if level is None:
@@ -58,8 +57,8 @@ def _ba(m, a, b, name, points: list, level: Optional[str] = None):
     return r.to_dict()
 
 
-def run_agreement(data: Optional[AgreementData] = None, *, preset: str = "lu2024", overlap: Optional[dict] = None,
-                  alpha: float = 0.05, progress: ProgressCallback = None, command: Optional[str] = None,
+def run_agreement(data: AgreementData | None = None, *, preset: str = "lu2024", overlap: dict | None = None,
+                  alpha: float = 0.05, progress: ProgressCallback = None, command: str | None = None,
                   return_frames: bool = False):
     """Agreement analyses of ``data`` (from :func:`agreement_data.read_long_table` / ``read_reader_tables``)
     and/or segmentation ``overlap`` (from :func:`VBQScoreLib.overlap.overlap_results`). Returns the

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 from VBQScoreLib.errors import VBQInputError
 
@@ -34,7 +34,7 @@ DEFAULT_COLUMNS = {"case": "case_id", "reader": "reader", "session": "session", 
 class AgreementData:
     """A checked long table: ``frame`` has columns ``case, reader, session, level, value, source, row``."""
 
-    frame: "pandas.DataFrame"  # noqa: F821
+    frame: pandas.DataFrame  # noqa: F821
     columns: dict
     sources: list
     cases: list
@@ -72,7 +72,7 @@ def where(sub) -> str:
     return "; ".join(parts)
 
 
-def _key_text(v) -> Optional[str]:
+def _key_text(v) -> str | None:
     """Identifier text: ``7.0`` -> ``7``; missing -> None."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
@@ -82,7 +82,7 @@ def _key_text(v) -> Optional[str]:
     return s or None
 
 
-def _level_text(v) -> Optional[str]:
+def _level_text(v) -> str | None:
     from VBQScoreLib.levels import parse_segment_name
 
     s = _key_text(v)
@@ -124,8 +124,8 @@ def _sort_sessions(vals) -> list:
 # ---------------------------------------------------------------------------------------------------------------
 # reading
 
-def read_long_table(data, *, case: str = "case_id", reader: str = "reader", session: Optional[str] = None,
-                    level: Optional[str] = None, value: str = "vbq", sheet=None) -> AgreementData:
+def read_long_table(data, *, case: str = "case_id", reader: str = "reader", session: str | None = None,
+                    level: str | None = None, value: str = "vbq", sheet=None) -> AgreementData:
     """Read and check a long table (path to CSV/TSV/XLSX, or a DataFrame whose index is the row number).
 
     ``session`` / ``level``: ``None`` uses the column ``session`` / ``level`` when the table has it; a name
@@ -184,7 +184,7 @@ def parse_reader_table_spec(spec: str):
     return name, sess, path
 
 
-def read_reader_tables(specs: Sequence, *, warnings: Optional[list] = None) -> AgreementData:
+def read_reader_tables(specs: Sequence, *, warnings: list | None = None) -> AgreementData:
     """``vbq batch`` results tables, one per reader (or reader and session): ``[("R1", "1", "r1.csv"), ...]``
     (or ``"R1=r1.csv"`` strings). Level columns ``VBQ_C2..`` become levels; a table with ``VBQ_overall`` only
     gives the overall VBQ. Rows with ``status=failed`` count as missing values (with a warning)."""
@@ -316,7 +316,7 @@ def value_cube(data: AgreementData, preset: str = "lu2024"):
     return values, ov, info
 
 
-def slice_matrix(frame, session: str, level: Optional[str], cases: Sequence):
+def slice_matrix(frame, session: str, level: str | None, cases: Sequence):
     """Cases x readers for one session (and level) of ``values``/``overall``, reindexed to ``cases`` (a case
     without any value becomes a row of NaN: counted as excluded, never dropped silently)."""
     import pandas as pd

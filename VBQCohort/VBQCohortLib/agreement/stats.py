@@ -50,8 +50,9 @@ slope, its 95% CI, p of slope = 0).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -84,7 +85,7 @@ KOO_LI_BANDS = ((0.5, "poor"), (0.75, "moderate"), (0.9, "good"))  # upper bound
 # ---------------------------------------------------------------------------------------------------------------
 # Koo & Li
 
-def koo_li(value) -> Optional[str]:
+def koo_li(value) -> str | None:
     """Koo & Li (2016) band of an ICC value: poor (< 0.5), moderate (0.5 to < 0.75), good (0.75 to 0.9),
     excellent (> 0.9)."""
     v = _f(value)
@@ -99,7 +100,7 @@ def koo_li(value) -> Optional[str]:
     return "excellent"
 
 
-def koo_li_ci(lower, upper) -> Optional[str]:
+def koo_li_ci(lower, upper) -> str | None:
     """The band(s) a 95% CI spans, as Koo & Li advise reading them: ``"good"`` or ``"moderate to excellent"``."""
     a, b = koo_li(lower), koo_li(upper)
     if a is None or b is None:
@@ -199,7 +200,7 @@ class ICCResult:
     excluded: tuple[Any, ...] = ()
     raters: tuple[str, ...] = ()
     mean_squares: dict = field(default_factory=dict)
-    note: Optional[str] = None
+    note: str | None = None
 
     def row(self, type_: str) -> dict:
         for r in self.rows:
@@ -269,7 +270,7 @@ def icc(x, *, alpha: float = 0.05, case_ids=None, raters: Sequence[str] = ()) ->
     return ICCResult(tuple(rows), int(n), int(k), len(excluded), tuple(excluded), tuple(raters), ms)
 
 
-def icc_mcgraw_wong(result: ICCResult, name: Optional[str] = None, *, alpha: float = 0.05):
+def icc_mcgraw_wong(result: ICCResult, name: str | None = None, *, alpha: float = 0.05):
     """The rows of ``result`` under McGraw & Wong's names (``"twoway agreement single"`` ...), with irr's F test
     for the twoway-agreement forms. ``name`` picks one row (a dict); without it, all six (a list).
 
@@ -318,21 +319,21 @@ def icc_mcgraw_wong(result: ICCResult, name: Optional[str] = None, *, alpha: flo
 @dataclass(frozen=True)
 class BlandAltmanResult:
     n: int
-    bias: Optional[float]
-    bias_ci_low: Optional[float]
-    bias_ci_high: Optional[float]
-    sd: Optional[float]
-    loa_low: Optional[float]
-    loa_high: Optional[float]
-    loa_low_ci_low: Optional[float]
-    loa_low_ci_high: Optional[float]
-    loa_high_ci_low: Optional[float]
-    loa_high_ci_high: Optional[float]
-    prop_bias_slope: Optional[float]
-    prop_bias_intercept: Optional[float]
-    prop_bias_slope_ci_low: Optional[float]
-    prop_bias_slope_ci_high: Optional[float]
-    prop_bias_p: Optional[float]
+    bias: float | None
+    bias_ci_low: float | None
+    bias_ci_high: float | None
+    sd: float | None
+    loa_low: float | None
+    loa_high: float | None
+    loa_low_ci_low: float | None
+    loa_low_ci_high: float | None
+    loa_high_ci_low: float | None
+    loa_high_ci_high: float | None
+    prop_bias_slope: float | None
+    prop_bias_intercept: float | None
+    prop_bias_slope_ci_low: float | None
+    prop_bias_slope_ci_high: float | None
+    prop_bias_p: float | None
     n_excluded: int = 0
     excluded: tuple = ()
     loa_z: float = 1.96

@@ -3,5 +3,13 @@
 
 Re-exports what the module ``VBQCohortLib.analysis`` held before it became this package."""
 
-from .run import (TREAT_COL, compare_levels, describe, level_label, paired_values, run_analysis,  # noqa: F401
-                  segmental_tests, sha256_file)
+from .run import (  # noqa: F401
+                  TREAT_COL,
+                  compare_levels,
+                  describe,
+                  level_label,
+                  paired_values,
+                  run_analysis,
+                  segmental_tests,
+                  sha256_file,
+)

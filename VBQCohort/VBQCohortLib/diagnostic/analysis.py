@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
 from VBQScoreLib.errors import VBQInputError
-from VBQScoreLib.json_text import finite_or_none
-from VBQScoreLib.json_text import jsonable
+from VBQScoreLib.json_text import finite_or_none, jsonable
 from VBQScoreLib.progress import report
 
-from . import correlation as C
-from . import roc as R
+from . import correlation as C, roc as R
 from .condition import Evaluated, evaluate_condition, numeric_column, parse_condition
 
 __all__ = ["run_diagnostic", "CURVE_POINTS"]
@@ -200,10 +199,10 @@ def _model(df_num: dict, y: np.ndarray, marker: str, covariates: Sequence[str], 
 
 
 def run_diagnostic(data, markers: Sequence[str], conditions: Sequence[str], *, correlate: Sequence[str] = (),
-                   covariates: Sequence[str] = (), id_col: Optional[str] = None, vbq_results=None,
-                   thresholds: Sequence[float] = (), at_sensitivity: Optional[float] = None,
-                   at_specificity: Optional[float] = None, bootstrap: Optional[int] = None,
-                   seed: Optional[int] = None, sheet=None, progress=None, command: Optional[str] = None,
+                   covariates: Sequence[str] = (), id_col: str | None = None, vbq_results=None,
+                   thresholds: Sequence[float] = (), at_sensitivity: float | None = None,
+                   at_specificity: float | None = None, bootstrap: int | None = None,
+                   seed: int | None = None, sheet=None, progress=None, command: str | None = None,
                    return_frames: bool = False):
     """The ``diagnostic.json`` dict (and, with ``return_frames``, ``(results, frames)`` for the report)."""
     markers = list(dict.fromkeys(markers or []))

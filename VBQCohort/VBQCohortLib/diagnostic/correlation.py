@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -76,7 +76,7 @@ def pearson(x, y, conf_level: float = 0.95) -> dict:
             "method": "Pearson's product-moment correlation (t test; Fisher-z 95% CI)"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _s_distribution(n: int) -> np.ndarray:
     """Sorted S = sum (i - p_i)^2 over all n! permutations (n <= 9)."""
     from itertools import permutations

@@ -16,7 +16,6 @@ import io
 import math
 import re
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -103,7 +102,7 @@ def _neutral(v):
     return v
 
 
-def make_tables(res: dict, frames: Optional[dict] = None) -> dict:
+def make_tables(res: dict, frames: dict | None = None) -> dict:
     """``{name: DataFrame}`` of tables/*.csv."""
     import pandas as pd
 
@@ -167,7 +166,7 @@ def make_tables(res: dict, frames: Optional[dict] = None) -> dict:
     tables["excluded"] = pd.DataFrame(exc_rows, columns=["analysis", "row", "id", "reason"]) if exc_rows else \
         pd.DataFrame(columns=["analysis", "row", "reason"])
     tables.update(curves)
-    for name, df in tables.items():
+    for _name, df in tables.items():
         for col in df.columns:
             if df[col].dtype == object:
                 df[col] = df[col].map(_neutral)
@@ -193,7 +192,7 @@ def _save(fig) -> tuple[bytes, bytes]:
     return png.getvalue(), svg.getvalue()
 
 
-def fig_roc(label: str, cond: dict, frames: Optional[dict]):
+def fig_roc(label: str, cond: dict, frames: dict | None):
     fig = _figure()
     ax = fig.add_subplot(111)
     ax.plot([0, 1], [0, 1], color="#bbb", lw=1, ls="--")
@@ -245,7 +244,7 @@ def fig_scatter(m: str, c: str, x: np.ndarray, y: np.ndarray, cor: dict):
     return _save(fig)
 
 
-def make_figures(res: dict, frames: Optional[dict]) -> dict:
+def make_figures(res: dict, frames: dict | None) -> dict:
     figs = {}
     for ci, (label, cond) in enumerate(res.get("conditions", {}).items(), 1):
         figs[f"roc_{ci}"] = fig_roc(label, cond, frames)
@@ -260,7 +259,7 @@ def make_figures(res: dict, frames: Optional[dict]) -> dict:
 
 # ---------------------------------------------------------------------------------------------------------------
 
-def _img(png: Optional[bytes], alt: str) -> str:
+def _img(png: bytes | None, alt: str) -> str:
     if not png:
         return ""
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
@@ -358,7 +357,7 @@ def render_html(res: dict, figs: dict, title: str = "Diagnostic accuracy") -> st
 REPORT_FILES = ".vbq_diagnostic_files.json"
 
 
-def write_diagnostic_report(res: dict, out_dir, frames: Optional[dict] = None, *, progress=None) -> dict:
+def write_diagnostic_report(res: dict, out_dir, frames: dict | None = None, *, progress=None) -> dict:
     """Write diagnostic.json, report.html, tables/*.csv, figures/*.png|svg into ``out_dir`` atomically."""
     from VBQScoreLib.json_text import dumps
     from VBQScoreLib.progress import report
@@ -388,7 +387,7 @@ def write_diagnostic_report(res: dict, out_dir, frames: Optional[dict] = None, *
             "figures": out_dir / "figures"}
 
 
-def roc_plot_columns(res: dict, frames: Optional[dict] = None, condition: Optional[str] = None) -> dict:
+def roc_plot_columns(res: dict, frames: dict | None = None, condition: str | None = None) -> dict:
     """Plot data of one condition's ROC curves (Slicer plot nodes, or any plotting tool):
     ``{marker: {"curve": {"fpr": [...], "sensitivity": [...], "threshold": [...]}, "youden": {...}}}`` with the
     curve from the full curve in ``frames`` when given (else the curve points of ``res``) and the Youden

@@ -52,19 +52,19 @@ DISCARDS = ("none", "both", "control", "treated")
 
 @dataclass
 class MatchResult:
-    ps: "pandas.Series"  # noqa: F821 - propensity score by id
-    distance: "pandas.Series"  # noqa: F821 - the distance matched on (ps or logit) by id
-    treat: "pandas.Series"  # noqa: F821 - 0/1 by id
+    ps: pandas.Series  # noqa: F821 - propensity score by id
+    distance: pandas.Series  # noqa: F821 - the distance matched on (ps or logit) by id
+    treat: pandas.Series  # noqa: F821 - 0/1 by id
     pairs: dict  # {treated_id: [control_ids]} in match order (matched treated units, data order)
-    weights: "pandas.Series"  # noqa: F821
-    subclass: "pandas.Series | None"  # noqa: F821
-    discarded: "pandas.Series"  # noqa: F821
+    weights: pandas.Series  # noqa: F821
+    subclass: pandas.Series | None  # noqa: F821
+    discarded: pandas.Series  # noqa: F821
     n_matched: dict
-    sample_sizes: "pandas.DataFrame"  # noqa: F821
+    sample_sizes: pandas.DataFrame  # noqa: F821
     caliper: float | None  # in distance units (after std.caliper scaling)
     settings: dict
     model: object = None
-    data: "pandas.DataFrame | None" = field(default=None, repr=False)  # noqa: F821
+    data: pandas.DataFrame | None = field(default=None, repr=False)  # noqa: F821
     id_column: str | None = None
     warnings: list = field(default_factory=list)
     balance_args: dict = field(default=None, repr=False)

@@ -32,9 +32,9 @@ GLM_MAXIT = 25  # R glm.control(maxit)
 class PropensityModel:
     """The fitted propensity-score model."""
 
-    ps: "pandas.Series"  # noqa: F821 - fitted probabilities, indexed like the data
-    linear_predictor: "pandas.Series"  # noqa: F821 - logit(ps)
-    coef: "pandas.Series"  # noqa: F821 - R-style names: (Intercept), age, racehispan, sexM, ...
+    ps: pandas.Series  # noqa: F821 - fitted probabilities, indexed like the data
+    linear_predictor: pandas.Series  # noqa: F821 - logit(ps)
+    coef: pandas.Series  # noqa: F821 - R-style names: (Intercept), age, racehispan, sexM, ...
     iterations: int
     converged: bool
     dropped: list = field(default_factory=list)  # aliased (collinear) design columns, like R's NA coefficients

@@ -34,8 +34,8 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str], keep=N
     ``usecols``)."""
     import pandas as pd
 
-    from .labels import RAW_COLUMNS, RAW_TEXT, fold
     from .cells import COMMA_NUM_RE, ID_LIKE_RE, MISSING_TOKENS, NUM_RE, check_header
+    from .labels import RAW_COLUMNS, RAW_TEXT, fold
 
     if any(c in text for c in _UNSAFE):
         return None

@@ -15,7 +15,8 @@ see them, and :func:`stripped_note` words the warning for a column a command use
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from VBQScoreLib.errors import VBQInputError
 

@@ -21,8 +21,17 @@ from typing import Any
 
 from VBQScoreLib.errors import VBQInputError
 
-from .cells import (COMMA_NUM_RE, EXCEL_ERRORS, ID_LIKE_RE, MISSING_TOKENS, NUM_RE, check_header, is_missing,
-                    normalise_label, rows_text)
+from .cells import (
+    COMMA_NUM_RE,
+    EXCEL_ERRORS,
+    ID_LIKE_RE,
+    MISSING_TOKENS,
+    NUM_RE,
+    check_header,
+    is_missing,
+    normalise_label,
+    rows_text,
+)
 from .labels import RAW_COLUMNS, RAW_TEXT
 
 __all__ = ["read_table", "MISSING_TOKENS", "normalise_label", "MAX_COLUMNS", "WIDE_TABLE"]

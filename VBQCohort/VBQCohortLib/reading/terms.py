@@ -24,7 +24,8 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 __all__ = ["level_text", "sort_levels", "term_name", "term_info", "describe_term", "collation_note",
            "binary_order_note"]

@@ -55,12 +55,15 @@ from .ksample import FriedmanResult, KruskalResult, dunn, friedman, kruskal
 from .multiplicity import P_ADJUST_METHODS, p_adjust
 from .normality import ShapiroResult, shapiro
 from .rank import RankSumResult, SignedRankResult, ranksum, signed_rank
+
 # the names the module VBQCohortLib.stats gave R's routines (Testing/test_stats.py checks them on their own)
-from .rnumerics import kth_pairwise_diff as _kth_pairwise_diff  # noqa: F401
-from .rnumerics import median_pairwise_diff as _median_pairwise_diff  # noqa: F401
-from .rnumerics import signrank_counts as _signrank_counts  # noqa: F401
-from .rnumerics import wilcox_counts as _wilcox_counts  # noqa: F401
-from .rnumerics import zeroin as _zeroin  # noqa: F401
+from .rnumerics import (
+    kth_pairwise_diff as _kth_pairwise_diff,  # noqa: F401
+    median_pairwise_diff as _median_pairwise_diff,  # noqa: F401
+    signrank_counts as _signrank_counts,  # noqa: F401
+    wilcox_counts as _wilcox_counts,  # noqa: F401
+    zeroin as _zeroin,  # noqa: F401
+)
 
 __all__ = [
     "ShapiroResult", "RankSumResult", "SignedRankResult", "KruskalResult", "FriedmanResult",

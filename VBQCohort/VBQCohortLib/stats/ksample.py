@@ -5,9 +5,10 @@ post-hoc test (hand-written by its formula, as ``dunn.test``/``FSA::dunnTest``; 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

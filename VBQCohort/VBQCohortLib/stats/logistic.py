@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import math
 import warnings as _warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -4,7 +4,7 @@ p-values stay missing and do not count in n)."""
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -79,9 +79,9 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 from ..errors import VBQInputError
 from ..measuring.api import score_files
@@ -202,7 +202,7 @@ def _key(case: Case) -> str:
     return f"{safe}-{uuid.uuid4().hex[:12]}"
 
 
-def _connect(scheduler, workers: Optional[int]):
+def _connect(scheduler, workers: int | None):
     """Return (client, cluster_or_None, description)."""
     try:
         from distributed import Client, LocalCluster
@@ -228,9 +228,9 @@ def _connect(scheduler, workers: Optional[int]):
 # the batch
 
 
-def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, workers: Optional[int] = None,
+def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, workers: int | None = None,
               resume: bool = False, progress: ProgressCallback = None,
-              max_in_flight: Optional[int] = None) -> BatchSummary:
+              max_in_flight: int | None = None) -> BatchSummary:
     """Measure ``cases`` and write the wide table ``out_csv`` and the long table beside it.
 
     See the module docstring for the outputs, where it runs (``scheduler``/``workers``), failures and

@@ -17,7 +17,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from ..errors import VBQInputError
 
@@ -40,7 +39,7 @@ class Case:
     case_id: str
     image: str
     segmentation: str
-    labels: Optional[str] = None
+    labels: str | None = None
 
     def to_dict(self) -> dict:
         return {"case_id": self.case_id, "image": self.image, "segmentation": self.segmentation,
@@ -54,7 +53,7 @@ def _resolve(base: Path, value: str) -> str:
     return str(p)
 
 
-def read_manifest(path, need_segmentation: bool = True, skipped: Optional[list] = None) -> list[Case]:
+def read_manifest(path, need_segmentation: bool = True, skipped: list | None = None) -> list[Case]:
     """Read a manifest CSV (``case_id,image,segmentation[,labels]``) into cases, in file order.
 
     A ``status`` column (the manifest of ``vbq intake``): rows whose status is not ``ok`` are skipped, each
@@ -271,7 +270,7 @@ def _discover(folder: Path, pattern) -> list[Case]:
     return cases
 
 
-def load_cases(source, pattern=None, skipped: Optional[list] = None) -> list[Case]:
+def load_cases(source, pattern=None, skipped: list | None = None) -> list[Case]:
     """A manifest CSV (file) or a folder walked with ``pattern`` (see :func:`discover_cases`); ``skipped``: see
     :func:`read_manifest`."""
     source = Path(source)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from ..atomic import atomic_write
 from ..csv_safe import safe_cell
@@ -157,7 +157,7 @@ class WideColumns:
         return list(WIDE_HEAD) + [f"VBQ_{lv}" for lv in levels] + list(WIDE_TAIL) + dicom + list(HASH_COLUMNS)
 
 
-def write_tables(records, out_csv, *, preset_levels: Sequence[str] = (), columns: Optional[Sequence[str]] = None
+def write_tables(records, out_csv, *, preset_levels: Sequence[str] = (), columns: Sequence[str] | None = None
                  ) -> None:
     """Write the wide table ``out_csv`` and the long table beside it (:func:`long_path_for`) from case records
     (``{"case_id", "status", "wide", "long"}`` as :func:`VBQScoreLib.batch.score_case` returns, in the order

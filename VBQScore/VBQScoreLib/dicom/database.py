@@ -9,7 +9,7 @@ own tag cache holds only some of the attributes the rules need), so Slicer and t
 from __future__ import annotations
 
 from ..progress import ProgressCallback, report
-from .index import DICOM, read_headers, group
+from .index import DICOM, group, read_headers
 from .select import Rules, choose
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import VBQInputError
 from ..progress import ProgressCallback, report
-from .index import FIELDS, KEYWORDS, TAGS, plain_value, group
+from .index import FIELDS, KEYWORDS, TAGS, group, plain_value
 
 
 def _client(url: str):

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Optional
 
 from ..errors import VBQInputError
 
@@ -51,7 +50,7 @@ def max_voxels() -> int:
         return _max_voxels
 
 
-def set_max_voxels(n: Optional[int]) -> None:
+def set_max_voxels(n: int | None) -> None:
     """The voxel limit of this process (``None``: the default, 2^31)."""
     global _max_voxels
     if n is None:
@@ -87,7 +86,7 @@ def _escapes(folder: Path, name: str) -> bool:
     return base != target and base not in target.parents
 
 
-def _read_header(p: Path, magic: bytes) -> Optional[list[str]]:
+def _read_header(p: Path, magic: bytes) -> list[str] | None:
     """The header lines of a NRRD/MetaImage file (up to the first blank line for NRRD), or None if it does not
     start with ``magic``."""
     with open(p, "rb") as f:
@@ -146,7 +145,7 @@ def _mhd_data_files(lines: list[str]) -> tuple[list[str], dict]:
     return names, fields
 
 
-def _too_many(path, n_voxels: int, n_bytes: Optional[int]) -> None:
+def _too_many(path, n_voxels: int, n_bytes: int | None) -> None:
     limit = max_voxels()
     if n_voxels > limit:
         size = f" ({n_bytes} bytes decoded)" if n_bytes else ""

@@ -174,7 +174,7 @@ def _count_outside(seg_arr, seg_img, image) -> int:
     return int(idx.shape[1] - np.count_nonzero(inside))
 
 
-def map_segment(segment, image, grid: "ImageGrid | None" = None) -> MappedROI:
+def map_segment(segment, image, grid: ImageGrid | None = None) -> MappedROI:
     """Nearest-neighbour map of a :class:`VBQScoreLib.segments.Segment` onto ``image``'s grid (``grid``: its
     :class:`ImageGrid`, when already made): by index arithmetic when the grids' voxel centres coincide (no
     SimpleITK image of the mask is built), else by SimpleITK resampling (:func:`resample_to_image`)."""

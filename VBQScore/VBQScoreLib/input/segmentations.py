@@ -17,7 +17,6 @@ own grid, cropped to the segment's bounding box (geometry in LPS). Resampling on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 from ..errors import VBQInputError
 from .detached_data import check_image_file
@@ -34,8 +33,8 @@ class Segment:
 
     __slots__ = ("name", "_mask", "layer", "label_value", "segment_id", "array", "origin", "spacing", "direction")
 
-    def __init__(self, name: str, mask: object = None, layer: Optional[int] = None,
-                 label_value: Optional[int] = None, segment_id: Optional[str] = None, *, array=None,
+    def __init__(self, name: str, mask: object = None, layer: int | None = None,
+                 label_value: int | None = None, segment_id: str | None = None, *, array=None,
                  origin=None, spacing=None, direction=None):
         if mask is None and array is None:
             raise TypeError("Segment needs a mask (SimpleITK image) or an array with its geometry")

@@ -8,8 +8,6 @@ preset's levels that are present, divided by the CSF SI (equal to the aggregate 
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..errors import VBQInputError
 from ..progress import ProgressCallback, report
 
@@ -93,7 +91,7 @@ def _no_case_twins(names, what: str) -> None:
         seen[key] = n
 
 
-def score_arrays(image, segments, options=None, provenance: Optional[dict] = None,
+def score_arrays(image, segments, options=None, provenance: dict | None = None,
                  progress: ProgressCallback = None):
     """VBQ of ``image`` (3-D scalar ``SimpleITK.Image``) with ``segments`` (list of
     :class:`VBQScoreLib.segments.Segment`, masks on any grid). Returns :class:`VBQScoreLib.result.VBQResult`.

@@ -27,7 +27,6 @@ NONFINITE_VOXELS    image voxels in the ROI are NaN or infinite: they are exclud
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from .result import Flag
 
@@ -36,7 +35,7 @@ CODES = ("MISSING_LEVEL", "EMPTY_ROI", "TINY_ROI", "ROI_AT_BORDER", "ROI_PARTLY_
          "UNKNOWN_SEGMENT", "DUPLICATE_LEVEL", "CSF_LOCATION", "NONFINITE_VOXELS")
 
 
-def flag(code: str, level: Optional[str], message: str) -> Flag:
+def flag(code: str, level: str | None, message: str) -> Flag:
     assert code in CODES, code
     return Flag(code, level, " ".join(message.split()))
 
@@ -64,7 +63,7 @@ _T2 = r"(?<![a-z0-9])(t2\w*|stir|flair|pd\w*)(?![a-z0-9])"
 _NO_AGENT = {"", "none", "no", "nil", "n/a", "na", "0"}
 
 
-def dicom_flags(dicom: Optional[dict]) -> list[Flag]:
+def dicom_flags(dicom: dict | None) -> list[Flag]:
     """Flags from DICOM acquisition fields (see :data:`VBQScoreLib.image_io.DICOM_FIELDS`)."""
     if not dicom:
         return []

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 CERVICAL = tuple(f"C{i}" for i in range(1, 8))
 THORACIC = tuple(f"T{i}" for i in range(1, 13))
@@ -41,15 +40,15 @@ class ParsedName:
 
     kind: str
     level: str
-    location: Optional[str] = None
+    location: str | None = None
 
 
-def canonical_level(region: str, num: int) -> Optional[str]:
+def canonical_level(region: str, num: int) -> str | None:
     name = f"{region.upper()}{int(num)}"
     return name if name in LEVEL_INDEX else None
 
 
-def parse_segment_name(name: str) -> Optional[ParsedName]:
+def parse_segment_name(name: str) -> ParsedName | None:
     """Return what a segment name denotes, or ``None`` when it is neither a known level nor CSF."""
     if name is None:
         return None

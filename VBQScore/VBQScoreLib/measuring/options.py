@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 from ..errors import VBQInputError
 
@@ -29,18 +28,18 @@ class ScoreOptions:
     """
 
     preset: str = "lu2024"
-    stat: Optional[str] = None
-    levels: Optional[object] = None
-    aggregate: Optional[str] = None
-    csf_reference: Optional[str] = None
+    stat: str | None = None
+    levels: object | None = None
+    aggregate: str | None = None
+    csf_reference: str | None = None
     erode_mm: float = 0.0
-    mid_sagittal_slices: Optional[int] = None
+    mid_sagittal_slices: int | None = None
     require_all_levels: bool = False
     vbq_range: tuple = (1.5, 5.0)
     min_voxels: int = 20
     max_cv: float = 0.5
 
-    def validate(self) -> "ScoreOptions":
+    def validate(self) -> ScoreOptions:
         try:
             e = float(self.erode_mm or 0.0)
         except (TypeError, ValueError):

@@ -21,9 +21,9 @@ For each level present in both segmentations, on the union bounding box (+1 voxe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import combinations
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -142,7 +142,7 @@ def overlap_masks(ra, rb, image) -> dict:
     return out
 
 
-def overlap_segments(image, segments_a, segments_b, *, levels: Optional[Sequence[str]] = None,
+def overlap_segments(image, segments_a, segments_b, *, levels: Sequence[str] | None = None,
                      names=("A", "B")) -> tuple[dict, list]:
     """Per level overlap of two readers' segments (lists of :class:`VBQScoreLib.segments.Segment`) on the grid of
     ``image`` (SimpleITK). Returns ``({level: metrics}, warnings)``; levels in spine order, CSF last."""
@@ -210,7 +210,7 @@ def overlap_files(image_path, segmentations: dict, *, labels=None, progress: Pro
 
 # ---------------------------------------------------------------------------------------------- many cases
 
-def read_overlap_manifest(path, columns: Optional[dict] = None):
+def read_overlap_manifest(path, columns: dict | None = None):
     """A manifest with ``case_id``, ``image``, [``labels``] and one segmentation column per reader.
     ``columns`` = ``{reader: column}``; default: every other column is a reader (its name is the reader).
     Relative paths are relative to the manifest's folder. Returns ``(cases, readers)`` with cases
@@ -274,7 +274,7 @@ def read_overlap_manifest(path, columns: Optional[dict] = None):
     return cases, list(cols)
 
 
-def overlap_manifest(path, columns: Optional[dict] = None, *, progress: ProgressCallback = None) -> dict:
+def overlap_manifest(path, columns: dict | None = None, *, progress: ProgressCallback = None) -> dict:
     """Overlap for every case of a manifest (:func:`read_overlap_manifest`). ``levels`` holds, per level, the
     mean of each metric over the cases of the first reader pair (with ``n_cases``, ``dice_sd``, ``dice_min``);
     ``cases`` the per-case metrics of every pair."""

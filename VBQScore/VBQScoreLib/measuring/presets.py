@@ -8,7 +8,6 @@ to level SIs (then divided by CSF SI) or to per-level VBQs: the result is identi
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Optional
 
 from ..errors import VBQInputError
 from .levels import level_range, parse_level_list
@@ -81,10 +80,10 @@ def _csf_reference(text: str) -> str:
 def get_preset(
     name: str = DEFAULT_PRESET,
     *,
-    levels: Optional[str | tuple[str, ...]] = None,
-    level_stat: Optional[str] = None,
-    aggregate: Optional[str] = None,
-    csf_reference: Optional[str] = None,
+    levels: str | tuple[str, ...] | None = None,
+    level_stat: str | None = None,
+    aggregate: str | None = None,
+    csf_reference: str | None = None,
 ) -> Preset:
     """Return a preset by name, optionally overriding fields; ``name="custom"`` requires ``levels``.
 

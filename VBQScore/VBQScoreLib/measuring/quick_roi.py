@@ -18,8 +18,8 @@ The result is a uint8 0/1 SimpleITK image on the MRI grid, which the module turn
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from ..errors import VBQInputError
 from .measure import sagittal_axis, structuring_element  # noqa: F401  (re-exported)
@@ -32,10 +32,10 @@ class QuickRoiSettings:
     erode_mm: float = 1.0
     tolerance: float = 3.0  # half-width of the intensity window in robust SDs of the seed neighbourhood
     min_relative_window: float = 0.1  # the window is at least this fraction of |median| (noise-free images)
-    seed_radius_mm: Optional[float] = None  # neighbourhood used to estimate the seed intensity;
+    seed_radius_mm: float | None = None  # neighbourhood used to estimate the seed intensity;
     #                                         None: min(radius / 3, 2 mm), so thin CSF spaces work
 
-    def validate(self) -> "QuickRoiSettings":
+    def validate(self) -> QuickRoiSettings:
         if not (self.radius_mm > 0):
             raise VBQInputError(f"ROI radius {self.radius_mm} mm must be > 0")
         if isinstance(self.sagittal_slices, bool) or int(self.sagittal_slices) != self.sagittal_slices \
@@ -131,7 +131,7 @@ def grow_roi(image, seed_lps: Sequence[float], settings: QuickRoiSettings = Quic
 
 
 def grow_rois(image, points: Sequence[tuple[str, Sequence[float]]], settings: QuickRoiSettings = QuickRoiSettings(),
-              csf_settings: Optional[QuickRoiSettings] = None) -> dict:
+              csf_settings: QuickRoiSettings | None = None) -> dict:
     """``{name: mask}`` for ``[(name, seed_lps), ...]``; names parsing as CSF use ``csf_settings`` (default:
     ``settings`` without erosion, since a CSF ROI is thin)."""
     from dataclasses import replace

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from ..json_text import jsonable
 
@@ -43,16 +43,16 @@ class RoiStats:
     segment: str  # the segment's own name in the input
     n_voxels: int
     volume_mm3: float
-    mean: Optional[float]
-    median: Optional[float]  # exact median (not histogram-binned)
-    sd: Optional[float]  # sample SD (ddof=1), like Slicer's SegmentStatistics and R's sd()
-    p5: Optional[float]
-    p95: Optional[float]
-    min: Optional[float]
-    max: Optional[float]
-    cv: Optional[float] = None  # sd / mean
+    mean: float | None
+    median: float | None  # exact median (not histogram-binned)
+    sd: float | None  # sample SD (ddof=1), like Slicer's SegmentStatistics and R's sd()
+    p5: float | None
+    p95: float | None
+    min: float | None
+    max: float | None
+    cv: float | None = None  # sd / mean
 
-    def stat(self, which: str) -> Optional[float]:
+    def stat(self, which: str) -> float | None:
         return getattr(self, which)
 
     def to_dict(self) -> dict:
@@ -61,12 +61,12 @@ class RoiStats:
 
 @dataclass
 class LevelResult(RoiStats):
-    vbq: Optional[float] = None
+    vbq: float | None = None
 
 
 @dataclass
 class CsfResult(RoiStats):
-    location: Optional[str] = None
+    location: str | None = None
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Flag:
     #            below the level SI: on T1 marrow is 2-3x brighter than CSF), VBQ_OUT_OF_RANGE, HETEROGENEOUS_ROI,
     #            FAT_SATURATION, CONTRAST_ENHANCED, NOT_T1, CSF_LOCATION, UNKNOWN_SEGMENT, DUPLICATE_LEVEL
     #            (the list lives in flags.py)
-    level: Optional[str]  # level name, "CSF", or None for the whole measurement
+    level: str | None  # level name, "CSF", or None for the whole measurement
     message: str  # one plain sentence for the user
 
     def to_dict(self) -> dict:
@@ -102,7 +102,7 @@ class VBQResult:
     def to_json(self, indent: int = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
-    def level(self, name: str) -> Optional[LevelResult]:
+    def level(self, name: str) -> LevelResult | None:
         for lv in self.levels:
             if lv.name == name:
                 return lv
@@ -143,7 +143,7 @@ class VBQResult:
         return buf.getvalue()
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VBQResult":
+    def from_dict(cls, d: dict) -> VBQResult:
         levels = [LevelResult(**lv) for lv in d["levels"]]
         csf = CsfResult(**d["csf"])
         flags = [Flag(**f) for f in d.get("flags", [])]

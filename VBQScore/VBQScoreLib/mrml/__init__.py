@@ -36,18 +36,53 @@ The package, by job:
 Every public name is importable from the package itself (``from VBQScoreLib import mrml; mrml.measure_nodes``).
 """
 
-from .conversion import (LEVEL_TAG, dicom_fields, export_segment_mask, ijk_to_ras, ijk_to_ras_vtk,
-                         node_transform_to_world, patient_id, segment_ids, segment_level, segments_from_node,
-                         sitk_to_volume_node, volume_to_sitk)
+from .conversion import (
+                         LEVEL_TAG,
+                         dicom_fields,
+                         export_segment_mask,
+                         ijk_to_ras,
+                         ijk_to_ras_vtk,
+                         node_transform_to_world,
+                         patient_id,
+                         segment_ids,
+                         segment_level,
+                         segments_from_node,
+                         sitk_to_volume_node,
+                         volume_to_sitk,
+)
 from .files import read_segmentation_node, write_seg_nrrd
 from .measuring import measure_into_table, measure_nodes, overlap_nodes
 from .requirements import ensure_requirements, missing_requirements
-from .segments import (CSF_COLOR, LEVEL_COLORS, SNOMED_CODES, TERMINOLOGY_CONTEXT, create_level_segments,
-                       create_preset_segments, find_level_segment, markup_points_lps, quick_roi_at, quick_rois,
-                       set_segment_mask, terminology_entry)
-from .tables import (RESULT_COLUMNS, SUMMARY_ROW, append_cohort_row, cohort_row, csv_to_table_node, fill_table_node,
-                     flag_lines, flags_text, named_node, overall_text, result_rows, result_to_plot,
-                     result_to_table_node, table_column)
+from .segments import (
+                         CSF_COLOR,
+                         LEVEL_COLORS,
+                         SNOMED_CODES,
+                         TERMINOLOGY_CONTEXT,
+                         create_level_segments,
+                         create_preset_segments,
+                         find_level_segment,
+                         markup_points_lps,
+                         quick_roi_at,
+                         quick_rois,
+                         set_segment_mask,
+                         terminology_entry,
+)
+from .tables import (
+                         RESULT_COLUMNS,
+                         SUMMARY_ROW,
+                         append_cohort_row,
+                         cohort_row,
+                         csv_to_table_node,
+                         fill_table_node,
+                         flag_lines,
+                         flags_text,
+                         named_node,
+                         overall_text,
+                         result_rows,
+                         result_to_plot,
+                         result_to_table_node,
+                         table_column,
+)
 
 __all__ = ["CSF_COLOR", "LEVEL_COLORS", "LEVEL_TAG", "RESULT_COLUMNS", "SNOMED_CODES", "SUMMARY_ROW",
            "TERMINOLOGY_CONTEXT", "append_cohort_row", "cohort_row", "create_level_segments", "create_preset_segments", "csv_to_table_node",

@@ -4,7 +4,7 @@ a segmentation node's segments (as stored, or exported onto the volume grid) as
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import numpy as np
 import SimpleITK as sitk
@@ -24,7 +24,7 @@ LEVEL_TAG = "VBQ.Level"
 
 
 
-def _matrix_to_numpy(m: "vtk.vtkMatrix4x4"):
+def _matrix_to_numpy(m: vtk.vtkMatrix4x4):
     return np.array([[m.GetElement(r, c) for c in range(4)] for r in range(4)], dtype=float)
 
 
@@ -152,7 +152,7 @@ def segment_ids(segmentationNode) -> list[str]:
 
 
 
-def segment_level(segmentationNode, segmentId: str) -> Optional[str]:
+def segment_level(segmentationNode, segmentId: str) -> str | None:
     """Canonical level (``"C3"``/``"CSF"``) a segment stands for: its VBQ tag, else its name, else its ID."""
     segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
     if segment is None:
@@ -265,7 +265,7 @@ def _direct_segment(segmentationNode, segmentId, name):
 
 
 
-def segments_from_node(segmentationNode, volumeNode, segmentIds: Optional[Iterable[str]] = None,
+def segments_from_node(segmentationNode, volumeNode, segmentIds: Iterable[str] | None = None,
                        reference_image=None, progress=None, method: str = "auto") -> list:
     """:class:`VBQScoreLib.segments.Segment` objects for the given segment IDs (default all).
 
@@ -308,7 +308,7 @@ def segments_from_node(segmentationNode, volumeNode, segmentIds: Optional[Iterab
 
 
 
-def patient_id(node) -> Optional[str]:
+def patient_id(node) -> str | None:
     """DICOM patient ID of the node's patient in the subject hierarchy (``DICOM.PatientID``), or None."""
     scene = node.GetScene() if node is not None else None
     if scene is None:

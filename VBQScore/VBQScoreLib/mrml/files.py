@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -37,7 +36,7 @@ def _oriented_image(mask_image):
 
 
 
-def read_segmentation_node(path, volumeNode, labels=None, name: Optional[str] = None):
+def read_segmentation_node(path, volumeNode, labels=None, name: str | None = None):
     """A new segmentation node (in the volume's scene) from a file ``vbq score`` accepts.
 
     The file is read first by :func:`VBQScoreLib.segments.read_segmentation`, so a file that ``vbq score``

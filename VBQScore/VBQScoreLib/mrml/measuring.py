@@ -4,8 +4,8 @@ nodes (:func:`overlap_nodes`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable, Optional
 
 from ..errors import VBQInputError
 from ..measuring.api import score_arrays
@@ -28,8 +28,8 @@ def _options(options=None, **option_kwargs):
 
 
 
-def measure_nodes(volumeNode, segmentationNode, segmentIds: Optional[Iterable[str]] = None, *,
-                  options=None, harden_transforms: bool = True, provenance: Optional[dict] = None,
+def measure_nodes(volumeNode, segmentationNode, segmentIds: Iterable[str] | None = None, *,
+                  options=None, harden_transforms: bool = True, provenance: dict | None = None,
                   progress=None, method: str = "auto", **option_kwargs):
     """Measure VBQ on a scalar volume node and a segmentation node -> :class:`VBQScoreLib.result.VBQResult`.
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import csv
 import math
-from typing import Any, Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import slicer
 import vtk
@@ -177,7 +178,7 @@ def table_column(tableNode, name: str) -> list:
 
 
 
-def cohort_row(result, patient: Optional[str], case_id: Optional[str] = None) -> dict[str, Any]:
+def cohort_row(result, patient: str | None, case_id: str | None = None) -> dict[str, Any]:
     """One wide row for a cohort table, with exactly the columns ``vbq batch`` writes per case
     (``case_id, status, VBQ_<level>..., VBQ_overall, CSF_SI, n_levels, preset, level_stat, aggregate, flags,
     error`` and DICOM fields when known), so the cohort module maps them the same way. ``case_id`` is the
