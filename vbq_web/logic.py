@@ -145,7 +145,7 @@ class VBQAppLogic:
             "vbq_previous": self.previous_case,
             "vbq_go_to": self.go_to,
             "vbq_measure_now": self.measure_now,
-            "vbq_load": self.load_case,
+            "vbq_load": self.load_from_page,
             "vbq_open_uploads": self.open_uploads,
             "vbq_clear_uploads": self.clear_uploads,
             "vbq_dismiss": self.dismiss,
@@ -243,9 +243,11 @@ class VBQAppLogic:
         self.scene.Clear()
 
     @_guard
-    def load_case(self, image, segmentation=None, labels=None, case_id=None) -> bool:
+    def load_case(self, image, segmentation=None, labels=None, case_id=None, reading: bool = False) -> bool:
         """Show an MRI (file or DICOM folder) and, optionally, a segmentation (``.seg.nrrd``, or a labelmap with
-        ``labels``), read by VBQScoreLib as ``vbq score`` reads them. Returns True when the MRI is shown."""
+        ``labels``), read by VBQScoreLib as ``vbq score`` reads them. Returns True when the MRI is shown.
+        ``reading``: the segmentation is this reader's own saved reading (a worklist case opened again), the
+        working segmentation a save replaces (keeping it as ``.prev``), not an input that must stay untouched."""
         from VBQScoreLib import mrml
         from VBQScoreLib.image_io import read_image
 
@@ -259,7 +261,7 @@ class VBQAppLogic:
             self.volume_node = vol
             self.image_path = str(image)
             self.case_id = case_id or _case_id_of(image)
-            self.input_segmentation = str(segmentation) if segmentation else None
+            self.input_segmentation = str(segmentation) if segmentation and not reading else None
             seg_error = None
             seg_node = None
             if segmentation:
@@ -293,6 +295,17 @@ class VBQAppLogic:
             self._error(VBQInputError(f"segmentation not loaded: {seg_error}"))
         return True
 
+    def load_from_page(self, image, segmentation=None, labels=None, case_id=None) -> Optional[bool]:
+        """``ctrl.vbq_load`` / ``trigger('vbq_load')``: :meth:`load_case` for what the page asks. In a worklist
+        the cases open only with Next/Previous/go-to: a reader's session never opens another file (blinding:
+        not another reader's reading, not the manifest's segmentation column)."""
+        if self.session.worklist is not None:
+            with self.state:
+                self._error(VBQInputError("in a worklist the cases open with Next/Previous; nothing else can be "
+                                          "opened in this session"))
+            return None
+        return self.load_case(image, segmentation, labels, case_id)
+
     # -- the Open dialog: files sent by the page in chunks (trame-slicer's chunk loader), then opened
     UPLOAD_KINDS = ("image", "segmentation", "labels")
 
@@ -317,6 +330,10 @@ class VBQAppLogic:
         and labels): written to a temporary folder kept while they are shown, then read like files on disk."""
         from trame_slicer.utils import write_client_files_to_dir
 
+        if self.session.worklist is not None:
+            self.clear_uploads()
+            raise VBQInputError("in a worklist the cases open with Next/Previous; nothing else can be opened in "
+                                "this session")
         images = self._uploads.get("image") or []
         if not images:
             raise VBQInputError("choose the MRI file (or all files of a DICOM series) first")
@@ -606,7 +623,8 @@ class VBQAppLogic:
     def _save(self) -> bool:
         from VBQScoreLib import mrml
         from VBQScoreLib.api import score_files
-        from VBQScoreLib.atomic import write_text_atomic
+
+        from .readings import save_reading
 
         node = self.segmentation_node
         if not mrml.segment_ids(node):
@@ -616,19 +634,19 @@ class VBQAppLogic:
             for what, given in (("image", self.image_path), ("segmentation", self.input_segmentation)):
                 if given and Path(given).resolve() == p.resolve():
                     raise VBQInputError(f"{p}: would overwrite the input {what}; start with another --out folder")
-        mrml.write_seg_nrrd(node, files.segmentation)
-        try:
-            result = score_files(self.image_path, files.segmentation, options=self.options)
-        except VBQInputError as exc:
-            for stale in (files.result_json, files.levels_csv):  # they belonged to an earlier segmentation
-                stale.unlink(missing_ok=True)
-            message = f"Saved {files.segmentation.name}; VBQ not computed: {exc}"
+        image = self.image_path
+        result, error, kept = save_reading(
+            files.segmentation.parent, files.segmentation.name[:-len(".seg.nrrd")],
+            lambda path: mrml.write_seg_nrrd(node, path),
+            lambda path: score_files(image, path, options=self.options))
+        if result is None:
+            message = f"Saved {files.segmentation.name}; VBQ not computed: {error}"
         else:
-            write_text_atomic(files.result_json, result.to_json() + "\n")
-            write_text_atomic(files.levels_csv, result.to_csv())
             overall = result.overall.get("vbq")
             message = (f"Saved {files.segmentation.name}, {files.result_json.name}, {files.levels_csv.name}"
                        f" (overall VBQ {_fmt(overall, 3)})")
+        if kept:
+            message += f"; the previous reading is kept as {files.segmentation.name}.prev"
         wl = self.session.worklist
         if wl is not None:
             table = wl.write_table(self.options)
@@ -660,7 +678,7 @@ class VBQAppLogic:
         wl.remember(index)
         files = wl.files(index)
         seg = str(files.segmentation) if files.segmentation.is_file() else None
-        shown = self.load_case(case.image, seg, None, case.case_id)
+        shown = self.load_case(case.image, seg, None, case.case_id, reading=True)
         self._update_worklist_state()
         if not shown:  # the image could not be read: say which case, keep the worklist going
             self.volume_node = None
@@ -710,6 +728,10 @@ class VBQAppLogic:
         [SEGMENTATION]."""
         wl = self.session.worklist
         if wl is not None:
+            for line in wl.recovered:
+                print(f"vbq web: {wl.reader}: {line}", flush=True)
+            if wl.n_read():  # the table of what is on disk now (a save killed before the table was written)
+                wl.write_table(self.options)
             self.open_case(wl.resume_index())
         elif self.session.image:
             if self.session.case_id:
