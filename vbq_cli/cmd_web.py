@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--worklist", metavar="MANIFEST", help="reader worklist: a vbq batch manifest CSV "
                    "(case_id,image[,labels]; a segmentation column is ignored: readers are blinded)")
     p.add_argument("--reader", metavar="NAME", help="reader id for --worklist (readings go to OUT/NAME/)")
+    p.add_argument("--readers", metavar="R1,R2,...", help="one session per reader for --worklist: each reader gets "
+                   "an own link (own port and token) and sees only their own readings (ports from --port on, "
+                   "or free ones with --port 0)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="where Save writes <case>.seg.nrrd, <case>.result.json and <case>.levels.csv (default: "
                    "the current folder; with --worklist: readings)")
@@ -73,10 +76,13 @@ def session_from_args(args):
     if not 0 <= args.port <= 65535:
         raise VBQInputError(f"--port {args.port}: a port is a number from 0 to 65535")
     if args.worklist:
+        if args.readers:
+            raise VBQInputError("--readers starts one session per reader: call serve_readers")  # pragma: no cover
         if args.image or args.segmentation:
             raise VBQInputError("--worklist takes the images from the manifest: give no IMAGE/SEGMENTATION")
         if not args.reader:
-            raise VBQInputError("--worklist needs --reader NAME (the readings go to OUT/NAME/)")
+            raise VBQInputError("--worklist needs --reader NAME (the readings go to OUT/NAME/), or --readers "
+                                "R1,R2,... (one session each)")
         worklist = Worklist(args.worklist, args.reader, Path(args.out or "readings"))
         return Session(options=options, out_dir=worklist.folder, worklist=worklist)
     if args.reader:
@@ -117,6 +123,21 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     _check_web_extra()
+    if args.readers:
+        from vbq_web.readers import parse_readers, serve_readers
+
+        from .measure_options import options_from_args
+
+        if not args.worklist:
+            raise VBQInputError("--readers applies to --worklist")
+        if args.reader:
+            raise VBQInputError("give --reader NAME (one session) or --readers R1,R2,... (one each), not both")
+        if args.image or args.segmentation:
+            raise VBQInputError("--worklist takes the images from the manifest: give no IMAGE/SEGMENTATION")
+        if not 0 <= args.port <= 65535 - 64:
+            raise VBQInputError(f"--port {args.port}: a port is a number from 0 to 65535")
+        options_from_args(args)  # bad measuring flags said once, here, not by every reader's session
+        return serve_readers(args, parse_readers(args.readers))
     session = session_from_args(args)
 
     if os.environ.get("VBQ_WEB_DEBUG"):  # timings of every change and table on stderr
