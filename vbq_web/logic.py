@@ -230,6 +230,22 @@ class VBQAppLogic:
             "Sagittal": Layout(LayoutDirection.Vertical, [sagittal]),
         }
 
+    def render_soon(self) -> None:
+        """Render every view again shortly (a browser that joins a running session gets the current images: the
+        views push a picture only when they render)."""
+        import asyncio
+
+        def render():
+            for view in self.slicer_app.view_manager.get_views():
+                view.schedule_render()
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for delay in (0.5, 2.0):
+            loop.call_later(delay, render)
+
     def _fit(self, view) -> None:
         if self.volume_node is not None:
             view.fit_view_to_content()

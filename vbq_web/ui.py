@@ -30,9 +30,20 @@ KEYS_JS = r"""
 (function () {
   if (window.__vbqKeys) { return; }
   window.__vbqKeys = true;
+  // which browser of the session this is (the first one edits; see vbq_web.single_writer)
+  (function whoami() {
+    const t = window.trame;
+    if (!(t && t.trigger && t.state)) { setTimeout(whoami, 200); return; }
+    Promise.resolve(t.trigger('vbq_whoami')).then((id) => {
+      if (id) { t.state.set('vbq_me', id); } else { setTimeout(whoami, 300); }
+    }).catch(() => setTimeout(whoami, 300));
+  })();
+  const readOnly = () => { const s = window.trame && window.trame.state;
+    return !s || (s.get('vbq_owner') && s.get('vbq_me') !== s.get('vbq_owner')); };
   window.addEventListener('keydown', function (e) {
     const t = e.target;
     if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) { return; }
+    if (readOnly()) { return; }
     const ctrl = e.ctrlKey || e.metaKey;
     const k = e.key;
     let name = null, args = [];
@@ -54,7 +65,7 @@ KEYS_JS = r"""
     if (name) { e.preventDefault(); window.trame.trigger(name, args); }
   });
   window.addEventListener('beforeunload', function (e) {
-    if (window.trame && window.trame.state.get('vbq_dirty')) { e.preventDefault(); e.returnValue = ''; }
+    if (!readOnly() && window.trame && window.trame.state.get('vbq_dirty')) { e.preventDefault(); e.returnValue = ''; }
   });
 })();
 """
@@ -86,6 +97,7 @@ class VBQAppUI:
         with VAppLayout(server, template_name="main", theme="dark") as self.layout:
             client.Style(CSS)
             client.Script(KEYS_JS)
+            self._other_window()
             self._app_bar(ctrl)
             self._open_dialog(ctrl)
             with v.VNavigationDrawer(permanent=True, location="left", width=330, id="vbq-left"):
@@ -110,6 +122,17 @@ class VBQAppUI:
                     layout_manager.initialize_layout_grid(self.layout)
 
     # -- parts
+    def _other_window(self):
+        """A second browser on the session's link: a cover saying so; it only watches (the server refuses its
+        edits: vbq_web.single_writer)."""
+        with html.Div(v_if=("vbq_owner && vbq_me && vbq_me !== vbq_owner",), id="vbq-other-window",
+                      style="position: fixed; inset: 0; z-index: 3000; background: rgba(0, 0, 0, 0.6); "
+                            "display: flex; align-items: center; justify-content: center;"):
+            with v.VCard(max_width=560, title="Open in another window", prepend_icon="mdi-lock"):
+                v.VCardText("This reading is open in another browser window. Use that window to label, save and "
+                            "move between cases; this one is read-only (it shows what the other window does). "
+                            "Close the other window and reload this page to edit here.")
+
     def _app_bar(self, ctrl):
         with v.VAppBar(density="compact", elevation=1):
             v.VAppBarTitle("VBQ  {{ vbq_title }}", id="vbq-title", style="flex: 0 1 auto;")
