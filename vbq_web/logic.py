@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -81,12 +82,15 @@ class VBQAppLogic:
         self.options = session.options
         self.preset = self.options.resolve_preset()
 
-        register_rca_factories(slicer_app.view_manager, server)
+        from . import view_labels
+
+        register_rca_factories(slicer_app.view_manager, server, slice_view_ui_f=view_labels.slice_view_ui)
         self.segment_editor_logic = SegmentEditorLogic(server, slicer_app)
         self.editor = slicer_app.segmentation_editor
         self.layout_manager = LayoutManager(slicer_app.scene, slicer_app.view_manager, server)
         self.layout_manager.register_layout_dict(self.layouts())
         self.layout_manager.set_layout("Sagittal + axial")
+        view_labels.publish(server)
         for view in slicer_app.view_manager.get_slice_views():
             # the image fills its view whenever the page sizes the view (trame-slicer fits only when asked)
             view.interactor().AddObserver("WindowResizeEvent", lambda *_, view=view: self._fit(view))
@@ -187,6 +191,8 @@ class VBQAppLogic:
             "vbq_roi_slices": int(self.session.quick_roi["sagittal_slices"]),
             "vbq_roi_erosion": float(self.session.quick_roi["erode_mm"]),
             "vbq_open_dialog": False,
+            "vbq_view_labels": {},
+            "vbq_debug": bool(os.environ.get("VBQ_WEB_DEBUG")),
             **{f"vbq_upload_{kind}_names": [] for kind in self.UPLOAD_KINDS},
         })
 
@@ -295,6 +301,9 @@ class VBQAppLogic:
             dm.show_volume_in_slice_foreground(None)
             dm.reset_views()
             self.editor.deactivate_effect()
+            from . import view_labels
+
+            view_labels.publish(self.server)
         finally:
             self._loading = False
         s = self.state
@@ -579,7 +588,7 @@ class VBQAppLogic:
             try:
                 result = mrml.measure_nodes(self.volume_node, node, options=self.options)
             except VBQInputError as exc:
-                reason = f"Not computed: {exc}"
+                reason = self._prompt(str(exc))
         stat = self.preset.level_stat
         if result is not None:
             colors = self._segment_colors(node)
@@ -602,13 +611,77 @@ class VBQAppLogic:
             s.vbq_rows = rows
             s.vbq_overall = None if result is None else result.overall.get("vbq")
             s.vbq_overall_text = "–" if result is None else _fmt(result.overall.get("vbq"), 3)
-            s.vbq_flags = [] if result is None else mrml.flag_lines(result)
+            s.vbq_flags = [] if result is None else self._flag_lines(result)
             s.vbq_not_computed = reason
             s.vbq_measure_ms = round(1000 * (done - t0), 1)
             s.vbq_update_ms = round(1000 * (done - requested_at), 1)
             s.vbq_table_version = int(s.vbq_table_version or 0) + 1
             # wall-clock times (s since the epoch) of the change and of the table, for timing from outside
             s.vbq_timing = {"changed": getattr(self, "_changed_unix", None), "table": time.time()}
+
+    def _prompt(self, reason: str) -> str:
+        """What to do next, in plain words, for the reasons a reader meets while labelling (else the reason)."""
+        ref = self.preset.csf_reference
+        where = {"cisterna magna": " in the cisterna magna", "any": "", "": ""}.get(ref, f" beside {ref}")
+        if reason.startswith("CSF segment") and "has no voxels" in reason and "erosion" not in reason:
+            return f"Draw the CSF ROI{where} to see VBQ."
+        if reason.startswith("no CSF segment"):
+            return f"Press Create level segments, then draw the CSF ROI{where}."
+        return f"Not computed: {reason}"
+
+    #: plain names of the quality flags' codes (one line per level in the page; the full text on hover)
+    FLAG_WORDS = {"EMPTY_ROI": "no ROI drawn", "MISSING_LEVEL": "level missing", "TINY_ROI": "small ROI",
+                  "ROI_AT_BORDER": "ROI at the image border", "ROI_PARTLY_OUTSIDE": "ROI partly outside the image",
+                  "CSF_NOT_DARKER": "CSF not darker than bone", "VBQ_OUT_OF_RANGE": "VBQ out of range",
+                  "HETEROGENEOUS_ROI": "heterogeneous ROI", "FAT_SATURATION": "fat-saturated series",
+                  "CONTRAST_ENHANCED": "contrast-enhanced series", "NOT_T1": "not T1-weighted",
+                  "UNKNOWN_SEGMENT": "unknown segment", "DUPLICATE_LEVEL": "level drawn twice",
+                  "CSF_LOCATION": "CSF ROI not where the preset measures CSF"}
+
+    def _flag_lines(self, result) -> list:
+        """The quality flags, one line per level (``{"level", "text", "detail"}``): the flags' plain names,
+        their full sentences as ``detail``; plus the page's check of where the CSF ROI lies."""
+        groups: dict = {}
+        for f in result.flags:
+            groups.setdefault(f.level or "all", []).append((f.code, f.message))
+        where = self._csf_location()
+        if where:
+            groups.setdefault("CSF", []).append(("CSF_LOCATION", where.split(" - ", 1)[1]))
+        order = [*self.preset.levels, "CSF", "all"]
+        lines = []
+        for level in sorted(groups, key=lambda lv: order.index(lv) if lv in order else len(order)):
+            items = groups[level]
+            words = list(dict.fromkeys(self.FLAG_WORDS.get(code, code.lower().replace("_", " ")) for code, _ in items))
+            lines.append({"level": level, "text": f"{level}: {', '.join(words)}",
+                          "detail": "\n".join(f"{code}: {msg}" for code, msg in items),
+                          "codes": [code for code, _ in items]})
+        return lines
+
+    def _csf_location(self) -> Optional[str]:
+        """:func:`vbq_web.csf_check.check` on the segments as drawn (None when it has nothing to say)."""
+        import numpy as np
+        from vtkmodules.vtkCommonMath import vtkMatrix4x4
+
+        from VBQScoreLib import mrml
+
+        from .csf_check import check, s_coordinates
+
+        node, vol = self.segmentation_node, self.volume_node
+        if node is None or vol is None or self.preset.csf_reference in ("", "any"):
+            return None
+        m = vtkMatrix4x4()
+        vol.GetIJKToRASMatrix(m)
+        ijk_to_ras = np.array([[m.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+        def s_of(level):
+            sid = mrml.find_level_segment(node, level)
+            return None if sid is None else s_coordinates(mrml.export_segment_mask(node, sid, vol), ijk_to_ras)
+
+        csf = s_of("CSF")
+        if csf is None:
+            return None
+        levels = {lv: s for lv in self.preset.levels if (s := s_of(lv)) is not None}
+        return check(csf, levels, self.preset.csf_reference, self.preset.name)
 
     @staticmethod
     def _segment_colors(node) -> dict:
