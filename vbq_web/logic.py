@@ -76,6 +76,10 @@ class VBQAppLogic:
 
         from .quick_roi_effect import QuickRoiEffect
 
+        from . import leaks
+
+        if os.environ.get("VBQ_WEB_RELEASE", "1") != "0":  # 0: trame-slicer as it is (bench_web_loads.py)
+            leaks.install()  # trame-slicer's per-call display wrappers, never freed (vbq_web.leaks)
         self.server = server
         self.slicer_app = slicer_app
         self.session = session
@@ -262,6 +266,12 @@ class VBQAppLogic:
         # ("'NoneType' object has no attribute 'paint_interaction_stopped'") when a volume is loaded from code
         # into a scene that was not cleared first (its own "load volume" button clears the scene first).
         self.throttle.cancel()
+        if os.environ.get("VBQ_WEB_RELEASE", "1") != "0":  # 0: trame-slicer as it is (benchmarks/bench_web_loads)
+            from .leaks import release_pipelines, release_segmentation
+
+            self.editor.deactivate_effect()
+            release_segmentation(self.editor)
+            release_pipelines(self.editor)
         self.scene.Clear()
 
     @_guard
