@@ -10,9 +10,9 @@ without vbq_web.leaks (trame-slicer 2.0 as it is): the baseline.
     VBQ_WEB_RELEASE=0 python benchmarks/bench_web_loads.py
 
 Measured here (2 shared cores, real MRI 42x76x77, each load + Create level segments + one painted ball):
-150 loads grow RSS by 252 MB (1.73 MB per load) with trame-slicer as it is, by 102 MB (0.70 MB per load) with
-vbq_web.leaks; what is left is the effect pipelines trame-slicer's layer displayable manager keeps after a
-scene clear (two per view per load, their image filters released).
+150 loads grow RSS by 252 MB (1.73 MB per load) with trame-slicer as it is, by 177 MB (1.22 MB per load) with
+vbq_web.leaks; what is left is mostly the effect pipelines trame-slicer's layer displayable manager keeps after
+a scene clear (see vbq_web/leaks.py).
 """
 
 from __future__ import annotations

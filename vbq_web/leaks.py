@@ -15,6 +15,11 @@ forms a reference cycle through C++ that Python's garbage collector cannot see: 
    volume and the wrapper keep each other alive after the scene is cleared. :func:`release_segmentation` (before
    each clear) removes that observer and the wrapper's references.
 
+Not fixed here: after a scene clear the segment editor adds its effects' parameter nodes again and the layer
+displayable manager builds new effect pipelines for every view (brush and threshold previews with their image
+filters) while the old ones stay alive (C++ holds them). Emptying them from Python crashed VTK (segfault in the
+server tests), so they stay: about 1.2 MB per case load is left (benchmarks/bench_web_loads.py).
+
 Hand-written (no upstream fix in trame-slicer 2.0.0); remove when trame-slicer frees these itself.
 """
 
@@ -46,30 +51,6 @@ def install() -> None:
 
     cls.get_display = get_display
     cls._vbq_display_cached = True
-
-
-def release_pipelines(editor) -> int:
-    """Detach the effect pipelines of ``editor``'s effects (before the scene is cleared, which makes new ones).
-    Returns how many were released."""
-    n = 0
-    for effect in list(getattr(editor, "_effects", {}).values()):
-        for weak in list(getattr(effect, "_pipelines", [])):
-            pipeline = weak()
-            if pipeline is None:
-                continue
-            try:
-                pipeline.SetActive(False)
-                obs = getattr(pipeline, "_obs", None) or getattr(pipeline, "_observer", None)
-                if obs is not None and hasattr(obs, "SetPythonCallback"):
-                    obs.SetPythonCallback(None)
-                pipeline.RemoveAllObservers()
-                for attr in list(vars(pipeline)):
-                    setattr(pipeline, attr, None)
-                n += 1
-            except Exception:  # noqa: BLE001 - freeing memory never breaks a case load
-                log.debug("could not release a pipeline", exc_info=True)
-        effect._pipelines = []
-    return n
 
 
 def release_segmentation(editor) -> bool:

@@ -267,11 +267,9 @@ class VBQAppLogic:
         # into a scene that was not cleared first (its own "load volume" button clears the scene first).
         self.throttle.cancel()
         if os.environ.get("VBQ_WEB_RELEASE", "1") != "0":  # 0: trame-slicer as it is (benchmarks/bench_web_loads)
-            from .leaks import release_pipelines, release_segmentation
+            from .leaks import release_segmentation
 
-            self.editor.deactivate_effect()
             release_segmentation(self.editor)
-            release_pipelines(self.editor)
         self.scene.Clear()
 
     @_guard
