@@ -6,12 +6,7 @@ forms a reference cycle through C++ that Python's garbage collector cannot see: 
 1. ``Segmentation.get_display()`` wraps the segmentation's display node in a new ``SegmentationDisplay`` (such an
    observer) on every call, and the segment list asks for it for every segment on every refresh: ~180 objects
    per case. :func:`install` makes it return one wrapper per display node (re-made when the node changes).
-2. After a scene clear, the segment editor adds its effects' parameter nodes to the scene again and the layer
-   displayable manager builds new effect pipelines for every view (paint/erase brushes, threshold previews, each
-   with image filters and actors); the old ones stay referenced by their observers. :func:`release_pipelines`
-   (called before each clear) takes the old pipelines' observers off and drops their references, so they go.
-
-3. ``Segmentation`` observes its node's ModifiedEvent with a lambda on itself: the node, its labelmaps, the
+2. ``Segmentation`` observes its node's ModifiedEvent with a lambda on itself: the node, its labelmaps, the
    volume and the wrapper keep each other alive after the scene is cleared. :func:`release_segmentation` (before
    each clear) removes that observer and the wrapper's references.
 
