@@ -29,6 +29,18 @@ def s_coordinates(mask: np.ndarray, ijk_to_ras: np.ndarray) -> Optional[np.ndarr
     return row[0] * i + row[1] * j + row[2] * k + row[3]
 
 
+def s_of_segment(array: np.ndarray, origin, spacing, direction) -> Optional[np.ndarray]:
+    """S (mm) of each voxel of a (k, j, i) ``array`` with SimpleITK-style LPS geometry (``direction``: the 3 x 3
+    matrix, row by row), as :class:`VBQScoreLib.segments.Segment` holds a segment; None when it is empty. LPS's
+    third axis is S."""
+    k, j, i = np.nonzero(array)
+    if k.size == 0:
+        return None
+    d = np.asarray(direction, float).reshape(3, 3)[2]
+    sp = np.asarray(spacing, float)
+    return float(origin[2]) + d[0] * sp[0] * i + d[1] * sp[1] * j + d[2] * sp[2] * k
+
+
 def check(csf_s: Optional[np.ndarray], level_s: dict, reference: str, preset_name: str) -> Optional[str]:
     """``csf_s``: S of the CSF voxels; ``level_s``: level name -> S of its voxels (empty levels left out)."""
     if csf_s is None or not level_s or reference in ("", "any"):
