@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from VBQScoreLib.options import ScoreOptions
+from VBQScoreLib.measuring.options import ScoreOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
 #: the subprocess: one complete save of reading A, then (hook set) a save of reading B that dies at a step
 SAVE_SCRIPT = r"""
 import os, shutil, sys
-from VBQScoreLib.api import score_files
+from VBQScoreLib.measuring.api import score_files
 from vbq_web.readings import save_reading
 from vbq_web.worklist import Worklist
 manifest, out, seg_a, seg_b, image = sys.argv[1:6]
@@ -32,7 +32,7 @@ def save(src):
     return save_reading(wl.folder, "001", lambda p: shutil.copyfile(src, p), lambda p: score_files(image, p))
 hook = os.environ.pop("VBQ_WEB_SAVE_HOOK", "")
 save(seg_a)
-wl.write_table(__import__("VBQScoreLib.options", fromlist=["x"]).ScoreOptions())
+wl.write_table(__import__("VBQScoreLib.measuring.options", fromlist=["x"]).ScoreOptions())
 os.environ["VBQ_WEB_SAVE_HOOK"] = hook
 result, error, kept = save(seg_b)
 print("completed", kept)
@@ -115,7 +115,7 @@ def test_table_never_trusts_a_result_of_another_segmentation(cases, tmp_path):
     the segmentation that is there, as vbq batch does."""
     import shutil
 
-    from VBQScoreLib.api import score_files
+    from VBQScoreLib.measuring.api import score_files
     from vbq_web.worklist import Worklist
 
     wl = Worklist(cases["manifest"], "R1", tmp_path / "readings")

@@ -40,7 +40,7 @@ def main() -> int:
     import SimpleITK as sitk
     from trame.app import get_server
 
-    from VBQScoreLib.options import ScoreOptions
+    from VBQScoreLib.measuring.options import ScoreOptions
     from vbq_web.app import VBQWebApp
     from vbq_web.logic import Session
 

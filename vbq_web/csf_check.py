@@ -31,7 +31,7 @@ def s_coordinates(mask: np.ndarray, ijk_to_ras: np.ndarray) -> Optional[np.ndarr
 
 def s_of_segment(array: np.ndarray, origin, spacing, direction) -> Optional[np.ndarray]:
     """S (mm) of each voxel of a (k, j, i) ``array`` with SimpleITK-style LPS geometry (``direction``: the 3 x 3
-    matrix, row by row), as :class:`VBQScoreLib.segments.Segment` holds a segment; None when it is empty. LPS's
+    matrix, row by row), as :class:`VBQScoreLib.input.segmentations.Segment` holds a segment; None when it is empty. LPS's
     third axis is S."""
     k, j, i = np.nonzero(array)
     if k.size == 0:

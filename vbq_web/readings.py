@@ -76,7 +76,7 @@ def final_path(folder: Path, case_id: str, key: str) -> Path:
 def save_reading(folder, case_id: str, write_segmentation: Callable[[Path], None],
                  score: Callable[[Path], object]):
     """Save one reading as one unit (see the module). ``write_segmentation(path)`` writes the ``.seg.nrrd``;
-    ``score(path)`` measures it (a :class:`VBQScoreLib.result.VBQResult`) or raises ``VBQInputError`` (then the
+    ``score(path)`` measures it (a :class:`VBQScoreLib.measuring.result.VBQResult`) or raises ``VBQInputError`` (then the
     reading is saved without JSON/CSV and the error is returned). Returns ``(result or None, error or None,
     kept_previous)``. On failure before the commit nothing in ``folder`` has changed."""
     from VBQScoreLib.errors import VBQInputError
@@ -208,7 +208,7 @@ def recover(folder, case_ids, other_stems=("results", "results_long", "worklist"
 def trio_matches(seg: Path, result_json: Path, levels_csv: Path) -> Optional[dict]:
     """The ``result.json`` of ``seg`` when it and ``levels_csv`` belong to that very file (the segmentation's
     SHA-256 recorded by ``vbq score``; the CSV equal to the one the result writes), else None."""
-    from VBQScoreLib.result import VBQResult
+    from VBQScoreLib.measuring.result import VBQResult
 
     try:
         data = json.loads(result_json.read_text(encoding="utf-8"))
