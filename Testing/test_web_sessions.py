@@ -172,6 +172,13 @@ def test_second_browser_on_a_link_is_read_only(real_t1_path, tmp_path):
         assert B.state(a, "vbq_roi_radius") != 19 and not (readings / "R1" / "001.seg.nrrd").exists()
         # A works as usual
         _label(a)
+        csf, info = B.table(a)["CSF"]["voxels"], B.state(a, "vbq_info")
+        # B hides the cover and clicks into the view while A's Quick ROI tool is on: the server refuses the
+        # view events of the second window (else a Quick ROI would grow there)
+        b.evaluate("() => { document.querySelector('#vbq-other-window').style.display = 'none'; }")
+        B.click_view(b, 0.45, 0.3)
+        b.wait_for_timeout(1500)
+        assert B.table(a)["CSF"]["voxels"] == csf and B.state(a, "vbq_info") == info
         a.keyboard.press("Control+s")
         a.wait_for_selector("#vbq-saved")
         a.keyboard.press("PageDown")

@@ -84,7 +84,7 @@ def _gate_of(handler):
 def _patch_wslink() -> None:
     from wslink.protocol import WslinkHandler
 
-    if getattr(WslinkHandler, "_vbq_single_writer", False):
+    if getattr(WslinkHandler, "vbq_single_writer", False):
         return
     on_connect, on_close, on_message = WslinkHandler.onConnect, WslinkHandler.onClose, \
         WslinkHandler.onCompleteMessage
@@ -118,7 +118,7 @@ def _patch_wslink() -> None:
     WslinkHandler.onConnect = onConnect
     WslinkHandler.onClose = onClose
     WslinkHandler.onCompleteMessage = onCompleteMessage
-    WslinkHandler._vbq_single_writer = True
+    WslinkHandler.vbq_single_writer = True
 
 
 def install(server) -> SessionGate:
