@@ -131,7 +131,7 @@ def test_two_readers_at_once_each_sees_only_their_own(real_t1_path, tmp_path):
             p2.evaluate("([img, seg]) => window.trame.trigger('vbq_load', [img, seg])",
                         [str(real_t1_path), str(readings / "R1" / "001.seg.nrrd")])
             p2.wait_for_selector("#vbq-error")
-            assert "nothing else can be opened" in p2.locator("#vbq-error").inner_text()
+            assert "cases are opened with Next/Previous" in p2.locator("#vbq-error").inner_text()
             assert p2.locator("#vbq-table").count() == 0
             p1.screenshot(path=str(tmp_path / "reader-R1.png"))
             p2.screenshot(path=str(tmp_path / "reader-R2.png"))

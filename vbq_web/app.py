@@ -15,16 +15,24 @@ from . import offscreen  # noqa: F401  (before trame-slicer loads VTK's renderin
 
 from trame.app import TrameApp  # noqa: E402
 
+from typing import Optional  # noqa: E402
+
+from .access import Access  # noqa: E402
 from .logic import Session, VBQAppLogic  # noqa: E402
 from .ui import VBQAppUI  # noqa: E402
 
 
 class VBQWebApp(TrameApp):
-    def __init__(self, server=None, *, session: Session):
+    """``access``: who may connect (:class:`vbq_web.access.Access`); by default a new random token, which the
+    link must carry (``app.access.link(host, port)``)."""
+
+    def __init__(self, server=None, *, session: Session, access: Optional[Access] = None):
         from trame_slicer import module as trame_slicer_module
         from trame_slicer.core import SlicerApp
 
         super().__init__(server)
+        self.access = access if access is not None else Access()
+        self.access.install(self.server)  # before anything is served: token, Origin, trame's secret
         from .single_writer import install
 
         self.gate = install(self.server)  # the first browser edits, another one on the link only watches
@@ -35,21 +43,6 @@ class VBQWebApp(TrameApp):
         self.logic.segment_editor_logic.set_ui(self.ui.segment_editor)
         self.gate.on_connected.append(self.logic.render_soon)  # a browser that joins gets the views' images
         self._slicer_brush_defaults()
-        self.server.controller.on_server_bind.add(self._session_route)
-
-    @staticmethod
-    def _session_route(wslink_server) -> None:
-        """Answer the page's session request. trame's page first POSTs to ``<page URL>paraview/`` (a launcher's
-        address) and, on the 405 it gets from a plain trame server, connects to its own ``/ws``: a console error
-        in every browser. This answers it with that same ``/ws`` (``USE_HOST``: the page's own host and port;
-        the page swaps ws/wss to match http/https)."""
-        from aiohttp import web
-
-        async def session(_request):
-            return web.json_response({"sessionURL": "ws://USE_HOST/ws"})
-
-        for path in ("/paraview/", "/"):  # "/": the page's URL with a query (?token=...) + "paraview/"
-            wslink_server.app.router.add_post(path, session)
 
     def _slicer_brush_defaults(self) -> None:
         """Paint and erase as Slicer's Segment Editor starts: a disc in the slice shown (not a sphere through the

@@ -20,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 #: the flags that work on these machines (headless, no sandbox, no GPU, nothing fetched in the background)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-URL_RE = re.compile(r"vbq web: open (http://\S+) in a browser")
+URL_RE = re.compile(r"vbq web: open (https?://\S+) in a browser")
 READER_RE = re.compile(r"\[reader (\S+)\]\s*$")
 
 
@@ -32,11 +32,11 @@ def chromium_path() -> Optional[str]:
 
 
 class Server:
-    """A running ``vbq web`` subprocess: ``url``, ``started`` (clock time of the launch), ``url_seconds`` (launch
-    to the URL printed), ``log`` (its stderr file). With ``--readers``, ``n_urls`` links are awaited:
-    ``urls`` maps each reader to their link (``url`` is the first)."""
+    """A running ``vbq web`` subprocess: ``url`` (the printed link, with its ``?token=``), ``started`` (clock
+    time of the launch), ``url_seconds`` (launch to the URL printed), ``log`` (its stderr file). With
+    ``--readers``, ``n_urls`` links are awaited: ``urls`` maps each reader to their link (``url`` is the first)."""
 
-    def __init__(self, args, cwd=None, timeout: float = 120.0, n_urls: int = 1, env=None):
+    def __init__(self, args, cwd=None, timeout: float = 120.0, env: Optional[dict] = None, n_urls: int = 1):
         self.log = Path(tempfile.mkstemp(prefix="vbq-web-", suffix=".log")[1])
         self.started = time.perf_counter()
         self._err = open(self.log, "w", encoding="utf-8")

@@ -27,13 +27,17 @@ import sys
 import threading
 import time
 
-URL_LINE = re.compile(r"vbq web: open (http://\S+) in a browser \(Ctrl\+C stops\)(.*)$")
+URL_LINE = re.compile(r"vbq web: open (https?://\S+) in a browser \(Ctrl\+C stops\)(.*)$")
 
 #: measuring flags forwarded to every reader's session: (flag, attribute, kind)
 MEASURE_FLAGS = (("--preset", "preset", "value"), ("--stat", "stat", "value"), ("--levels", "levels", "value"),
                  ("--aggregate", "aggregate", "value"), ("--csf-reference", "csf_reference", "value"),
                  ("--erode-mm", "erode_mm", "value"), ("--mid-slices", "mid_slices", "value"),
-                 ("--require-all-levels", "require_all_levels", "flag"), ("--vbq-range", "vbq_range", "pair"))
+                 ("--require-all-levels", "require_all_levels", "flag"), ("--vbq-range", "vbq_range", "pair"),
+                 # and the access and upload flags of vbq_web.access (each child its own token, by env)
+                 ("--no-token", "no_token", "flag"), ("--certfile", "certfile", "value"),
+                 ("--keyfile", "keyfile", "value"), ("--max-upload", "max_upload", "value"),
+                 ("--max-voxels", "max_voxels", "value"))
 
 
 def parse_readers(text: str) -> list:
@@ -96,11 +100,13 @@ def serve_readers(args, readers: list) -> int:
     lock = threading.Lock()
     started = time.perf_counter()
     for i, reader in enumerate(readers):
-        token = secrets.token_urlsafe(24)
+        token = secrets.token_urlsafe(24)  # 32 URL-safe characters (vbq_web.access takes 16-256)
         port = 0 if args.port == 0 else args.port + i
         cmd = [sys.executable, "-m", "vbq_cli", "web", "--worklist", str(args.worklist), "--reader", reader,
                "--out", str(out), "--host", args.host, "--port", str(port), "--no-browser", *measure_argv(args)]
         env = dict(os.environ, VBQ_WEB_TOKEN=token)
+        if getattr(args, "no_token", False):
+            env.pop("VBQ_WEB_TOKEN")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, bufsize=1,
                                 env=env, start_new_session=True, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         children.append((reader, token, proc))

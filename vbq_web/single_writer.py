@@ -36,13 +36,25 @@ class SessionGate:
         self.caller = None  # the connection whose message is being handled
         self.refused = 0
         self.on_connected: list = []  # called (no argument) after a browser connects
+        self.authenticated = None  # wslink's set of the connections that passed its hello (the secret)
+        self._published = None
 
 
     @property
     def owner(self):
-        return self.clients[0] if self.clients else None
+        """The first connected browser that passed wslink's hello (the session's secret): a connection that
+        never authenticates cannot take the session."""
+        for c in self.clients:
+            if self.authenticated is None or c in self.authenticated:
+                return c
+        return None
+
+    def refresh(self) -> None:
+        if self.owner != self._published:
+            self._publish()
 
     def _publish(self) -> None:
+        self._published = self.owner
         try:
             with self.server.state as s:
                 s.vbq_owner = f"c{self.owner}" if self.owner is not None else ""
@@ -93,6 +105,7 @@ def _patch_wslink() -> None:
         await on_connect(self, request, client_id)
         gate = _gate_of(self)
         if gate is not None:
+            gate.authenticated = self.authentified_client_ids
             gate.connected(client_id)
 
     async def onClose(self, client_id):  # noqa: N802
@@ -105,7 +118,11 @@ def _patch_wslink() -> None:
 
     async def onCompleteMessage(self, rpc, client_id):  # noqa: N802
         gate = _gate_of(self)
-        if gate is not None and isinstance(rpc, dict) and "id" in rpc and not str(rpc["id"]).startswith("system"):
+        if gate is not None and isinstance(rpc, dict) and str(rpc.get("id", "")).startswith("system"):
+            result = await on_message(self, rpc, client_id)  # wslink's hello: the secret checked
+            gate.refresh()
+            return result
+        if gate is not None and isinstance(rpc, dict) and "id" in rpc:
             if not gate.allows(rpc, client_id):
                 gate.refused += 1
                 if client_id in self.connections and not self.connections[client_id].closed:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import VBQInputError
+from .detached_data import check_image_file, check_series_voxels
 
 # DICOM tag -> key in the provenance "dicom" dict
 DICOM_FIELDS = {
@@ -121,6 +122,7 @@ def _read_dicom_series(folder: Path, series_uid: str | None = None, shown=None) 
         files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid))
         if not files:
             raise VBQInputError(f"{shown}: DICOM series {series_uid} not found in {folder}")
+    check_series_voxels(files, shown)  # slice size x number of files against --max-voxels, before reading
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -157,6 +159,7 @@ def read_image(path) -> ImageInput:
     if p.is_dir():
         return _read_dicom_series(p, shown=path)
     if p.name.lower().endswith(".seg.nrrd"):
+        check_image_file(p)
         raise VBQInputError(f"{path}: is a Slicer segmentation, not an MRI (give the image first, then the "
                             "segmentation)")
     if _is_dicom_file(p):
@@ -171,6 +174,7 @@ def read_image(path) -> ImageInput:
             return _read_dicom_series(p.parent, uid, shown=path)
     if not os.access(p, os.R_OK):
         raise VBQInputError(f"{path}: image is not readable (permission denied)")
+    check_image_file(p)  # a data file outside its folder, or too many voxels: refused before reading
     try:
         image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
