@@ -158,7 +158,7 @@ class VBQAppLogic:
             "vbq_previous": self.previous_case,
             "vbq_go_to": self.go_to,
             "vbq_measure_now": self.measure_now,
-            "vbq_load": self.load_from_page,
+            "vbq_load": self.load_case,
             "vbq_open_uploads": self.open_uploads,
             "vbq_clear_uploads": self.clear_uploads,
             "vbq_dismiss": self.dismiss,
