@@ -143,6 +143,8 @@ def session_from_args(args):
             raise VBQInputError("--worklist needs --reader NAME (the readings go to OUT/NAME/), or --readers "
                                 "R1,R2,... (one session each)")
         worklist = Worklist(args.worklist, args.reader, Path(args.out or "readings"))
+        for message in worklist.skipped:  # a vbq intake manifest: rows not ok (ambiguous, no_series)
+            print(f"vbq web: {message}", file=sys.stderr)
         return Session(options=options, out_dir=worklist.folder, worklist=worklist, max_upload=max_upload)
     if args.reader:
         raise VBQInputError("--reader applies to --worklist")
