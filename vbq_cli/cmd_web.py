@@ -35,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--worklist", metavar="MANIFEST", help="reader worklist: a vbq batch manifest CSV "
                    "(case_id,image[,labels]; a segmentation column is ignored: readers are blinded)")
     p.add_argument("--reader", metavar="NAME", help="reader id for --worklist (readings go to OUT/NAME/)")
+    p.add_argument("--readers", metavar="R1,R2,...", help="one session per reader for --worklist: each reader gets "
+                   "an own link (own port and token) and sees only their own readings (ports from --port on, "
+                   "or free ones with --port 0)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="where Save writes <case>.seg.nrrd, <case>.result.json and <case>.levels.csv (default: "
                    "the current folder; with --worklist: readings)")
@@ -132,10 +135,13 @@ def session_from_args(args):
         raise VBQInputError(f"--port {args.port}: a port is a number from 0 to 65535")
     max_upload = parse_size(args.max_upload)
     if args.worklist:
+        if args.readers:
+            raise VBQInputError("--readers starts one session per reader: call serve_readers")  # pragma: no cover
         if args.image or args.segmentation:
             raise VBQInputError("--worklist takes the images from the manifest: give no IMAGE/SEGMENTATION")
         if not args.reader:
-            raise VBQInputError("--worklist needs --reader NAME (the readings go to OUT/NAME/)")
+            raise VBQInputError("--worklist needs --reader NAME (the readings go to OUT/NAME/), or --readers "
+                                "R1,R2,... (one session each)")
         worklist = Worklist(args.worklist, args.reader, Path(args.out or "readings"))
         for message in worklist.skipped:  # a vbq intake manifest: rows not ok (ambiguous, no_series)
             print(f"vbq web: {message}", file=sys.stderr)
@@ -178,6 +184,24 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     _check_web_extra()
+    if args.readers:
+        from vbq_web.readers import parse_readers, serve_readers
+
+        from .measure_options import options_from_args
+
+        if not args.worklist:
+            raise VBQInputError("--readers applies to --worklist")
+        if args.reader:
+            raise VBQInputError("give --reader NAME (one session) or --readers R1,R2,... (one each), not both")
+        if args.image or args.segmentation:
+            raise VBQInputError("--worklist takes the images from the manifest: give no IMAGE/SEGMENTATION")
+        if not 0 <= args.port <= 65535 - 64:
+            raise VBQInputError(f"--port {args.port}: a port is a number from 0 to 65535")
+        if args.token:
+            raise VBQInputError("--readers gives each reader an own random token: no --token")
+        options_from_args(args)  # bad measuring flags said once, here, not by every reader's session
+        access_from_args(args)  # and bad access flags (--no-token on a network host, --certfile...)
+        return serve_readers(args, parse_readers(args.readers))
     access = access_from_args(args)
     session = session_from_args(args)
 

@@ -33,11 +33,15 @@ class VBQWebApp(TrameApp):
         super().__init__(server)
         self.access = access if access is not None else Access()
         self.access.install(self.server)  # before anything is served: token, Origin, trame's secret
+        from .single_writer import install
+
+        self.gate = install(self.server)  # the first browser edits, another one on the link only watches
         self.server.enable_module(trame_slicer_module)
         self.slicer_app = SlicerApp()
         self.logic = VBQAppLogic(self.server, self.slicer_app, session)
         self.ui = VBQAppUI(self.server, self.logic.layout_manager)
         self.logic.segment_editor_logic.set_ui(self.ui.segment_editor)
+        self.gate.on_connected.append(self.logic.render_soon)  # a browser that joins gets the views' images
         self._slicer_brush_defaults()
 
     def _slicer_brush_defaults(self) -> None:

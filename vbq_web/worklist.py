@@ -14,7 +14,9 @@ Each reader's readings go to ``OUT/<reader>/``:
   ``case_id`` and which the reader-agreement analysis takes as one reader's measurements;
 - ``worklist.json``: where the reader was (the case shown last), so a restart resumes there.
 
-A case counts as read once its ``.seg.nrrd`` exists. Everything is written atomically.
+A case counts as read once its ``.seg.nrrd`` exists. A save writes the three files as one unit and keeps
+the reading it replaces as ``<case>.seg.nrrd.prev`` (:mod:`vbq_web.readings`); what a killed save left is
+finished or removed when the worklist opens (:attr:`Worklist.recovered`). Everything is written atomically.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ class Worklist:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise VBQInputError(f"--out {out_dir}: cannot create {self.folder} ({exc.strerror or exc})") from None
+        from .readings import recover
+
+        #: what a killed save had left, finished or removed at the start (one line each)
+        self.recovered = recover(self.folder, [c.case_id for c in self.cases])
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -129,18 +135,23 @@ class Worklist:
     # -- the reader's table
     def write_table(self, options) -> Path:
         """``results.csv`` + ``results_long.csv`` of every read case, in manifest order, in the ``vbq batch``
-        layout: from each case's ``result.json``, or (a case saved before it could be measured, e.g. without
-        CSF) measured again by ``vbq batch``'s own case runner, which gives its one-line error row."""
+        layout: from each case's ``result.json`` when the trio is complete and belongs together
+        (:func:`vbq_web.readings.trio_matches`: the JSON records the ``.seg.nrrd``'s SHA-256, the CSV is the JSON's),
+        else (a case saved before it could be measured, e.g. without CSF, or a trio that does not match) measured
+        again by ``vbq batch``'s own case runner, which gives its one-line error row."""
         from VBQScoreLib.batch import Case, record_from_result, score_case, write_tables
+
+        from .readings import trio_matches
 
         records = []
         for i, case in enumerate(self.cases):
             f = self.files(i)
             if not f.segmentation.is_file():
                 continue
-            try:
-                records.append(record_from_result(case.case_id, json.loads(f.result_json.read_text("utf-8"))))
-            except (OSError, ValueError):
+            data = trio_matches(f.segmentation, f.result_json, f.levels_csv)
+            if data is not None:
+                records.append(record_from_result(case.case_id, data))
+            else:
                 records.append(score_case(Case(case.case_id, case.image, str(f.segmentation)).to_dict(), options))
         out = self.folder / TABLE_FILE
         write_tables(records, out, preset_levels=options.resolve_preset().levels)

@@ -34,10 +34,11 @@ SNOMED_CODES = {
     # CSF: code and meaning as in Slicer's "Segmentation category and type - DICOM master list"
     "CSF": ("65216001", "Cerebrospinal Fluid"),
 }
-#: distinct colours (Okabe-Ito / Tableau-like), cycled over the levels; CSF is always light blue
+#: distinct colours (Okabe-Ito / Tableau-like), cycled over the levels; CSF is always blue (the sixth level,
+#: C7 in lu2024, is lime: Okabe-Ito's sky blue beside CSF's blue could not be told apart in the views)
 LEVEL_COLORS = [
     (0.902, 0.624, 0.000), (0.000, 0.620, 0.451), (0.835, 0.369, 0.000), (0.800, 0.475, 0.655),
-    (0.941, 0.894, 0.259), (0.337, 0.706, 0.914), (0.600, 0.350, 0.200), (0.550, 0.550, 0.550),
+    (0.941, 0.894, 0.259), (0.650, 0.850, 0.150), (0.600, 0.350, 0.200), (0.550, 0.550, 0.550),
     (0.300, 0.300, 0.900), (0.700, 0.100, 0.100), (0.200, 0.600, 0.200), (0.900, 0.400, 0.600),
 ]
 CSF_COLOR = (0.000, 0.447, 0.698)
