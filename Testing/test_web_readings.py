@@ -72,9 +72,9 @@ def _batch_table(tmp_path, image, seg):
 @pytest.mark.parametrize("step", ["staged_seg", "staged", "committed", "prev", "seg", "result_json",
                                   "levels_csv", "applied", None])
 def test_kill_at_each_step_of_a_save_then_restart(cases, tmp_path, step):
-    from VBQScoreLib.batch import long_path_for  # noqa: F401 - the table layout is vbq batch's
     from vbq_web.readings import STEPS, sha256_file, trio_matches
     from vbq_web.worklist import Worklist
+    from VBQScoreLib.batch import long_path_for  # noqa: F401 - the table layout is vbq batch's
 
     out = tmp_path / "readings"
     r = subprocess.run([sys.executable, "-c", SAVE_SCRIPT, cases["manifest"], out, cases["a"], cases["b"],
@@ -115,8 +115,8 @@ def test_table_never_trusts_a_result_of_another_segmentation(cases, tmp_path):
     the segmentation that is there, as vbq batch does."""
     import shutil
 
-    from VBQScoreLib.measuring.api import score_files
     from vbq_web.worklist import Worklist
+    from VBQScoreLib.measuring.api import score_files
 
     wl = Worklist(cases["manifest"], "R1", tmp_path / "readings")
     f = wl.files(0)

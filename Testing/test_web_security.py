@@ -26,9 +26,8 @@ import aiohttp  # noqa: E402
 import psutil  # noqa: E402
 import SimpleITK as sitk  # noqa: E402
 
-from vbq_web import browser as B  # noqa: E402
-
 import wslink_client as W  # noqa: E402
+from vbq_web import browser as B  # noqa: E402
 
 REFUSED = "vbq web: open the link printed in the terminal (http://…/?token=…)\n"
 LINK_LINE = re.compile(r"^vbq web: open (http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]{40,})) in a browser "

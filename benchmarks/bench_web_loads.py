@@ -40,9 +40,9 @@ def main() -> int:
     import SimpleITK as sitk
     from trame.app import get_server
 
-    from VBQScoreLib.measuring.options import ScoreOptions
     from vbq_web.app import VBQWebApp
     from vbq_web.logic import Session
+    from VBQScoreLib.measuring.options import ScoreOptions
 
     app = VBQWebApp(server=get_server("bench_web_loads", client_type="vue3"),
                     session=Session(options=ScoreOptions(), out_dir=Path(tempfile.mkdtemp())))

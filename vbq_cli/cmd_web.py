@@ -65,9 +65,8 @@ def register(sub) -> None:
 
 def access_from_args(args):
     """The :class:`vbq_web.access.Access` of the flags (token, host, HTTPS), checked."""
-    from VBQScoreLib.errors import VBQInputError
-
     from vbq_web.access import TOKEN_ENV, Access, check_token_text, is_loopback
+    from VBQScoreLib.errors import VBQInputError
 
     loopback = is_loopback(args.host)
     if args.no_token:
@@ -120,15 +119,13 @@ def session_from_args(args):
     """The :class:`vbq_web.logic.Session` of the parsed flags (worklist and options validated)."""
     from pathlib import Path
 
+    from vbq_web.logic import Session
+    from vbq_web.uploads import parse_size
+    from vbq_web.worklist import Worklist
     from VBQScoreLib.atomic import check_output_directory
     from VBQScoreLib.errors import VBQInputError
 
-    from vbq_web.logic import Session
-    from vbq_web.worklist import Worklist
-
     from .measure_options import options_from_args
-
-    from vbq_web.uploads import parse_size
 
     options = options_from_args(args)
     if not 0 <= args.port <= 65535:
@@ -179,9 +176,9 @@ def _quiet_vtk(before_app: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from VBQScoreLib.errors import VBQInputError
-
     import logging
+
+    from VBQScoreLib.errors import VBQInputError
 
     _check_web_extra()
     if args.readers:

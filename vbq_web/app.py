@@ -11,12 +11,9 @@ editor), its logic (:mod:`vbq_web.logic`) and its page (:mod:`vbq_web.ui`), as t
 
 from __future__ import annotations
 
-from . import offscreen  # noqa: F401  (before trame-slicer loads VTK's rendering)
-
 from trame.app import TrameApp  # noqa: E402
 
-from typing import Optional  # noqa: E402
-
+from . import offscreen  # noqa: F401  (before trame-slicer loads VTK's rendering)
 from .access import Access  # noqa: E402
 from .logic import Session, VBQAppLogic  # noqa: E402
 from .ui import VBQAppUI  # noqa: E402
@@ -26,7 +23,7 @@ class VBQWebApp(TrameApp):
     """``access``: who may connect (:class:`vbq_web.access.Access`); by default a new random token, which the
     link must carry (``app.access.link(host, port)``)."""
 
-    def __init__(self, server=None, *, session: Session, access: Optional[Access] = None):
+    def __init__(self, server=None, *, session: Session, access: Access | None = None):
         from trame_slicer import module as trame_slicer_module
         from trame_slicer.core import SlicerApp
 

@@ -14,7 +14,6 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 CHROMIUM = "/usr/bin/chromium"
 #: the flags that work on these machines (headless, no sandbox, no GPU, nothing fetched in the background)
@@ -24,7 +23,7 @@ URL_RE = re.compile(r"vbq web: open (https?://\S+) in a browser")
 READER_RE = re.compile(r"\[reader (\S+)\]\s*$")
 
 
-def chromium_path() -> Optional[str]:
+def chromium_path() -> str | None:
     """The system Chromium, or None (``CHROMIUM`` first, then ``chromium`` on PATH)."""
     if os.access(CHROMIUM, os.X_OK):
         return CHROMIUM
@@ -36,7 +35,7 @@ class Server:
     time of the launch), ``url_seconds`` (launch to the URL printed), ``log`` (its stderr file). With
     ``--readers``, ``n_urls`` links are awaited: ``urls`` maps each reader to their link (``url`` is the first)."""
 
-    def __init__(self, args, cwd=None, timeout: float = 120.0, env: Optional[dict] = None, n_urls: int = 1):
+    def __init__(self, args, cwd=None, timeout: float = 120.0, env: dict | None = None, n_urls: int = 1):
         self.log = Path(tempfile.mkstemp(prefix="vbq-web-", suffix=".log")[1])
         self.started = time.perf_counter()
         self._err = open(self.log, "w", encoding="utf-8")

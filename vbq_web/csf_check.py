@@ -15,12 +15,10 @@ Returns a flag line (``CSF_LOCATION``: what is wrong and where the preset wants 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 
-def s_coordinates(mask: np.ndarray, ijk_to_ras: np.ndarray) -> Optional[np.ndarray]:
+def s_coordinates(mask: np.ndarray, ijk_to_ras: np.ndarray) -> np.ndarray | None:
     """S (mm) of each voxel of a (k, j, i) ``mask``; None when it is empty."""
     k, j, i = np.nonzero(mask)
     if k.size == 0:
@@ -29,10 +27,10 @@ def s_coordinates(mask: np.ndarray, ijk_to_ras: np.ndarray) -> Optional[np.ndarr
     return row[0] * i + row[1] * j + row[2] * k + row[3]
 
 
-def s_of_segment(array: np.ndarray, origin, spacing, direction) -> Optional[np.ndarray]:
+def s_of_segment(array: np.ndarray, origin, spacing, direction) -> np.ndarray | None:
     """S (mm) of each voxel of a (k, j, i) ``array`` with SimpleITK-style LPS geometry (``direction``: the 3 x 3
-    matrix, row by row), as :class:`VBQScoreLib.input.segmentations.Segment` holds a segment; None when it is empty. LPS's
-    third axis is S."""
+    matrix, row by row), as :class:`VBQScoreLib.input.segmentations.Segment` holds a segment; None when it is
+    empty. LPS's third axis is S."""
     k, j, i = np.nonzero(array)
     if k.size == 0:
         return None
@@ -41,7 +39,7 @@ def s_of_segment(array: np.ndarray, origin, spacing, direction) -> Optional[np.n
     return float(origin[2]) + d[0] * sp[0] * i + d[1] * sp[1] * j + d[2] * sp[2] * k
 
 
-def check(csf_s: Optional[np.ndarray], level_s: dict, reference: str, preset_name: str) -> Optional[str]:
+def check(csf_s: np.ndarray | None, level_s: dict, reference: str, preset_name: str) -> str | None:
     """``csf_s``: S of the CSF voxels; ``level_s``: level name -> S of its voxels (empty levels left out)."""
     if csf_s is None or not level_s or reference in ("", "any"):
         return None

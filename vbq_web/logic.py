@@ -20,13 +20,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from VBQScoreLib.errors import VBQInputError
 
 from .throttle import Throttle
-from .uploads import KINDS as UPLOAD_KINDS
-from .uploads import UploadStore
+from .uploads import KINDS as UPLOAD_KINDS, UploadStore
 from .worklist import Worklist, case_files, check_name
 
 log = logging.getLogger("vbq_web")
@@ -41,11 +39,11 @@ class Session:
 
     options: object  # VBQScoreLib.measuring.options.ScoreOptions
     out_dir: Path = Path(".")
-    image: Optional[str] = None
-    segmentation: Optional[str] = None
-    labels: Optional[str] = None
-    case_id: Optional[str] = None
-    worklist: Optional[Worklist] = None
+    image: str | None = None
+    segmentation: str | None = None
+    labels: str | None = None
+    case_id: str | None = None
+    worklist: Worklist | None = None
     max_upload: int = 2 * 1024 ** 3  # bytes per uploaded file (--max-upload)
     quick_roi: dict = field(default_factory=lambda: {"radius_mm": 8.0, "sagittal_slices": 3, "erode_mm": 1.0})
 
@@ -76,9 +74,8 @@ class VBQAppLogic:
         from trame_slicer.core import LayoutManager
         from trame_slicer.rca_view import register_rca_factories
 
-        from .quick_roi_effect import QuickRoiEffect
-
         from . import leaks
+        from .quick_roi_effect import QuickRoiEffect
 
         if os.environ.get("VBQ_WEB_RELEASE", "1") != "0":  # 0: trame-slicer as it is (bench_web_loads.py)
             leaks.install()  # trame-slicer's per-call display wrappers, never freed (vbq_web.leaks)
@@ -111,10 +108,10 @@ class VBQAppLogic:
         self.throttle = Throttle(self._measure)
         self._measured_content = None
         self.volume_node = None
-        self.image_path: Optional[str] = None
-        self.input_segmentation: Optional[str] = None
-        self.case_id: Optional[str] = None
-        self.case_index: Optional[int] = None
+        self.image_path: str | None = None
+        self.input_segmentation: str | None = None
+        self.case_id: str | None = None
+        self.case_index: int | None = None
         self._loading = False
         self.last_result = None
         self._init_state()
@@ -454,9 +451,13 @@ class VBQAppLogic:
 
     @_guard
     def set_tool(self, name: str) -> None:
-        from trame_slicer.segmentation import (SegmentationEffectErase, SegmentationEffectIslands,
-                                               SegmentationEffectNoTool, SegmentationEffectPaint,
-                                               SegmentationEffectThreshold)
+        from trame_slicer.segmentation import (
+            SegmentationEffectErase,
+            SegmentationEffectIslands,
+            SegmentationEffectNoTool,
+            SegmentationEffectPaint,
+            SegmentationEffectThreshold,
+        )
 
         from .quick_roi_effect import QuickRoiEffect
 
@@ -496,7 +497,7 @@ class VBQAppLogic:
         self.quick_roi_at(list(world_ras))
 
     @_guard
-    def quick_roi_at(self, ras, level: Optional[str] = None) -> str:
+    def quick_roi_at(self, ras, level: str | None = None) -> str:
         """Grow a Quick ROI from the point ``ras`` (world RAS, mm) into the selected level's segment (or
         ``level``'s): :func:`VBQScoreLib.mrml.quick_roi_at`, one undo step. Returns the segment ID."""
         from VBQScoreLib import mrml
@@ -637,7 +638,8 @@ class VBQAppLogic:
                 })
         self.last_result = result
         done = time.perf_counter()
-        log.debug("table measured in %.1f ms, %.1f ms after the change", 1000 * (done - t0), 1000 * (done - requested_at))
+        log.debug("table measured in %.1f ms, %.1f ms after the change", 1000 * (done - t0),
+                  1000 * (done - requested_at))
         with self.state as s:
             s.vbq_rows = rows
             s.vbq_overall = None if result is None else result.overall.get("vbq")
@@ -688,7 +690,7 @@ class VBQAppLogic:
                           "codes": [code for code, _ in items]})
         return lines
 
-    def _csf_location(self) -> Optional[str]:
+    def _csf_location(self) -> str | None:
         """:func:`vbq_web.csf_check.check` on the segments as drawn (None when it has nothing to say): each
         segment's own labelmap voxels (the fast path the table measures with, cropped to the segment), not an
         export onto the MRI grid (90 ms a segment at 512 x 512 x 24)."""
@@ -721,7 +723,7 @@ class VBQAppLogic:
         for sid in mrml.segment_ids(node):
             seg = node.GetSegmentation().GetSegment(sid)
             r, g, b = seg.GetColor()
-            out[seg.GetName()] = "#%02x%02x%02x" % tuple(int(round(255 * c)) for c in (r, g, b))
+            out[seg.GetName()] = "#" + "".join(f"{int(round(255 * c)):02x}" for c in (r, g, b))
         return out
 
     # ------------------------------------------------------------------ saving
@@ -836,7 +838,7 @@ class VBQAppLogic:
         finally:
             self.uploads.cleanup()  # after on_exit's save, which may read an uploaded image
 
-    def on_exit(self, **_) -> Optional[str]:
+    def on_exit(self, **_) -> str | None:
         """The server stops (Ctrl+C): unsaved changes are saved, as Next would; returns what was said."""
         if not (self.state.vbq_dirty and self.volume_node is not None):
             return None

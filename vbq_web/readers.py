@@ -11,9 +11,9 @@ Quick ROI or save stalls the others' painting) and one crash would end every ses
 isolates the readers (blinding: a session holds only its reader's files in memory) at the cost of memory:
 about 560 MB per reader (measured: one reader's link after 2.7 s, 565 MB; three readers' links after 6.3 s,
 3 x 564 MB + 22 MB for this parent, on 2 shared cores). This parent only starts the children, rewrites their link
-lines and stops them all on Ctrl+C/SIGTERM (each child in its own session, so a terminal's Ctrl+C reaches only this parent, which sends every child one
-SIGTERM: the child saves its reader's unsaved changes and stops; children also get SIGTERM if the parent dies:
-PR_SET_PDEATHSIG).
+lines and stops them all on Ctrl+C/SIGTERM (each child in its own session, so a terminal's Ctrl+C reaches only
+this parent, which sends every child one SIGTERM: the child saves its reader's unsaved changes and stops;
+children also get SIGTERM if the parent dies: PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def serve_readers(args, readers: list) -> int:
         if getattr(args, "no_token", False):
             env.pop("VBQ_WEB_TOKEN")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, bufsize=1,
-                                env=env, start_new_session=True, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                                env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         children.append((reader, token, proc))
 
     def relay(reader, token, proc):

@@ -30,8 +30,8 @@ import os
 import shutil
 import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 COMMIT = "commit.json"
 #: the points of a save a test can stop it at (VBQ_WEB_SAVE_HOOK=<step>:kill)
@@ -76,8 +76,8 @@ def final_path(folder: Path, case_id: str, key: str) -> Path:
 def save_reading(folder, case_id: str, write_segmentation: Callable[[Path], None],
                  score: Callable[[Path], object]):
     """Save one reading as one unit (see the module). ``write_segmentation(path)`` writes the ``.seg.nrrd``;
-    ``score(path)`` measures it (a :class:`VBQScoreLib.measuring.result.VBQResult`) or raises ``VBQInputError`` (then the
-    reading is saved without JSON/CSV and the error is returned). Returns ``(result or None, error or None,
+    ``score(path)`` measures it (a :class:`VBQScoreLib.measuring.result.VBQResult`) or raises ``VBQInputError``
+    (then the reading is saved without JSON/CSV and the error is returned). Returns ``(result or None, error or None,
     kept_previous)``. On failure before the commit nothing in ``folder`` has changed."""
     from VBQScoreLib.errors import VBQInputError
 
@@ -205,7 +205,7 @@ def recover(folder, case_ids, other_stems=("results", "results_long", "worklist"
     return done
 
 
-def trio_matches(seg: Path, result_json: Path, levels_csv: Path) -> Optional[dict]:
+def trio_matches(seg: Path, result_json: Path, levels_csv: Path) -> dict | None:
     """The ``result.json`` of ``seg`` when it and ``levels_csv`` belong to that very file (the segmentation's
     SHA-256 recorded by ``vbq score``; the CSV equal to the one the result writes), else None."""
     from VBQScoreLib.measuring.result import VBQResult

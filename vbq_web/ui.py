@@ -7,8 +7,7 @@ views come from trame-slicer.
 from __future__ import annotations
 
 from trame.ui.vuetify3 import VAppLayout
-from trame.widgets import client, html
-from trame.widgets import vuetify3 as v
+from trame.widgets import client, html, vuetify3 as v
 from trame_slicer.app.ui import SegmentEditorUI
 
 from .uploads import UPLOAD_JS
@@ -176,7 +175,7 @@ class VBQAppUI:
                     )
             with v.VCardActions():
                 v.VSpacer()
-                v.VBtn("Cancel", click=f"vbq_open_dialog = false; trigger('vbq_clear_uploads')")
+                v.VBtn("Cancel", click="vbq_open_dialog = false; trigger('vbq_clear_uploads')")
                 v.VBtn("Open", click=ctrl.vbq_open_uploads, color="primary", id="vbq-upload-open",
                        disabled=("!vbq_upload_image_names.length",))
 

@@ -1,7 +1,8 @@
 """Reader worklists for ``vbq web --worklist manifest.csv --reader R1 --out readings/`` (Slicer-free).
 
 The manifest is the ``vbq batch`` manifest (:func:`VBQScoreLib.batch.read_manifest`: ``case_id,image`` and
-optionally ``labels``; a ``vbq intake`` manifest as it is: rows whose ``status`` is not ``ok`` are skipped); a ``segmentation`` column may be there and is never shown: every reader starts each case
+optionally ``labels``; a ``vbq intake`` manifest as it is: rows whose ``status`` is not ``ok`` are skipped); a
+``segmentation`` column may be there and is never shown: every reader starts each case
 from an empty segmentation, and the app only ever opens files of its own reader, so readers stay blinded to
 each other.
 
@@ -25,7 +26,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from VBQScoreLib.errors import VBQInputError
 
@@ -62,7 +62,6 @@ class Worklist:
     def __init__(self, manifest, reader: str, out_dir) -> None:
         from VBQScoreLib.atomic import check_output_directory
         from VBQScoreLib.batch import read_manifest
-
         from VBQScoreLib.dicom.reference import split_reference
 
         self.reader = check_name(reader, "--reader")
@@ -116,7 +115,7 @@ class Worklist:
                 return i
         return start
 
-    def _saved_index(self) -> Optional[int]:
+    def _saved_index(self) -> int | None:
         p = self.folder / STATE_FILE
         try:
             data = json.loads(p.read_text(encoding="utf-8"))

@@ -5,7 +5,7 @@ from markup points or a click (:func:`quick_rois`, :func:`quick_roi_at`; the ROI
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import numpy as np
 import SimpleITK as sitk
@@ -48,7 +48,7 @@ TERMINOLOGY_CONTEXT = "Segmentation category and type - SlicerVBQ"
 
 
 
-def terminology_entry(level: str) -> Optional[str]:
+def terminology_entry(level: str) -> str | None:
     """Slicer terminology entry string for a level or CSF (None when no code is known, e.g. S1).
 
     The seven ``~``-separated fields of ``vtkSlicerTerminologiesModuleLogic::SerializeTerminologyEntry``
@@ -65,7 +65,7 @@ def terminology_entry(level: str) -> Optional[str]:
 
 
 
-def find_level_segment(segmentationNode, level: str) -> Optional[str]:
+def find_level_segment(segmentationNode, level: str) -> str | None:
     """ID of the segment standing for ``level`` ("C3" or "CSF"): the segment whose ID is the level (what
     "Create level segments" makes, surviving renames), else the first segment whose tag/name/ID names it."""
     segmentation = segmentationNode.GetSegmentation()
@@ -157,7 +157,7 @@ def markup_points_lps(markupsNode) -> list[tuple[str, tuple[float, float, float]
 
 
 
-def quick_rois(volumeNode, segmentationNode, markupsNode, settings=None, levels: Optional[Iterable[str]] = None,
+def quick_rois(volumeNode, segmentationNode, markupsNode, settings=None, levels: Iterable[str] | None = None,
                progress=None) -> dict[str, str]:
     """Grow one ROI per markup point (label = level, e.g. "C3", or "CSF") into the matching level segment.
 
