@@ -128,7 +128,7 @@ def test_label_measure_save_equals_vbq_score(web, real_t1_path, tmp_path):
         v = s.vbq_table_version
         ids = ctrl.vbq_create_segments()
         await _table_after(app, v)
-        assert s.vbq_not_computed.startswith("Not computed: CSF segment 'CSF cisterna magna' has no voxels")
+        assert s.vbq_not_computed == "Draw the CSF ROI in the cisterna magna to see VBQ."
         v = s.vbq_table_version
         n_c3 = ctrl.vbq_paint_sphere("C3", _ras(img, C3_CENTER), C3_RADIUS)
         n_csf = ctrl.vbq_paint_sphere("CSF", _ras(img, CSF_CENTER), CSF_RADIUS)
@@ -381,3 +381,34 @@ def test_threshold_paint_paints_only_within_the_intensity_range(web, real_t1_pat
     assert 0 < expected.sum() < ball.sum()  # the range really cuts the ball
     assert np.array_equal(c5, expected)
     assert _rows(s.vbq_rows)["C5"]["voxels"] == int(expected.sum())
+
+
+def test_flags_one_line_per_level_and_the_csf_location_check(web, real_t1_path):
+    """Quality flags: one line per level (plain words, the full sentences as the hover text); a CSF ROI at the
+    height of C3 (the canal) is flagged for lu2024 (cisterna magna), the same ROI 15 mm above C3's top is not."""
+    from VBQScoreLib import mrml
+
+    app, loop, _ = web
+    ctrl, s = app.server.controller, app.server.state
+    img = sitk.ReadImage(str(real_t1_path))
+    assert ctrl.vbq_load(str(real_t1_path)) is True
+
+    async def paint(level, ijk, radius):
+        v = s.vbq_table_version
+        ctrl.vbq_paint_sphere(level, _ras(img, ijk), radius)
+        await _table_after(app, v)
+        return {f["level"]: f for f in s.vbq_flags}
+
+    ctrl.vbq_create_segments()
+    _run(loop, paint("C3", C3_CENTER, C3_RADIUS))
+    flags = _run(loop, paint("CSF", (21, 38, 30), 2.0))  # beside C3: the spinal canal
+    assert len(flags) == len(s.vbq_flags)  # one line per level
+    assert "CSF_LOCATION" in flags["CSF"]["codes"] and "height of C3" in flags["CSF"]["detail"]
+    assert flags["C2"]["text"] == "C2: no ROI drawn" and flags["C2"]["detail"].startswith("EMPTY_ROI: ")
+    assert s.vbq_rows  # VBQ is shown all the same: the flag warns, it does not refuse
+    ctrl.vbq_undo()
+    flags = _run(loop, paint("CSF", CSF_CENTER, CSF_RADIUS))  # S 23.7 mm, C3's top at S 11.7 mm
+    assert "CSF_LOCATION" not in flags.get("CSF", {}).get("codes", [])
+    # C7 and CSF are told apart in the views: colours far apart (RGB distance)
+    c7, csf = np.array(mrml.LEVEL_COLORS[5]), np.array(mrml.CSF_COLOR)
+    assert np.linalg.norm(c7 - csf) > 0.5

@@ -159,3 +159,27 @@ def test_throttle_leading_edge_then_one_trailing_run():
     asyncio.run(scenario())
     t.request()  # without a running loop (scripts): at once
     assert len(runs) == 4 and not t.pending
+
+
+def test_csf_location_check_cisterna_magna_and_level():
+    """The page's CSF-location check on masks made here: S of a voxel = k mm (identity geometry)."""
+    import numpy as np
+
+    from vbq_web.csf_check import check, s_coordinates
+
+    def mask(k0, k1):
+        m = np.zeros((80, 4, 4), np.uint8)
+        m[k0:k1, 1:3, 1:3] = 1
+        return m
+
+    eye = np.eye(4)
+    levels = {"C2": s_coordinates(mask(50, 60), eye), "C3": s_coordinates(mask(35, 45), eye)}
+    assert s_coordinates(np.zeros((3, 3, 3)), eye) is None
+    above = s_coordinates(mask(66, 70), eye)  # the cisterna magna: above C2's top (59)
+    canal = s_coordinates(mask(38, 42), eye)  # beside C3
+    assert check(above, levels, "cisterna magna", "lu2024") is None
+    line = check(canal, levels, "cisterna magna", "lu2024")
+    assert line.startswith("CSF_LOCATION - ") and "height of C3" in line and "lu2024" in line
+    assert check(canal, levels, "C3", "razzouk2022") is None  # at C3, as that preset wants
+    assert "not beside C2" in check(canal, levels, "C2", "soliman2023")
+    assert check(canal, levels, "C5", "x") is None and check(canal, levels, "any", "x") is None  # nothing to say

@@ -35,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--worklist", metavar="MANIFEST", help="reader worklist: a vbq batch manifest CSV "
                    "(case_id,image[,labels]; a segmentation column is ignored: readers are blinded)")
     p.add_argument("--reader", metavar="NAME", help="reader id for --worklist (readings go to OUT/NAME/)")
+    p.add_argument("--readers", metavar="R1,R2,...", help="one session per reader for --worklist: each reader gets "
+                   "an own link (own port and token) and sees only their own readings (ports from --port on, "
+                   "or free ones with --port 0)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="where Save writes <case>.seg.nrrd, <case>.result.json and <case>.levels.csv (default: "
                    "the current folder; with --worklist: readings)")
@@ -62,9 +65,8 @@ def register(sub) -> None:
 
 def access_from_args(args):
     """The :class:`vbq_web.access.Access` of the flags (token, host, HTTPS), checked."""
-    from VBQScoreLib.errors import VBQInputError
-
     from vbq_web.access import TOKEN_ENV, Access, check_token_text, is_loopback
+    from VBQScoreLib.errors import VBQInputError
 
     loopback = is_loopback(args.host)
     if args.no_token:
@@ -117,25 +119,26 @@ def session_from_args(args):
     """The :class:`vbq_web.logic.Session` of the parsed flags (worklist and options validated)."""
     from pathlib import Path
 
+    from vbq_web.logic import Session
+    from vbq_web.uploads import parse_size
+    from vbq_web.worklist import Worklist
     from VBQScoreLib.atomic import check_output_directory
     from VBQScoreLib.errors import VBQInputError
 
-    from vbq_web.logic import Session
-    from vbq_web.worklist import Worklist
-
     from .measure_options import options_from_args
-
-    from vbq_web.uploads import parse_size
 
     options = options_from_args(args)
     if not 0 <= args.port <= 65535:
         raise VBQInputError(f"--port {args.port}: a port is a number from 0 to 65535")
     max_upload = parse_size(args.max_upload)
     if args.worklist:
+        if args.readers:
+            raise VBQInputError("--readers starts one session per reader: call serve_readers")  # pragma: no cover
         if args.image or args.segmentation:
             raise VBQInputError("--worklist takes the images from the manifest: give no IMAGE/SEGMENTATION")
         if not args.reader:
-            raise VBQInputError("--worklist needs --reader NAME (the readings go to OUT/NAME/)")
+            raise VBQInputError("--worklist needs --reader NAME (the readings go to OUT/NAME/), or --readers "
+                                "R1,R2,... (one session each)")
         worklist = Worklist(args.worklist, args.reader, Path(args.out or "readings"))
         for message in worklist.skipped:  # a vbq intake manifest: rows not ok (ambiguous, no_series)
             print(f"vbq web: {message}", file=sys.stderr)
@@ -173,11 +176,29 @@ def _quiet_vtk(before_app: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from VBQScoreLib.errors import VBQInputError
-
     import logging
 
+    from VBQScoreLib.errors import VBQInputError
+
     _check_web_extra()
+    if args.readers:
+        from vbq_web.readers import parse_readers, serve_readers
+
+        from .measure_options import options_from_args
+
+        if not args.worklist:
+            raise VBQInputError("--readers applies to --worklist")
+        if args.reader:
+            raise VBQInputError("give --reader NAME (one session) or --readers R1,R2,... (one each), not both")
+        if args.image or args.segmentation:
+            raise VBQInputError("--worklist takes the images from the manifest: give no IMAGE/SEGMENTATION")
+        if not 0 <= args.port <= 65535 - 64:
+            raise VBQInputError(f"--port {args.port}: a port is a number from 0 to 65535")
+        if args.token:
+            raise VBQInputError("--readers gives each reader an own random token: no --token")
+        options_from_args(args)  # bad measuring flags said once, here, not by every reader's session
+        access_from_args(args)  # and bad access flags (--no-token on a network host, --certfile...)
+        return serve_readers(args, parse_readers(args.readers))
     access = access_from_args(args)
     session = session_from_args(args)
 

@@ -11,12 +11,9 @@ editor), its logic (:mod:`vbq_web.logic`) and its page (:mod:`vbq_web.ui`), as t
 
 from __future__ import annotations
 
-from . import offscreen  # noqa: F401  (before trame-slicer loads VTK's rendering)
-
 from trame.app import TrameApp  # noqa: E402
 
-from typing import Optional  # noqa: E402
-
+from . import offscreen  # noqa: F401  (before trame-slicer loads VTK's rendering)
 from .access import Access  # noqa: E402
 from .logic import Session, VBQAppLogic  # noqa: E402
 from .ui import VBQAppUI  # noqa: E402
@@ -26,18 +23,22 @@ class VBQWebApp(TrameApp):
     """``access``: who may connect (:class:`vbq_web.access.Access`); by default a new random token, which the
     link must carry (``app.access.link(host, port)``)."""
 
-    def __init__(self, server=None, *, session: Session, access: Optional[Access] = None):
+    def __init__(self, server=None, *, session: Session, access: Access | None = None):
         from trame_slicer import module as trame_slicer_module
         from trame_slicer.core import SlicerApp
 
         super().__init__(server)
         self.access = access if access is not None else Access()
         self.access.install(self.server)  # before anything is served: token, Origin, trame's secret
+        from .single_writer import install
+
+        self.gate = install(self.server)  # the first browser edits, another one on the link only watches
         self.server.enable_module(trame_slicer_module)
         self.slicer_app = SlicerApp()
         self.logic = VBQAppLogic(self.server, self.slicer_app, session)
         self.ui = VBQAppUI(self.server, self.logic.layout_manager)
         self.logic.segment_editor_logic.set_ui(self.ui.segment_editor)
+        self.gate.on_connected.append(self.logic.render_soon)  # a browser that joins gets the views' images
         self._slicer_brush_defaults()
 
     def _slicer_brush_defaults(self) -> None:

@@ -14,16 +14,16 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 CHROMIUM = "/usr/bin/chromium"
 #: the flags that work on these machines (headless, no sandbox, no GPU, nothing fetched in the background)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 URL_RE = re.compile(r"vbq web: open (https?://\S+) in a browser")
+READER_RE = re.compile(r"\[reader (\S+)\]\s*$")
 
 
-def chromium_path() -> Optional[str]:
+def chromium_path() -> str | None:
     """The system Chromium, or None (``CHROMIUM`` first, then ``chromium`` on PATH)."""
     if os.access(CHROMIUM, os.X_OK):
         return CHROMIUM
@@ -31,10 +31,11 @@ def chromium_path() -> Optional[str]:
 
 
 class Server:
-    """A running ``vbq web`` subprocess: ``url`` (the printed link, with its ``?token=``), ``started`` (clock time of the launch), ``url_seconds`` (launch
-    to the URL printed), ``log`` (its stderr file)."""
+    """A running ``vbq web`` subprocess: ``url`` (the printed link, with its ``?token=``), ``started`` (clock
+    time of the launch), ``url_seconds`` (launch to the URL printed), ``log`` (its stderr file). With
+    ``--readers``, ``n_urls`` links are awaited: ``urls`` maps each reader to their link (``url`` is the first)."""
 
-    def __init__(self, args, cwd=None, timeout: float = 120.0, env: Optional[dict] = None):
+    def __init__(self, args, cwd=None, timeout: float = 120.0, env: dict | None = None, n_urls: int = 1):
         self.log = Path(tempfile.mkstemp(prefix="vbq-web-", suffix=".log")[1])
         self.started = time.perf_counter()
         self._err = open(self.log, "w", encoding="utf-8")
@@ -43,6 +44,7 @@ class Server:
                                      stdin=subprocess.DEVNULL, text=True, bufsize=1,
                                      env=None if env is None else {**os.environ, **env})
         self.url = None
+        self.urls: dict = {}
         self.stdout: list[str] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -54,10 +56,13 @@ class Server:
             self.stdout.append(line)
             m = URL_RE.search(line)
             if m:
-                self.url = m.group(1)
-                break
+                reader = READER_RE.search(line)
+                self.urls[reader.group(1) if reader else ""] = m.group(1)
+                self.url = self.url or m.group(1)
+                if len(self.urls) >= n_urls:
+                    break
         self.url_seconds = time.perf_counter() - self.started
-        if self.url is None:
+        if self.url is None or len(self.urls) < n_urls:
             self.stop()
             raise RuntimeError(f"vbq web did not print its URL: {''.join(self.stdout)} {self.log.read_text()[-2000:]}")
 

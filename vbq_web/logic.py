@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from VBQScoreLib.errors import VBQInputError
 
 from .throttle import Throttle
-from .uploads import KINDS as UPLOAD_KINDS
-from .uploads import UploadStore
+from .uploads import KINDS as UPLOAD_KINDS, UploadStore
 from .worklist import Worklist, case_files, check_name
 
 log = logging.getLogger("vbq_web")
@@ -40,11 +39,11 @@ class Session:
 
     options: object  # VBQScoreLib.measuring.options.ScoreOptions
     out_dir: Path = Path(".")
-    image: Optional[str] = None
-    segmentation: Optional[str] = None
-    labels: Optional[str] = None
-    case_id: Optional[str] = None
-    worklist: Optional[Worklist] = None
+    image: str | None = None
+    segmentation: str | None = None
+    labels: str | None = None
+    case_id: str | None = None
+    worklist: Worklist | None = None
     max_upload: int = 2 * 1024 ** 3  # bytes per uploaded file (--max-upload)
     quick_roi: dict = field(default_factory=lambda: {"radius_mm": 8.0, "sagittal_slices": 3, "erode_mm": 1.0})
 
@@ -75,20 +74,26 @@ class VBQAppLogic:
         from trame_slicer.core import LayoutManager
         from trame_slicer.rca_view import register_rca_factories
 
+        from . import leaks
         from .quick_roi_effect import QuickRoiEffect
 
+        if os.environ.get("VBQ_WEB_RELEASE", "1") != "0":  # 0: trame-slicer as it is (bench_web_loads.py)
+            leaks.install()  # trame-slicer's per-call display wrappers, never freed (vbq_web.leaks)
         self.server = server
         self.slicer_app = slicer_app
         self.session = session
         self.options = session.options
         self.preset = self.options.resolve_preset()
 
-        register_rca_factories(slicer_app.view_manager, server)
+        from . import view_labels
+
+        register_rca_factories(slicer_app.view_manager, server, slice_view_ui_f=view_labels.slice_view_ui)
         self.segment_editor_logic = SegmentEditorLogic(server, slicer_app)
         self.editor = slicer_app.segmentation_editor
         self.layout_manager = LayoutManager(slicer_app.scene, slicer_app.view_manager, server)
         self.layout_manager.register_layout_dict(self.layouts())
         self.layout_manager.set_layout("Sagittal + axial")
+        view_labels.publish(server)
         for view in slicer_app.view_manager.get_slice_views():
             # the image fills its view whenever the page sizes the view (trame-slicer fits only when asked)
             view.interactor().AddObserver("WindowResizeEvent", lambda *_, view=view: self._fit(view))
@@ -103,10 +108,10 @@ class VBQAppLogic:
         self.throttle = Throttle(self._measure)
         self._measured_content = None
         self.volume_node = None
-        self.image_path: Optional[str] = None
-        self.input_segmentation: Optional[str] = None
-        self.case_id: Optional[str] = None
-        self.case_index: Optional[int] = None
+        self.image_path: str | None = None
+        self.input_segmentation: str | None = None
+        self.case_id: str | None = None
+        self.case_index: int | None = None
         self._loading = False
         self.last_result = None
         self._init_state()
@@ -197,6 +202,8 @@ class VBQAppLogic:
             "vbq_roi_slices": int(self.session.quick_roi["sagittal_slices"]),
             "vbq_roi_erosion": float(self.session.quick_roi["erode_mm"]),
             "vbq_open_dialog": False,
+            "vbq_view_labels": {},
+            "vbq_debug": bool(os.environ.get("VBQ_WEB_DEBUG")),
             **{f"vbq_upload_{kind}_names": [] for kind in self.UPLOAD_KINDS},
         })
 
@@ -240,6 +247,22 @@ class VBQAppLogic:
             "Sagittal": Layout(LayoutDirection.Vertical, [sagittal]),
         }
 
+    def render_soon(self) -> None:
+        """Render every view again shortly (a browser that joins a running session gets the current images: the
+        views push a picture only when they render)."""
+        import asyncio
+
+        def render():
+            for view in self.slicer_app.view_manager.get_views():
+                view.schedule_render()
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for delay in (0.5, 2.0):
+            loop.call_later(delay, render)
+
     def _fit(self, view) -> None:
         if self.volume_node is not None:
             view.fit_view_to_content()
@@ -250,12 +273,18 @@ class VBQAppLogic:
         # ("'NoneType' object has no attribute 'paint_interaction_stopped'") when a volume is loaded from code
         # into a scene that was not cleared first (its own "load volume" button clears the scene first).
         self.throttle.cancel()
+        if os.environ.get("VBQ_WEB_RELEASE", "1") != "0":  # 0: trame-slicer as it is (benchmarks/bench_web_loads)
+            from .leaks import release_segmentation
+
+            release_segmentation(self.editor)
         self.scene.Clear()
 
     @_guard
-    def load_case(self, image, segmentation=None, labels=None, case_id=None) -> bool:
+    def load_case(self, image, segmentation=None, labels=None, case_id=None, reading: bool = False) -> bool:
         """Show an MRI (file or DICOM folder) and, optionally, a segmentation (``.seg.nrrd``, or a labelmap with
-        ``labels``), read by VBQScoreLib as ``vbq score`` reads them. Returns True when the MRI is shown."""
+        ``labels``), read by VBQScoreLib as ``vbq score`` reads them. Returns True when the MRI is shown.
+        ``reading``: the segmentation is this reader's own saved reading (a worklist case opened again), the
+        working segmentation a save replaces (keeping it as ``.prev``), not an input that must stay untouched."""
         from VBQScoreLib import mrml
         from VBQScoreLib.input.images import read_image
 
@@ -271,7 +300,7 @@ class VBQAppLogic:
             self.volume_node = vol
             self.image_path = str(image)
             self.case_id = case_id or _case_id_of(image)
-            self.input_segmentation = str(segmentation) if segmentation else None
+            self.input_segmentation = str(segmentation) if segmentation and not reading else None
             seg_error = None
             seg_node = None
             if segmentation:
@@ -289,6 +318,9 @@ class VBQAppLogic:
             dm.show_volume_in_slice_foreground(None)
             dm.reset_views()
             self.editor.deactivate_effect()
+            from . import view_labels
+
+            view_labels.publish(self.server)
         finally:
             self._loading = False
         s = self.state
@@ -419,9 +451,13 @@ class VBQAppLogic:
 
     @_guard
     def set_tool(self, name: str) -> None:
-        from trame_slicer.segmentation import (SegmentationEffectErase, SegmentationEffectIslands,
-                                               SegmentationEffectNoTool, SegmentationEffectPaint,
-                                               SegmentationEffectThreshold)
+        from trame_slicer.segmentation import (
+            SegmentationEffectErase,
+            SegmentationEffectIslands,
+            SegmentationEffectNoTool,
+            SegmentationEffectPaint,
+            SegmentationEffectThreshold,
+        )
 
         from .quick_roi_effect import QuickRoiEffect
 
@@ -461,7 +497,7 @@ class VBQAppLogic:
         self.quick_roi_at(list(world_ras))
 
     @_guard
-    def quick_roi_at(self, ras, level: Optional[str] = None) -> str:
+    def quick_roi_at(self, ras, level: str | None = None) -> str:
         """Grow a Quick ROI from the point ``ras`` (world RAS, mm) into the selected level's segment (or
         ``level``'s): :func:`VBQScoreLib.mrml.quick_roi_at`, one undo step. Returns the segment ID."""
         from VBQScoreLib import mrml
@@ -584,7 +620,7 @@ class VBQAppLogic:
             try:
                 result = mrml.measure_nodes(self.volume_node, node, options=self.options)
             except VBQInputError as exc:
-                reason = f"Not computed: {exc}"
+                reason = self._prompt(str(exc))
         stat = self.preset.level_stat
         if result is not None:
             colors = self._segment_colors(node)
@@ -602,18 +638,82 @@ class VBQAppLogic:
                 })
         self.last_result = result
         done = time.perf_counter()
-        log.debug("table measured in %.1f ms, %.1f ms after the change", 1000 * (done - t0), 1000 * (done - requested_at))
+        log.debug("table measured in %.1f ms, %.1f ms after the change", 1000 * (done - t0),
+                  1000 * (done - requested_at))
         with self.state as s:
             s.vbq_rows = rows
             s.vbq_overall = None if result is None else result.overall.get("vbq")
             s.vbq_overall_text = "–" if result is None else _fmt(result.overall.get("vbq"), 3)
-            s.vbq_flags = [] if result is None else mrml.flag_lines(result)
+            s.vbq_flags = [] if result is None else self._flag_lines(result)
             s.vbq_not_computed = reason
             s.vbq_measure_ms = round(1000 * (done - t0), 1)
             s.vbq_update_ms = round(1000 * (done - requested_at), 1)
             s.vbq_table_version = int(s.vbq_table_version or 0) + 1
             # wall-clock times (s since the epoch) of the change and of the table, for timing from outside
             s.vbq_timing = {"changed": getattr(self, "_changed_unix", None), "table": time.time()}
+
+    def _prompt(self, reason: str) -> str:
+        """What to do next, in plain words, for the reasons a reader meets while labelling (else the reason)."""
+        ref = self.preset.csf_reference
+        where = {"cisterna magna": " in the cisterna magna", "any": "", "": ""}.get(ref, f" beside {ref}")
+        if reason.startswith("CSF segment") and "has no voxels" in reason and "erosion" not in reason:
+            return f"Draw the CSF ROI{where} to see VBQ."
+        if reason.startswith("no CSF segment"):
+            return f"Press Create level segments, then draw the CSF ROI{where}."
+        return f"Not computed: {reason}"
+
+    #: plain names of the quality flags' codes (one line per level in the page; the full text on hover)
+    FLAG_WORDS = {"EMPTY_ROI": "no ROI drawn", "MISSING_LEVEL": "level missing", "TINY_ROI": "small ROI",
+                  "ROI_AT_BORDER": "ROI at the image border", "ROI_PARTLY_OUTSIDE": "ROI partly outside the image",
+                  "CSF_NOT_DARKER": "CSF not darker than bone", "VBQ_OUT_OF_RANGE": "VBQ out of range",
+                  "HETEROGENEOUS_ROI": "heterogeneous ROI", "FAT_SATURATION": "fat-saturated series",
+                  "CONTRAST_ENHANCED": "contrast-enhanced series", "NOT_T1": "not T1-weighted",
+                  "UNKNOWN_SEGMENT": "unknown segment", "DUPLICATE_LEVEL": "level drawn twice",
+                  "CSF_LOCATION": "CSF ROI not where the preset measures CSF"}
+
+    def _flag_lines(self, result) -> list:
+        """The quality flags, one line per level (``{"level", "text", "detail"}``): the flags' plain names,
+        their full sentences as ``detail``; plus the page's check of where the CSF ROI lies."""
+        groups: dict = {}
+        for f in result.flags:
+            groups.setdefault(f.level or "all", []).append((f.code, f.message))
+        where = self._csf_location()
+        if where:
+            groups.setdefault("CSF", []).append(("CSF_LOCATION", where.split(" - ", 1)[1]))
+        order = [*self.preset.levels, "CSF", "all"]
+        lines = []
+        for level in sorted(groups, key=lambda lv: order.index(lv) if lv in order else len(order)):
+            items = groups[level]
+            words = list(dict.fromkeys(self.FLAG_WORDS.get(code, code.lower().replace("_", " ")) for code, _ in items))
+            lines.append({"level": level, "text": f"{level}: {', '.join(words)}",
+                          "detail": "\n".join(f"{code}: {msg}" for code, msg in items),
+                          "codes": [code for code, _ in items]})
+        return lines
+
+    def _csf_location(self) -> str | None:
+        """:func:`vbq_web.csf_check.check` on the segments as drawn (None when it has nothing to say): each
+        segment's own labelmap voxels (the fast path the table measures with, cropped to the segment), not an
+        export onto the MRI grid (90 ms a segment at 512 x 512 x 24)."""
+        from VBQScoreLib import mrml
+
+        from .csf_check import check, s_of_segment
+
+        node, vol = self.segmentation_node, self.volume_node
+        if node is None or vol is None or self.preset.csf_reference in ("", "any"):
+            return None
+        wanted = {lv: sid for lv in ("CSF", *self.preset.levels) if (sid := mrml.find_level_segment(node, lv))}
+        if "CSF" not in wanted:
+            return None
+        try:
+            segments = mrml.segments_from_node(node, vol, list(wanted.values()))
+        except VBQInputError:
+            return None
+        by_id = {sg.segment_id: sg for sg in segments}
+        s_of = {lv: s_of_segment(by_id[sid].array, by_id[sid].origin, by_id[sid].spacing, by_id[sid].direction)
+                for lv, sid in wanted.items() if sid in by_id and by_id[sid].array is not None}
+        csf = s_of.pop("CSF", None)
+        levels = {lv: s for lv, s in s_of.items() if s is not None}
+        return check(csf, levels, self.preset.csf_reference, self.preset.name)
 
     @staticmethod
     def _segment_colors(node) -> dict:
@@ -623,7 +723,7 @@ class VBQAppLogic:
         for sid in mrml.segment_ids(node):
             seg = node.GetSegmentation().GetSegment(sid)
             r, g, b = seg.GetColor()
-            out[seg.GetName()] = "#%02x%02x%02x" % tuple(int(round(255 * c)) for c in (r, g, b))
+            out[seg.GetName()] = "#" + "".join(f"{int(round(255 * c)):02x}" for c in (r, g, b))
         return out
 
     # ------------------------------------------------------------------ saving
@@ -644,7 +744,8 @@ class VBQAppLogic:
     def _save(self) -> bool:
         from VBQScoreLib import mrml
         from VBQScoreLib.measuring.api import score_files
-        from VBQScoreLib.atomic import write_text_atomic
+
+        from .readings import save_reading
 
         node = self.segmentation_node
         if not mrml.segment_ids(node):
@@ -654,19 +755,19 @@ class VBQAppLogic:
             for what, given in (("image", self.image_path), ("segmentation", self.input_segmentation)):
                 if given and Path(given).resolve() == p.resolve():
                     raise VBQInputError(f"{p}: would overwrite the input {what}; start with another --out folder")
-        mrml.write_seg_nrrd(node, files.segmentation)
-        try:
-            result = score_files(self.image_path, files.segmentation, options=self.options)
-        except VBQInputError as exc:
-            for stale in (files.result_json, files.levels_csv):  # they belonged to an earlier segmentation
-                stale.unlink(missing_ok=True)
-            message = f"Saved {files.segmentation.name}; VBQ not computed: {exc}"
+        image = self.image_path
+        result, error, kept = save_reading(
+            files.segmentation.parent, files.segmentation.name[:-len(".seg.nrrd")],
+            lambda path: mrml.write_seg_nrrd(node, path),
+            lambda path: score_files(image, path, options=self.options))
+        if result is None:
+            message = f"Saved {files.segmentation.name}; VBQ not computed: {error}"
         else:
-            write_text_atomic(files.result_json, result.to_json() + "\n")
-            write_text_atomic(files.levels_csv, result.to_csv())
             overall = result.overall.get("vbq")
             message = (f"Saved {files.segmentation.name}, {files.result_json.name}, {files.levels_csv.name}"
                        f" (overall VBQ {_fmt(overall, 3)})")
+        if kept:
+            message += f"; the previous reading is kept as {files.segmentation.name}.prev"
         wl = self.session.worklist
         if wl is not None:
             table = wl.write_table(self.options)
@@ -698,7 +799,7 @@ class VBQAppLogic:
         wl.remember(index)
         files = wl.files(index)
         seg = str(files.segmentation) if files.segmentation.is_file() else None
-        shown = self.load_case(case.image, seg, None, case.case_id)
+        shown = self.load_case(case.image, seg, None, case.case_id, reading=True)
         self._update_worklist_state()
         if not shown:  # the image could not be read: say which case, keep the worklist going
             self.volume_node = None
@@ -737,7 +838,7 @@ class VBQAppLogic:
         finally:
             self.uploads.cleanup()  # after on_exit's save, which may read an uploaded image
 
-    def on_exit(self, **_) -> Optional[str]:
+    def on_exit(self, **_) -> str | None:
         """The server stops (Ctrl+C): unsaved changes are saved, as Next would; returns what was said."""
         if not (self.state.vbq_dirty and self.volume_node is not None):
             return None
@@ -754,6 +855,10 @@ class VBQAppLogic:
         [SEGMENTATION]."""
         wl = self.session.worklist
         if wl is not None:
+            for line in wl.recovered:
+                print(f"vbq web: {wl.reader}: {line}", flush=True)
+            if wl.n_read():  # the table of what is on disk now (a save killed before the table was written)
+                wl.write_table(self.options)
             self.open_case(wl.resume_index())
         elif self.session.image:
             if self.session.case_id:

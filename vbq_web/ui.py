@@ -7,8 +7,7 @@ views come from trame-slicer.
 from __future__ import annotations
 
 from trame.ui.vuetify3 import VAppLayout
-from trame.widgets import client, html
-from trame.widgets import vuetify3 as v
+from trame.widgets import client, html, vuetify3 as v
 from trame_slicer.app.ui import SegmentEditorUI
 
 from .uploads import UPLOAD_JS
@@ -25,6 +24,20 @@ html { overflow-y: hidden; }
 .vbq-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; }
 .vbq-keys { font-size: 11px; opacity: 0.7; line-height: 1.5; }
 .vbq-keys kbd { border: 1px solid #777; border-radius: 3px; padding: 0 3px; font-size: 10px; }
+.vbq-flag { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; cursor: help; }
+.vbq-message { font-size: 13px; }
+/* the whole preset's segment list (C2-C7 and CSF) and the threshold range fit a 1280x720 window */
+#vbq-left .v-list-item { min-height: 26px !important; padding-top: 0 !important; padding-bottom: 0 !important; }
+#vbq-left .v-list { padding: 0 !important; }
+#vbq-left .v-card { height: auto !important; flex: 0 0 auto !important; }
+#vbq-left .fill-height { height: auto !important; }
+#vbq-left .v-card-text { padding: 4px 8px !important; }
+#vbq-left .v-card-actions { min-height: 0 !important; padding: 0 !important; }
+#vbq-left .v-card-actions .v-btn { height: 28px !important; width: 28px !important; }
+#vbq-left .v-list-item .v-field__input { min-height: 26px !important; padding-top: 2px !important;
+  padding-bottom: 2px !important; font-size: 13px; }
+#vbq-left .v-list-item .v-input__details { display: none; }
+#vbq-left .v-navigation-drawer__content { overflow-y: auto; }
 """
 
 #: keyboard shortcuts (ignored while typing in a field): the same controller functions as the buttons
@@ -32,9 +45,20 @@ KEYS_JS = r"""
 (function () {
   if (window.__vbqKeys) { return; }
   window.__vbqKeys = true;
+  // which browser of the session this is (the first one edits; see vbq_web.single_writer)
+  (function whoami() {
+    const t = window.trame;
+    if (!(t && t.trigger && t.state)) { setTimeout(whoami, 200); return; }
+    Promise.resolve(t.trigger('vbq_whoami')).then((id) => {
+      if (id) { t.state.set('vbq_me', id); } else { setTimeout(whoami, 300); }
+    }).catch(() => setTimeout(whoami, 300));
+  })();
+  const readOnly = () => { const s = window.trame && window.trame.state;
+    return !s || (s.get('vbq_owner') && s.get('vbq_me') !== s.get('vbq_owner')); };
   window.addEventListener('keydown', function (e) {
     const t = e.target;
     if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) { return; }
+    if (readOnly()) { return; }
     const ctrl = e.ctrlKey || e.metaKey;
     const k = e.key;
     let name = null, args = [];
@@ -56,7 +80,7 @@ KEYS_JS = r"""
     if (name) { e.preventDefault(); window.trame.trigger(name, args); }
   });
   window.addEventListener('beforeunload', function (e) {
-    if (window.trame && window.trame.state.get('vbq_dirty')) { e.preventDefault(); e.returnValue = ''; }
+    if (!readOnly() && window.trame && window.trame.state.get('vbq_dirty')) { e.preventDefault(); e.returnValue = ''; }
   });
 })();
 """
@@ -88,6 +112,7 @@ class VBQAppUI:
         with VAppLayout(server, template_name="main", theme="dark") as self.layout:
             client.Style(CSS)
             client.Script(KEYS_JS)
+            self._other_window()
             client.Script(UPLOAD_JS)
             self._app_bar(ctrl)
             self._open_dialog(ctrl)
@@ -95,24 +120,23 @@ class VBQAppUI:
                 self._tools(ctrl)
                 self.segment_editor = VBQSegmentEditorUI(v_show=("vbq_ready",))
             with v.VNavigationDrawer(permanent=True, location="right", width=400, id="vbq-right"):
-                self._table()
+                self._table(ctrl)
             with v.VMain(), html.Div(style="position: relative; display: flex; height: 100%;"):
-                # messages float over the views, so the views keep their size (and zoom) when one appears
-                with html.Div(style="position: absolute; top: 4px; left: 50%; transform: translateX(-50%); "
-                                    "z-index: 10; width: min(90%, 900px);"):
-                    v.VAlert(
-                        "{{ vbq_error }}", v_if=("vbq_error",), type="error", density="compact", closable=True,
-                        id="vbq-error", click_close=ctrl.vbq_dismiss,
-                    )
-                    v.VAlert(
-                        "{{ vbq_info }}", v_if=("!vbq_error && vbq_info",), type="success", density="compact",
-                        closable=True, id="vbq-info", click_close=ctrl.vbq_dismiss,
-                        style="opacity: 0.92;",
-                    )
                 with html.Div(style="flex: 1; display: flex; min-height: 0;", id="vbq-views"):
                     layout_manager.initialize_layout_grid(self.layout)
 
     # -- parts
+    def _other_window(self):
+        """A second browser on the session's link: a cover saying so; it only watches (the server refuses its
+        edits: vbq_web.single_writer)."""
+        with html.Div(v_if=("vbq_owner && vbq_me && vbq_me !== vbq_owner",), id="vbq-other-window",
+                      style="position: fixed; inset: 0; z-index: 3000; background: rgba(0, 0, 0, 0.6); "
+                            "display: flex; align-items: center; justify-content: center;"):
+            with v.VCard(max_width=560, title="Open in another window", prepend_icon="mdi-lock"):
+                v.VCardText("This reading is open in another browser window. Use that window to label, save and "
+                            "move between cases; this one is read-only (it shows what the other window does). "
+                            "Close the other window and reload this page to edit here.")
+
     def _app_bar(self, ctrl):
         with v.VAppBar(density="compact", elevation=1):
             v.VAppBarTitle("VBQ  {{ vbq_title }}", id="vbq-title", style="flex: 0 1 auto;")
@@ -151,7 +175,7 @@ class VBQAppUI:
                     )
             with v.VCardActions():
                 v.VSpacer()
-                v.VBtn("Cancel", click=f"vbq_open_dialog = false; trigger('vbq_clear_uploads')")
+                v.VBtn("Cancel", click="vbq_open_dialog = false; trigger('vbq_clear_uploads')")
                 v.VBtn("Open", click=ctrl.vbq_open_uploads, color="primary", id="vbq-upload-open",
                        disabled=("!vbq_upload_image_names.length",))
 
@@ -170,6 +194,10 @@ class VBQAppUI:
                        variant="text", id="vbq-undo", title="Undo (Ctrl+Z)", disabled=("!vbq_ready",))
                 v.VBtn("Redo", prepend_icon="mdi-redo", size="small", click=ctrl.vbq_redo, classes="ma-1",
                        variant="text", id="vbq-redo", title="Redo (Ctrl+Y)", disabled=("!vbq_ready",))
+            rng = "ThresholdState__threshold_slider__RangeSliderState__value"  # trame-slicer's threshold range
+            html.Div(f"Threshold range {{{{ Math.round({rng}[0]) }}}} to {{{{ Math.round({rng}[1]) }}}} (SI); "
+                     "set it below the segment list", v_if=(f"vbq_tool === 'threshold' && {rng}",),
+                     classes="text-caption mt-1", id="vbq-threshold-range")
             with html.Div(v_if=("vbq_tool === 'quick_roi'",), classes="mt-1", id="vbq-quick-roi"):
                 html.Div("Click in a slice view inside {{ vbq_active_level || 'the selected level' }}: the ROI "
                          "grows over the voxels like the one clicked (within the radius and the sagittal slices), "
@@ -181,15 +209,28 @@ class VBQAppUI:
                           label=("`Sagittal slices ${vbq_roi_slices}`",), density="compact", hide_details=True)
                 v.VSlider(v_model=("vbq_roi_erosion",), min=0, max=3, step=0.5,
                           label=("`Erosion ${vbq_roi_erosion} mm`",), density="compact", hide_details=True)
-            html.Div(
-                "<kbd>2</kbd>-<kbd>7</kbd> level, <kbd>C</kbd> CSF, <kbd>P</kbd>aint, <kbd>E</kbd>rase, "
-                "<kbd>T</kbd>hreshold, <kbd>Q</kbd>uick ROI, <kbd>Esc</kbd> no tool, <kbd>Ctrl+Z</kbd> undo, "
-                "<kbd>Ctrl+S</kbd> save, <kbd>PgDn</kbd>/<kbd>PgUp</kbd> next/previous case",
-                classes="vbq-keys mt-2")
+            html.Div(  # one line; the whole list on hover (the buttons' tooltips name their keys too)
+                "Keys: <kbd>2</kbd>-<kbd>7</kbd> level, <kbd>C</kbd> CSF, <kbd>P</kbd> <kbd>E</kbd> <kbd>T</kbd> "
+                "<kbd>Q</kbd> tools, <kbd>Ctrl+S</kbd> save &hellip;",
+                title="2-7: select a level, C: CSF, P: paint, E: erase, T: threshold, Q: Quick ROI, Esc: no tool, "
+                      "Ctrl+Z: undo, Ctrl+Y: redo, Ctrl+S: save, PageDown/PageUp: next/previous case",
+                classes="vbq-keys mt-1", id="vbq-keys", style="white-space: nowrap; cursor: help;")
         v.VDivider()
 
-    def _table(self):
+    def _messages(self, ctrl):
+        """Errors and confirmations in the right panel, above the table: never over the views."""
+        v.VAlert(
+            "{{ vbq_error }}", v_if=("vbq_error",), type="error", density="compact", closable=True,
+            id="vbq-error", click_close=ctrl.vbq_dismiss, classes="mb-2 vbq-message",
+        )
+        v.VAlert(
+            "{{ vbq_info }}", v_if=("!vbq_error && vbq_info",), type="success", density="compact",
+            closable=True, id="vbq-info", click_close=ctrl.vbq_dismiss, classes="mb-2 vbq-message",
+        )
+
+    def _table(self, ctrl):
         with html.Div(classes="pa-2", id="vbq-table-panel"):
+            self._messages(ctrl)
             html.Div("VBQ  {{ vbq_overall_text }}", classes="text-h6", id="vbq-overall",
                      __properties=[("data_vbq", "data-vbq")], data_vbq=("vbq_overall",))
             html.Div("{{ vbq_not_computed }}", v_if=("vbq_not_computed",), classes="text-body-2 my-2",
@@ -216,8 +257,10 @@ class VBQAppUI:
                         html.Td("{{ row.si_text }}")
                         html.Td("{{ row.vbq_text }}")
             with html.Div(v_if=("vbq_flags.length",), classes="mt-2", id="vbq-flags"):
-                html.Div("Quality flags", classes="text-subtitle-2")
-                html.Div("{{ f }}", v_for="f in vbq_flags", classes="text-caption", style="color: #ffb74d;")
+                html.Div("Quality flags (hover for details)", classes="text-subtitle-2")
+                html.Div("{{ f.text }}", v_for="f in vbq_flags", key="f.level", classes="text-caption vbq-flag",
+                         title=("f.detail",), style="color: #ffb74d;",
+                         __properties=[("data_level", "data-level")], data_level=("f.level",))
             html.Div("table updated {{ vbq_update_ms }} ms after the change ({{ vbq_measure_ms }} ms measuring)",
-                     v_if=("vbq_update_ms !== null",), classes="text-caption mt-2", style="opacity: 0.6;",
-                     id="vbq-timing")
+                     v_if=("vbq_debug && vbq_update_ms !== null",), classes="text-caption mt-2",
+                     style="opacity: 0.6;", id="vbq-timing")

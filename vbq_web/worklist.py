@@ -1,7 +1,8 @@
 """Reader worklists for ``vbq web --worklist manifest.csv --reader R1 --out readings/`` (Slicer-free).
 
 The manifest is the ``vbq batch`` manifest (:func:`VBQScoreLib.batch.read_manifest`: ``case_id,image`` and
-optionally ``labels``; a ``vbq intake`` manifest as it is: rows whose ``status`` is not ``ok`` are skipped); a ``segmentation`` column may be there and is never shown: every reader starts each case
+optionally ``labels``; a ``vbq intake`` manifest as it is: rows whose ``status`` is not ``ok`` are skipped); a
+``segmentation`` column may be there and is never shown: every reader starts each case
 from an empty segmentation, and the app only ever opens files of its own reader, so readers stay blinded to
 each other.
 
@@ -14,7 +15,9 @@ Each reader's readings go to ``OUT/<reader>/``:
   ``case_id`` and which the reader-agreement analysis takes as one reader's measurements;
 - ``worklist.json``: where the reader was (the case shown last), so a restart resumes there.
 
-A case counts as read once its ``.seg.nrrd`` exists. Everything is written atomically.
+A case counts as read once its ``.seg.nrrd`` exists. A save writes the three files as one unit and keeps
+the reading it replaces as ``<case>.seg.nrrd.prev`` (:mod:`vbq_web.readings`); what a killed save left is
+finished or removed when the worklist opens (:attr:`Worklist.recovered`). Everything is written atomically.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from VBQScoreLib.errors import VBQInputError
 
@@ -60,7 +62,6 @@ class Worklist:
     def __init__(self, manifest, reader: str, out_dir) -> None:
         from VBQScoreLib.atomic import check_output_directory
         from VBQScoreLib.batch import read_manifest
-
         from VBQScoreLib.dicom.reference import split_reference
 
         self.reader = check_name(reader, "--reader")
@@ -80,6 +81,10 @@ class Worklist:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise VBQInputError(f"--out {out_dir}: cannot create {self.folder} ({exc.strerror or exc})") from None
+        from .readings import recover
+
+        #: what a killed save had left, finished or removed at the start (one line each)
+        self.recovered = recover(self.folder, [c.case_id for c in self.cases])
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -110,7 +115,7 @@ class Worklist:
                 return i
         return start
 
-    def _saved_index(self) -> Optional[int]:
+    def _saved_index(self) -> int | None:
         p = self.folder / STATE_FILE
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
@@ -129,18 +134,23 @@ class Worklist:
     # -- the reader's table
     def write_table(self, options) -> Path:
         """``results.csv`` + ``results_long.csv`` of every read case, in manifest order, in the ``vbq batch``
-        layout: from each case's ``result.json``, or (a case saved before it could be measured, e.g. without
-        CSF) measured again by ``vbq batch``'s own case runner, which gives its one-line error row."""
+        layout: from each case's ``result.json`` when the trio is complete and belongs together
+        (:func:`vbq_web.readings.trio_matches`: the JSON records the ``.seg.nrrd``'s SHA-256, the CSV is the JSON's),
+        else (a case saved before it could be measured, e.g. without CSF, or a trio that does not match) measured
+        again by ``vbq batch``'s own case runner, which gives its one-line error row."""
         from VBQScoreLib.batch import Case, record_from_result, score_case, write_tables
+
+        from .readings import trio_matches
 
         records = []
         for i, case in enumerate(self.cases):
             f = self.files(i)
             if not f.segmentation.is_file():
                 continue
-            try:
-                records.append(record_from_result(case.case_id, json.loads(f.result_json.read_text("utf-8"))))
-            except (OSError, ValueError):
+            data = trio_matches(f.segmentation, f.result_json, f.levels_csv)
+            if data is not None:
+                records.append(record_from_result(case.case_id, data))
+            else:
                 records.append(score_case(Case(case.case_id, case.image, str(f.segmentation)).to_dict(), options))
         out = self.folder / TABLE_FILE
         write_tables(records, out, preset_levels=options.resolve_preset().levels)

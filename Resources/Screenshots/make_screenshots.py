@@ -51,7 +51,7 @@ def web_figures(score_png: Path, worklist_png: Path) -> None:
     tmp = Path(tempfile.mkdtemp())
     try:
         seg = label_real_mri(tmp)
-        with B.Server([REAL_T1, seg, "--out", tmp / "page"]) as server, B.browser_page(1500, 860) as page:
+        with B.Server([REAL_T1, seg, "--out", tmp / "page"]) as server, B.browser_page(1280, 720) as page:
             page.goto(server.url)
             B.wait_rendered(page)
             page.wait_for_selector("#vbq-table")
@@ -68,7 +68,7 @@ def web_figures(score_png: Path, worklist_png: Path) -> None:
         for n in range(1, 12):  # 11 cases read: the reader is on case 12 of 40
             shutil.copy(seg, reader / f"P{n:03d}.seg.nrrd")
         args = ["--worklist", manifest, "--reader", "R1", "--out", tmp / "readings"]
-        with B.Server(args) as server, B.browser_page(1500, 860) as page:
+        with B.Server(args) as server, B.browser_page(1280, 720) as page:
             page.goto(server.url)
             B.wait_rendered(page)
             page.wait_for_function("() => window.trame.state.get('vbq_progress') === '12 of 40'")

@@ -5,7 +5,7 @@ from markup points or a click (:func:`quick_rois`, :func:`quick_roi_at`; the ROI
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import numpy as np
 import SimpleITK as sitk
@@ -34,10 +34,11 @@ SNOMED_CODES = {
     # CSF: code and meaning as in Slicer's "Segmentation category and type - DICOM master list"
     "CSF": ("65216001", "Cerebrospinal Fluid"),
 }
-#: distinct colours (Okabe-Ito / Tableau-like), cycled over the levels; CSF is always light blue
+#: distinct colours (Okabe-Ito / Tableau-like), cycled over the levels; CSF is always blue (the sixth level,
+#: C7 in lu2024, is lime: Okabe-Ito's sky blue beside CSF's blue could not be told apart in the views)
 LEVEL_COLORS = [
     (0.902, 0.624, 0.000), (0.000, 0.620, 0.451), (0.835, 0.369, 0.000), (0.800, 0.475, 0.655),
-    (0.941, 0.894, 0.259), (0.337, 0.706, 0.914), (0.600, 0.350, 0.200), (0.550, 0.550, 0.550),
+    (0.941, 0.894, 0.259), (0.650, 0.850, 0.150), (0.600, 0.350, 0.200), (0.550, 0.550, 0.550),
     (0.300, 0.300, 0.900), (0.700, 0.100, 0.100), (0.200, 0.600, 0.200), (0.900, 0.400, 0.600),
 ]
 CSF_COLOR = (0.000, 0.447, 0.698)
@@ -47,7 +48,7 @@ TERMINOLOGY_CONTEXT = "Segmentation category and type - SlicerVBQ"
 
 
 
-def terminology_entry(level: str) -> Optional[str]:
+def terminology_entry(level: str) -> str | None:
     """Slicer terminology entry string for a level or CSF (None when no code is known, e.g. S1).
 
     The seven ``~``-separated fields of ``vtkSlicerTerminologiesModuleLogic::SerializeTerminologyEntry``
@@ -64,7 +65,7 @@ def terminology_entry(level: str) -> Optional[str]:
 
 
 
-def find_level_segment(segmentationNode, level: str) -> Optional[str]:
+def find_level_segment(segmentationNode, level: str) -> str | None:
     """ID of the segment standing for ``level`` ("C3" or "CSF"): the segment whose ID is the level (what
     "Create level segments" makes, surviving renames), else the first segment whose tag/name/ID names it."""
     segmentation = segmentationNode.GetSegmentation()
@@ -156,7 +157,7 @@ def markup_points_lps(markupsNode) -> list[tuple[str, tuple[float, float, float]
 
 
 
-def quick_rois(volumeNode, segmentationNode, markupsNode, settings=None, levels: Optional[Iterable[str]] = None,
+def quick_rois(volumeNode, segmentationNode, markupsNode, settings=None, levels: Iterable[str] | None = None,
                progress=None) -> dict[str, str]:
     """Grow one ROI per markup point (label = level, e.g. "C3", or "CSF") into the matching level segment.
 
