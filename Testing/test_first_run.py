@@ -88,7 +88,8 @@ def test_levels_flags_only_the_levels_asked_for(case, capsys):
     out = sitk.GetImageFromArray(a)
     out.CopyInformation(lab)
     names = dict(line.split("=", 1) for line in p["labels"].read_text().splitlines() if line.strip())
-    slicerio.write_segmentation(str(d / "empty.seg.nrrd"), segmentation_dict(out, {int(k): v for k, v in names.items()}))
+    slicerio.write_segmentation(str(d / "empty.seg.nrrd"),
+                                segmentation_dict(out, {int(k): v for k, v in names.items()}))
     seg = d / "empty.seg.nrrd"
     code = main(["score", str(p["image"]), str(seg), "--levels", "C3-C6", "--json", str(d / "l.json"), "--quiet"])
     assert code == 0, capsys.readouterr().err

@@ -105,7 +105,8 @@ def test_vbqcohort_run_analysis_into_nodes(monkeypatch, tmp_path):
     rows = []
     for i in range(24):
         rows.append({"patient_id": f"P{i:03d}", "diagnosis": "OPLL" if i < 12 else "CSM", "age": 50 + i % 7,
-                     "sex": "FM"[i % 3 == 0] + " " * (i == 5), **{f"VBQ_C{k}": round(2.0 + 0.05 * i + 0.1 * k, 4) for k in range(2, 8)}})
+                     "sex": "FM"[i % 3 == 0] + " " * (i == 5),
+                     **{f"VBQ_C{k}": round(2.0 + 0.05 * i + 0.1 * k, 4) for k in range(2, 8)}})
     path = tmp_path / "cohort.csv"
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -162,7 +163,8 @@ def test_vbqscore_logic_batch_over_a_folder(vbqscore, tmp_path):
         expected[cid] = score_files(paths["image"], paths["seg_nrrd"]).overall["vbq"]
     calls = []
     summary, table = module.VBQScoreLogic().runBatch(
-        str(tmp_path / "cases"), str(tmp_path / "vbq.csv"), pattern="{case_id}/phantom.nii.gz,{case_id}/phantom.seg.nrrd",
+        str(tmp_path / "cases"), str(tmp_path / "vbq.csv"),
+        pattern="{case_id}/phantom.nii.gz,{case_id}/phantom.seg.nrrd",
         progress=lambda d, t, m: calls.append((d, t)), preset="lu2024", stat="mean", erode_mm=0.0,
         mid_sagittal_slices=None)
     assert (summary.n_cases, summary.n_ok, summary.n_failed) == (2, 2, 0)

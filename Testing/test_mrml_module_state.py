@@ -559,11 +559,11 @@ def test_in_slicer_guess_body_passes_without_yaml(cohort, monkeypatch):
     module, scene = cohort
     fake = FakeTestCase()
     module.VBQCohortTest.test_GuessWithoutYaml(fake)
-    module.VBQCohortTest.test_ModuleDependencies.__code__  # runs only in Slicer (slicer.modules)
+    assert module.VBQCohortTest.test_ModuleDependencies.__code__  # runs only in Slicer (slicer.modules)
     assert fake.messages == ["Guess without PyYAML OK"]
 
 
-# ------------------------------------------------------------------------------------------ 4. Run on the selected table
+# ---------------------------------------------------------------------------------------- 4. Run on the selected table
 def _params(table, tmp_path, **kw):
     p = types.SimpleNamespace(inputTable=table, dataPath=str(tmp_path / "first.csv"), plan="custom",
                               idColumn="case_id", groupColumn="diagnosis", treatedValue="OPLL", controlValue="CSM",

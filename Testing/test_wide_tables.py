@@ -61,7 +61,7 @@ def _in_thread(fn, seconds):
     def target():
         try:
             box["v"] = fn()
-        except Exception as exc:  # re-raised in the test's thread
+        except Exception as exc:  # noqa: BLE001 - whatever fn raises is re-raised in the test's thread
             box["e"] = exc
 
     th = threading.Thread(target=target, daemon=True)

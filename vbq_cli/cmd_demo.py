@@ -58,7 +58,8 @@ def run(args) -> int:
         print_summary(r, {"report": out / "report.html", "results": out / "results.json"})
         ba = (r.get("agreement") or {}).get("bland_altman", {}).get("R1 vs R2")
         if ba:
-            print(f"Reliability substudy (planted R1 - R2 bias {r['demo']['reliability']['planted_bias']['R1 vs R2']:+.2f}"
+            planted = r["demo"]["reliability"]["planted_bias"]["R1 vs R2"]
+            print(f"Reliability substudy (planted R1 - R2 bias {planted:+.2f}"
                   f"): bias {ba['bias']:+.3f} (95% CI {ba['bias_ci_low']:+.3f} to {ba['bias_ci_high']:+.3f}); "
                   f"{out / 'agreement' / 'report.html'}")
     return 0

@@ -76,7 +76,8 @@ def temporary_name(path, suffix: str = ".tmp") -> Path:
 
 
 def _leftover_re(name: str) -> re.Pattern:
-    return re.compile(r"\." + re.escape(name) + r"\." + _TAG + r"-([0-9a-f]{6})-([0-9]+)-[0-9a-f]{8}(\.old)?\.(?:.*\.)?tmp(?:\..*)?\Z")
+    return re.compile(r"\." + re.escape(name) + r"\." + _TAG
+                      + r"-([0-9a-f]{6})-([0-9]+)-[0-9a-f]{8}(\.old)?\.(?:.*\.)?tmp(?:\..*)?\Z")
 
 
 def _alive(pid: int) -> bool:
@@ -223,10 +224,10 @@ def atomic_directory(path, drop=()):
 
     The files the caller wrote replace those of the same name; other files already in ``path`` are kept (a
     user's notes) unless their relative path (``tables/x.csv``) is in ``drop`` (files of an earlier run that
-    this one did not write again; a set the caller may fill inside the ``with``). The swap: old folder renamed aside, new one renamed in, old one removed; a
-    kill at any point leaves the old folder or the new one (see :func:`clean_leftovers`). On failure the
-    temporary folder is removed and ``path`` is untouched. The new folder keeps the old one's mode (a new one
-    gets the umask's).
+    this one did not write again; a set the caller may fill inside the ``with``). The swap: old folder renamed
+    aside, new one renamed in, old one removed; a kill at any point leaves the old folder or the new one (see
+    :func:`clean_leftovers`). On failure the temporary folder is removed and ``path`` is untouched. The new folder
+    keeps the old one's mode (a new one gets the umask's).
     """
     path = Path(path)
     check_output_directory(path)

@@ -198,7 +198,7 @@ def _draw(shape, spacing, lordosis_mm):
     cv.ellipsoid(_BRAIN, fossa_u, fossa_v, 30.0, 40.0, 74.0)
 
     # posterior elements: articular pillars (lateral), laminae and spinous processes, cortex then marrow
-    for name, vc, h, d, w in _LAYOUT:
+    for name, vc, h, _d, _w in _LAYOUT:
         th = math.atan(float(_lordosis_slope(vc, lordosis_mm)))
         cu = float(canal_u(vc))
         cv.block(_CORTEX, cu, vc, th, 7.0, h / 2.0, 23.0, x_min=12.5)
@@ -211,7 +211,8 @@ def _draw(shape, spacing, lordosis_mm):
         half_h = 5.0 if name == "C2" else 3.5
         # rotate so that the long axis runs along the process direction: block's "a" axis is A-P
         cv.block(_CORTEX, su, sv, -math.radians(25.0) + th, length / 2.0, half_h, 4.0)
-        cv.block(_POST, su, sv, -math.radians(25.0) + th, length / 2.0 - _CORTEX_MM, half_h - _CORTEX_MM, 4.0 - _CORTEX_MM)
+        cv.block(_POST, su, sv, -math.radians(25.0) + th,
+                 length / 2.0 - _CORTEX_MM, half_h - _CORTEX_MM, 4.0 - _CORTEX_MM)
         cv.block(_CORTEX, cu + 8.0, vc - 1.0, th, 3.5, h / 2.0 - 1.0, 14.0)  # laminae behind the canal
         cv.block(_POST, cu + 8.0, vc - 1.0, th, 3.5 - _CORTEX_MM, h / 2.0 - 1.0 - _CORTEX_MM, 14.0 - _CORTEX_MM)
 
@@ -234,7 +235,7 @@ def _draw(shape, spacing, lordosis_mm):
         vm = (c1 + h1 / 2.0 + c2 - h2 / 2.0) / 2.0
         th = math.atan(float(_lordosis_slope(vm, lordosis_mm)))
         cv.block(_DISC, float(lu(vm)), vm, th, min(d1, d2) / 2.0 - 0.3, _DISC_MM / 2.0 + 0.8, min(w1, w2) - 0.3)
-    for n, (name, vc, h, d, w) in enumerate(_LAYOUT):
+    for n, (_name, vc, h, d, w) in enumerate(_LAYOUT):
         th = math.atan(float(_lordosis_slope(vc, lordosis_mm)))
         uc = float(lu(vc))
         cv.block(_CORTEX, uc, vc, th, d / 2.0, h / 2.0, w)

@@ -7,9 +7,8 @@ They call it as work advances; it never affects results. ``None`` means silent.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Optional
 
-ProgressCallback = Optional[Callable[[int, int, str], None]]
+ProgressCallback = Callable[[int, int, str], None] | None
 
 
 def report(progress: ProgressCallback, done: int, total: int, message: str = "") -> None:

@@ -51,7 +51,7 @@ class Background:
     def _run(self):
         try:
             self._value = self._fn(*self._args)
-        except BaseException as exc:  # re-raised in result()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in result()
             self._error = exc
 
     def result(self):

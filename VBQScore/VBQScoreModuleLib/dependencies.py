@@ -78,7 +78,7 @@ def _pip_install_with_busy_dialog(slicer, requester: str, missing: list[str]) ->
             autoClose=False, autoReset=False, windowModality=qt.Qt.ApplicationModal)
         dialog.setCancelButton(None)  # pip cannot be interrupted safely
         slicer.app.processEvents()
-    except Exception:  # no GUI (PythonSlicer): install without the dialog
+    except Exception:  # noqa: BLE001 - Slicer install helper: no GUI (PythonSlicer): install without the dialog
         dialog = None
     try:
         slicer.util.pip_install(missing)

@@ -280,7 +280,8 @@ def summary_sentences(results: dict) -> list[str]:
         if dice:
             lo, hi = min(dice, key=dice.get), max(dice, key=dice.get)
             hd = {k: v.get("hd95_mm") for k, v in ov.items() if v.get("hd95_mm") is not None}
-            out.append(f"Segmentation overlap ({pair}{', mean over ' + str(det['n_cases']) + ' cases' if det.get('n_cases', 1) > 1 else ''}): "
+            over = ", mean over " + str(det["n_cases"]) + " cases" if det.get("n_cases", 1) > 1 else ""
+            out.append(f"Segmentation overlap ({pair}{over}): "
                        f"Dice {_fmt(dice[lo], 3)} ({lo}) to {_fmt(dice[hi], 3)} ({hi})"
                        + (f"; HD95 up to {_fmt(max(hd.values()), 2)} mm" if hd else "") + ".")
     return out

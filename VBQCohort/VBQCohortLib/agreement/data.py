@@ -253,11 +253,11 @@ def check(frame, columns: dict, sources: list, warnings: list) -> AgreementData:
     sessions = _sort_sessions(frame["session"])
     cases = _unique(frame["case"])
     if len(readers) < 2 and len(sessions) < 2:
-        raise VBQInputError(prefix + f"column '{rcol}': only one reader ('{readers[0]}', {where(frame)}) and one session: "
-                            f"agreement needs at least 2 readers, or 2 sessions of a reader")
+        raise VBQInputError(prefix + f"column '{rcol}': only one reader ('{readers[0]}', {where(frame)}) "
+                            f"and one session: agreement needs at least 2 readers, or 2 sessions of a reader")
     if len(cases) < 2:
-        raise VBQInputError(prefix + f"column '{ccol}': only one case ('{cases[0]}', {where(frame)}); agreement needs at "
-                            f"least 2 cases")
+        raise VBQInputError(prefix + f"column '{ccol}': only one case ('{cases[0]}', {where(frame)}); "
+                            f"agreement needs at least 2 cases")
     if len(readers) >= 2:
         n_read = frame.groupby("case", sort=False)["reader"].nunique()
         single = [c for c in cases if n_read[c] < 2]
@@ -265,9 +265,9 @@ def check(frame, columns: dict, sources: list, warnings: list) -> AgreementData:
             c = single[0]
             sub = frame[frame["case"] == c]
             more = f" ({len(single) - 1} more such cases: {_rows_text(single[1:], 5)})" if len(single) > 1 else ""
-            raise VBQInputError(prefix + f"column '{rcol}': case '{c}' is measured by one reader only ('{sub['reader'].iloc[0]}'"
-                                f", {where(sub)}){more}; every case needs at least 2 readers (leave the value empty "
-                                f"for a missing measurement)")
+            raise VBQInputError(prefix + f"column '{rcol}': case '{c}' is measured by one reader only "
+                                f"('{sub['reader'].iloc[0]}', {where(sub)}){more}; every case needs at least 2 readers "
+                                f"(leave the value empty for a missing measurement)")
     levels = [lv for lv in _unique(frame["level"]) if lv not in (NO_LEVEL, OVERALL)]
     unknown = [lv for lv in levels if lv not in LEVEL_INDEX]
     if unknown:

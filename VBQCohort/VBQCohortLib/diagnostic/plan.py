@@ -48,8 +48,8 @@ def check_section(raw, source: str) -> dict | None:
         if isinstance(v, str):
             v = [v]
         if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
-            raise VBQInputError(f"{where}.{k} must be a list of {'expressions' if k == 'conditions' else 'column names'}"
-                                f", got {d[k]!r}")
+            raise VBQInputError(f"{where}.{k} must be a list of "
+                                f"{'expressions' if k == 'conditions' else 'column names'}, got {d[k]!r}")
         d[k] = list(v)
     if not d["markers"]:
         raise VBQInputError(f"{where}.markers is empty (name the marker column(s), e.g. VBQ_overall)")

@@ -318,8 +318,10 @@ def render_html(res: dict, figs: dict, title: str = "Diagnostic accuracy") -> st
                                                                   "note"], rows))
         if cond.get("model"):
             rows = [[esc(m), esc(mo["formula"]), mo["n"], mo["n_events"],
-                     f"{fmt(mo['or_per_unit']['odds_ratio'], 2)} ({_ci(mo['or_per_unit']['ci_low'], mo['or_per_unit']['ci_high'], 2)})",
-                     f"{fmt(mo['or_per_sd']['odds_ratio'], 2)} ({_ci(mo['or_per_sd']['ci_low'], mo['or_per_sd']['ci_high'], 2)})",
+                     f"{fmt(mo['or_per_unit']['odds_ratio'], 2)} "
+                     f"({_ci(mo['or_per_unit']['ci_low'], mo['or_per_unit']['ci_high'], 2)})",
+                     f"{fmt(mo['or_per_sd']['odds_ratio'], 2)} "
+                     f"({_ci(mo['or_per_sd']['ci_low'], mo['or_per_sd']['ci_high'], 2)})",
                      fmt_p(mo["or_per_unit"]["p"]), f"{fmt(mo['auc'])} ({_ci(mo['ci_low'], mo['ci_high'])})"]
                     for m, mo in cond["model"].items()]
             parts.append("<h3>Adjusted model (logistic regression)</h3>" + _table(

@@ -128,7 +128,8 @@ class MatchResult:
             "caliper_distance_units": self.caliper,
             "ps": _by_id(self.ps),
             "distance": _by_id(self.distance),
-            "pairs": {str(t): list(map(str, cs)) for t, cs in self.pairs.items()},  # (str of a numpy scalar = of its item)
+            # (str of a numpy scalar = str of its item)
+            "pairs": {str(t): list(map(str, cs)) for t, cs in self.pairs.items()},
             "weights": _by_id(self.weights[self.weights.to_numpy() > 0]),
             "n_matched": dict(self.n_matched),
             "sample_sizes": {str(r): {c: float(v) for c, v in row.items()}

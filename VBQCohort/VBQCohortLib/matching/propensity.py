@@ -319,7 +319,7 @@ def _glm_logit_r(X: np.ndarray, y: np.ndarray):
     beta = None
     converged = False
     it = 0
-    for it in range(1, GLM_MAXIT + 1):
+    for it in range(1, GLM_MAXIT + 1):  # noqa: B007 - its last value, the iterations run, is returned
         mu_eta = _logit_mu_eta(eta)
         var = mu * (1 - mu)
         z = eta + (y - mu) / mu_eta

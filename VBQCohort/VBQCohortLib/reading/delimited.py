@@ -6,7 +6,8 @@ per cell.
 per-cell rules in ``spreadsheet.read_table``; ``Testing/test_spreadsheet_fast.py`` compares the two on generated
 tables). It handles the common case and returns None for anything the two tokenizers could split differently,
 which the general reader then reads: any quote character, a line break other than ``\\n`` / ``\\r\\n`` (or a
-character that ``str.splitlines`` breaks lines at), a NUL or byte-order-mark character, or a row with more cells than the header.
+character that ``str.splitlines`` breaks lines at), a NUL or byte-order-mark character, or a row with more cells
+than the header.
 At 100,000 rows this takes about a tenth of the time of the general reader.
 """
 

@@ -16,6 +16,7 @@ without VBQ keep missing VBQ values (they are then excluded per level, and the r
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -32,13 +33,8 @@ _INT_RE = re.compile(r"^[+-]?\d+(?:\.0*)?$")
 def _norm_id(v) -> str | None:
     if v is None:
         return None
-    try:
-        import math
-
-        if isinstance(v, float) and math.isnan(v):
-            return None
-    except Exception:  # pragma: no cover
-        pass
+    if isinstance(v, float) and math.isnan(v):  # math.isnan cannot raise on a float
+        return None
     s = str(v).strip()
     if s == "" or s.lower() in ("nan", "none", "<na>"):
         return None

@@ -52,9 +52,9 @@ def read_table(path, sheet: str | int | None = None, needed=None):
 
     All cells are kept as text except that columns whose every non-missing cell is a number become float
     columns (not when a value has leading zeros, like ``007``, or more than 15 digits: such columns are
-    identifiers and stay text); missing tokens (``MISSING_TOKENS``, Excel error cells) become missing. Blank rows are dropped (and
-    counted in a warning); the index holds the spreadsheet row number. ``sheet`` selects an XLSX worksheet by
-    name or 0-based position (default: the first). The file is only read.
+    identifiers and stay text); missing tokens (``MISSING_TOKENS``, Excel error cells) become missing. Blank rows
+    are dropped (and counted in a warning); the index holds the spreadsheet row number. ``sheet`` selects an XLSX
+    worksheet by name or 0-based position (default: the first). The file is only read.
 
     A delimited table with more than :data:`MAX_COLUMNS` columns is refused (one line). ``needed``: the column
     names a command uses (compared as :func:`.labels.fold` does: case and spacing aside); when given and the
@@ -186,9 +186,9 @@ def _split_delimited(path: Path, text: str, sep: str):
 
 def _binary_kind(raw: bytes) -> str | None:
     """A short description when ``raw`` is plainly not text (an image, an archive, any file with NUL bytes)."""
-    magic = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"\x1f\x8b", "a gzip file (e.g. .nii.gz)"),
-             (b"%PDF", "a PDF document"), (b"\xd0\xcf\x11\xe0", "an old Excel .xls/Office file"),
-             (b"NRRD", "an NRRD image"))
+    magic = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+             (b"\x1f\x8b", "a gzip file (e.g. .nii.gz)"), (b"%PDF", "a PDF document"),
+             (b"\xd0\xcf\x11\xe0", "an old Excel .xls/Office file"), (b"NRRD", "an NRRD image"))
     for m, what in magic:
         if raw.startswith(m):
             return what
@@ -205,7 +205,7 @@ def _read_xlsx(path: Path, sheet, warnings: list[str]):
 
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...
+    except Exception as exc:  # noqa: BLE001 - BadZipFile, KeyError, InvalidFileException, XML errors...: any is bad input
         raise VBQInputError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__}: {exc})") from None
     try:
         names = wb.sheetnames

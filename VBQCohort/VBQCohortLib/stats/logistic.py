@@ -171,7 +171,8 @@ def detect_separation(X: np.ndarray, y: np.ndarray, names: Sequence[str] | None 
     Separation exists when some beta != 0 gives (2y-1) x_i'beta >= 0 for every row with at least one strict
     inequality; complete when all can be strict. Returns None (overlap) or a dict with ``type``, ``variables``
     (the single predictors/dummies that separate on their own; if none does, the columns with a non-zero
-    coefficient in the separating direction, intercept excluded) and ``n_separated`` (rows whose outcome is predicted perfectly)."""
+    coefficient in the separating direction, intercept excluded) and ``n_separated`` (rows whose outcome is
+    predicted perfectly)."""
     from scipy.optimize import linprog
 
     X = np.asarray(X, dtype=float)
@@ -305,7 +306,7 @@ def fit_logistic(data, outcome: str, predictors: Sequence[str], categorical: Seq
         _warnings.simplefilter("always")
         try:
             fit = model.fit(maxiter=maxiter, tol=1e-10)
-        except Exception as exc:  # statsmodels may raise on perfect separation in some versions
+        except Exception as exc:  # noqa: BLE001 - statsmodels raises assorted errors (separation, singular fit): reported as a warning
             fit = None
             warn_list.append(f"the model could not be fitted: {exc}")
     for w in caught:

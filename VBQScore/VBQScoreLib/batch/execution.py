@@ -66,8 +66,9 @@ written atomically (temporary file + rename) and the journal is removed. With ``
 output CSVs and any journal left by an interrupted run are read back: cases already ``ok`` there are skipped
 (and their rows copied unchanged), failed or missing ones are run again. The final files hold the rows of
 all cases of the current input, in input order (rows of cases no longer in the input are dropped). Records
-from a journal are copied by offset; rows taken from the final CSVs are held in memory while the run starts. Resuming with a different preset, statistic or aggregate
-(or erosion, or mid-sagittal slices) than the existing rows is refused (bad input).
+from a journal are copied by offset; rows taken from the final CSVs are held in memory while the run starts.
+Resuming with a different preset, statistic or aggregate (or erosion, or mid-sagittal slices) than the existing
+rows is refused (bad input).
 """
 
 
@@ -193,7 +194,7 @@ def _run_dask(todo: list[Case], options, client, in_flight: int, on_done) -> Non
         for fut, _ in pending.values():  # interrupted: do not leave work on a shared scheduler
             try:
                 fut.cancel()
-            except Exception:  # pragma: no cover
+            except Exception:  # noqa: BLE001 - best-effort cleanup while interrupted  # pragma: no cover
                 pass
 
 
@@ -207,7 +208,7 @@ def _connect(scheduler, workers: int | None):
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover
-        raise VBQInputError(f"dask.distributed is not installed ({exc}); use workers=0 to run in-process")
+        raise VBQInputError(f"dask.distributed is not installed ({exc}); use workers=0 to run in-process") from None
     if scheduler is not None and not isinstance(scheduler, str):
         return scheduler, None, f"Dask client {getattr(scheduler, 'scheduler', '')}"
     if scheduler:
@@ -343,7 +344,7 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
                 if max_in_flight is None:
                     try:
                         nthreads = sum(client.nthreads().values())
-                    except Exception:  # pragma: no cover
+                    except Exception:  # noqa: BLE001 - best-effort query of the scheduler  # pragma: no cover
                         nthreads = 0
                     max_in_flight = max(4, 2 * max(nthreads, 1))
                 _run_dask(todo, options, client, max(1, int(max_in_flight)), on_done)

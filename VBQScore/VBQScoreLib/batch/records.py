@@ -162,7 +162,8 @@ def write_tables(records, out_csv, *, preset_levels: Sequence[str] = (), columns
     """Write the wide table ``out_csv`` and the long table beside it (:func:`long_path_for`) from case records
     (``{"case_id", "status", "wide", "long"}`` as :func:`VBQScoreLib.batch.score_case` returns, in the order
     given), atomically: the tables :func:`VBQScoreLib.batch.run_batch` writes, for other producers of the same
-    layout (the reader tables of ``vbq web --worklist``). ``columns``: the wide columns; default from the records and ``preset_levels``."""
+    layout (the reader tables of ``vbq web --worklist``). ``columns``: the wide columns; default from the records
+    and ``preset_levels``."""
     if columns is None:
         records = list(records)
         cols = WideColumns(preset_levels)

@@ -271,7 +271,7 @@ def looks_like_seg_nrrd(p: Path) -> bool:
             import nrrd
 
             header = nrrd.read_header(str(p))
-        except Exception:
+        except Exception:  # noqa: BLE001 - a probe: a header pynrrd cannot read is not a .seg.nrrd
             return False
         return any(str(k).startswith("Segment0_") for k in header)
     return False
@@ -311,7 +311,7 @@ def slicerio_segmentation():
                 loader.exec_module(mod)
                 if callable(getattr(mod, "read_segmentation", None)) and callable(getattr(mod, "segment_mask", None)):
                     return mod
-            except Exception:  # pragma: no cover - a slicerio this loader does not fit: import it as usual
+            except Exception:  # noqa: BLE001 - a slicerio this loader does not fit: import it as usual  # pragma: no cover
                 pass
             sys.modules.pop(_SLICERIO_SEGMENTATION, None)
     import slicerio.segmentation
@@ -331,7 +331,7 @@ def _voxels_via_sitk(path, ijk_to_lps=None):
         if ijk_to_lps is None:
             ijk_to_lps = slicerio_segmentation().read_segmentation(str(path), skip_voxels=True)["ijkToLPS"]
         img = sitk.ReadImage(str(path))
-    except Exception:
+    except Exception:  # noqa: BLE001 - a fast path: on any failure slicerio reads the voxels
         return None
     if img.GetDimension() != 3:
         return None
@@ -367,7 +367,7 @@ def read_seg_nrrd(path) -> list[Segment]:
             seg = slicerio.read_segmentation(str(path))
         else:
             seg["voxels"] = voxels
-    except Exception as exc:  # pynrrd / slicerio raise assorted errors
+    except Exception as exc:  # noqa: BLE001 - pynrrd / slicerio raise assorted errors: any is bad input
         reason = " ".join(str(exc).split())[:200]
         raise VBQInputError(f"{path}: not a readable Slicer segmentation (.seg.nrrd): {reason}") from None
     voxels = seg.get("voxels")

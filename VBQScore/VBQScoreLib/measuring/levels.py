@@ -26,7 +26,8 @@ _LEVEL_RE = re.compile(
         [\s_\-]*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-_CSF_WORDS = re.compile(r"(?<![a-z])(csf|cerebro[\s_\-]*spinal[\s_\-]*fluid|liquor|cisterna[\s_\-]*magna|cistern)(?![a-z])", re.I)
+_CSF_WORDS = re.compile(
+    r"(?<![a-z])(csf|cerebro[\s_\-]*spinal[\s_\-]*fluid|liquor|cisterna[\s_\-]*magna|cistern)(?![a-z])", re.I)
 _CSF_AT_LEVEL = re.compile(r"(?:^|[\s_\-])(?:at[\s_\-]*)?(?P<region>[ctl])[\s_\-]*(?P<num>\d{1,2})(?!\d)", re.I)
 
 

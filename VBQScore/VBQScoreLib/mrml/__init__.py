@@ -85,7 +85,8 @@ from .tables import (
 )
 
 __all__ = ["CSF_COLOR", "LEVEL_COLORS", "LEVEL_TAG", "RESULT_COLUMNS", "SNOMED_CODES", "SUMMARY_ROW",
-           "TERMINOLOGY_CONTEXT", "append_cohort_row", "cohort_row", "create_level_segments", "create_preset_segments", "csv_to_table_node",
+           "TERMINOLOGY_CONTEXT", "append_cohort_row", "cohort_row", "create_level_segments", "create_preset_segments",
+           "csv_to_table_node",
            "dicom_fields", "ensure_requirements", "export_segment_mask", "fill_table_node", "find_level_segment",
            "flag_lines", "flags_text", "ijk_to_ras", "ijk_to_ras_vtk", "markup_points_lps", "measure_into_table",
            "measure_nodes", "missing_requirements", "named_node", "node_transform_to_world", "overall_text",

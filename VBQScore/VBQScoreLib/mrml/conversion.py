@@ -347,7 +347,7 @@ def dicom_fields(volumeNode) -> dict:
     for tag, key in DICOM_FIELDS.items():
         try:
             text = db.instanceValue(uids[0], tag.replace("|", ","))
-        except Exception:
+        except Exception:  # noqa: BLE001 - best-effort metadata lookup in Slicer's DICOM database
             text = ""
         value = dicom_value(text or "", key)
         if value is not None:
