@@ -125,7 +125,10 @@ tabs <- list(
   t3x2_b = matrix(c(10, 4, 12, 20, 3, 2), ncol = 2, byrow = TRUE),
   t4x2 = matrix(c(20, 25, 1, 6, 3, 0, 40, 38), ncol = 2, byrow = TRUE),
   t5x2 = matrix(c(60, 70, 3, 0, 1, 4, 0, 2, 12, 9), ncol = 2, byrow = TRUE),
-  t6x2_big = matrix(c(150, 170, 2, 9, 30, 22, 1, 0, 5, 1, 12, 20), ncol = 2, byrow = TRUE)
+  t6x2_big = matrix(c(150, 170, 2, 9, 30, 22, 1, 0, 5, 1, 12, 20), ncol = 2, byrow = TRUE),
+  # more than 5000 subjects (VBQCohortLib's closed-form path for the two largest levels)
+  t3x2_large = matrix(c(6000, 6100, 3, 0, 1, 4), ncol = 2, byrow = TRUE),
+  t4x2_large = matrix(c(4000, 3000, 2500, 2600, 2, 7, 0, 3), ncol = 2, byrow = TRUE)
 )
 fx <- lapply(tabs, function(m) {
   e <- suppressWarnings(chisq.test(m, correct = FALSE))

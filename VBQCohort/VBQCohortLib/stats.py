@@ -50,17 +50,28 @@ Where the numbers come from
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
-
 from VBQScoreLib.errors import VBQInputError
 
 __all__ = [
-    "ShapiroResult", "RankSumResult", "SignedRankResult", "KruskalResult", "FriedmanResult",
-    "shapiro", "ranksum", "signed_rank", "kruskal", "friedman", "dunn", "p_adjust", "P_ADJUST_METHODS",
+    "P_ADJUST_METHODS",
+    "FriedmanResult",
+    "KruskalResult",
+    "RankSumResult",
+    "ShapiroResult",
+    "SignedRankResult",
+    "dunn",
+    "friedman",
+    "kruskal",
+    "p_adjust",
+    "ranksum",
+    "shapiro",
+    "signed_rank",
 ]
 
 
@@ -84,7 +95,7 @@ class ShapiroResult:
     method: str = "Shapiro-Wilk normality test"
 
     @property
-    def W(self) -> float:  # noqa: N802 - R's name
+    def W(self) -> float:
         return self.statistic
 
     @property
@@ -115,7 +126,7 @@ class RankSumResult:
     warnings: tuple[str, ...] = ()
 
     @property
-    def W(self) -> float:  # noqa: N802
+    def W(self) -> float:
         return self.statistic
 
     @property
@@ -154,7 +165,7 @@ class SignedRankResult:
     warnings: tuple[str, ...] = ()
 
     @property
-    def V(self) -> float:  # noqa: N802
+    def V(self) -> float:
         return self.statistic
 
     @property
@@ -182,7 +193,7 @@ class KruskalResult:
     groups: tuple[str, ...] = ()
 
     @property
-    def H(self) -> float:  # noqa: N802
+    def H(self) -> float:
         return self.statistic
 
     @property

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ContingencyResult", "chisq_test", "fisher_test", "expected_counts"]
+__all__ = ["ContingencyResult", "chisq_test", "expected_counts", "fisher_test"]
 
 REL_ERR = 1 + 1e-7  # R fisher.test: relErr
 
@@ -70,13 +70,106 @@ def _lchoose(n, k):
     return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
 
 
+NETWORK_MAX_N = 5000      # up to this many subjects: the network below; beyond: _fisher_large
+LARGE_MAX_NODES = 2_000_000
+
+
 def fisher_test(tab) -> ContingencyResult:
-    """R ``fisher.test(tab)$p.value`` for a k x 2 table (two-sided; k = 2 is R's 2 x 2 test)."""
+    """R ``fisher.test(tab)$p.value`` for a k x 2 table (two-sided; k = 2 is R's 2 x 2 test).
+
+    The p-value is None (with the reason in ``method``) only when the exact sum would need more than
+    ``LARGE_MAX_NODES`` partial tables (many large levels; R's FEXACT stops with a workspace error there too)."""
     a = _table(tab)
     a = a[a.sum(axis=1) > 0]  # empty levels carry no information (R drops them too)
     method = "Fisher's Exact Test for Count Data"
     if a.shape[0] < 2 or (a.sum(axis=0) == 0).any():
         return ContingencyResult(None, 1.0, None, method)
+    if int(a.sum()) > NETWORK_MAX_N:
+        p = _fisher_large(a)
+        if p is None:
+            return ContingencyResult(None, math.nan, None, method + " (too large to compute exactly)")
+        return ContingencyResult(None, p, None, method)
+    return ContingencyResult(None, _fisher_network(a), None, method)
+
+
+def _fisher_large(a: np.ndarray) -> float | None:
+    """The exact p for tables with many subjects: the levels sorted by size, all but the two largest enumerated
+    (vectorised), and for each partial table the last two levels in closed form -- given what is left, their
+    split is hypergeometric (log-concave), so the tables at most as likely as the observed one are its two
+    tails, found by bisection and summed with ``scipy.stats.hypergeom``."""
+    from scipy.stats import hypergeom
+
+    r = a.sum(axis=1).astype(np.int64)
+    order = np.argsort(r, kind="stable")
+    r = r[order]
+    obs = a[order, 0].astype(np.int64)
+    n1 = int(obs.sum())
+    N = int(r.sum())
+    k = r.size
+    lnorm = float(_lchoose(N, n1))
+    thresh = float(np.sum(_lchoose(r, obs))) - lnorm + math.log(REL_ERR)
+    m = np.array([n1], dtype=np.int64)          # treated still to place, per partial table
+    past = np.zeros(1)                          # sum of log choose(r_j, x_j) so far
+    for i in range(k - 2):
+        rest = int(r[i + 1:].sum())
+        xs = np.arange(int(r[i]) + 1)
+        if m.size * xs.size > LARGE_MAX_NODES:
+            return None
+        mm = np.repeat(m, xs.size)
+        xx = np.tile(xs, m.size)
+        ok = (xx <= mm) & (mm - xx <= rest)
+        past = np.repeat(past, xs.size)[ok] + _lchoose(int(r[i]), xx[ok])
+        m = (mm - xx)[ok]
+    ra, rb = int(r[-2]), int(r[-1])
+    M = ra + rb
+    xlo = np.maximum(0, m - rb)
+    xhi = np.minimum(ra, m)
+    # the tables of this node count when log choose(ra, x) + log choose(rb, m - x) <= T
+    T = thresh + lnorm - past
+
+    def f(x):
+        return _lchoose(ra, x) + _lchoose(rb, m - x)
+
+    mode = np.clip(((m + 1) * (ra + 1)) // (M + 2), xlo, xhi)
+    # left tail: largest x in [xlo, mode] with f(x) <= T (f increases up to the mode), else xlo - 1
+    left = _last_true(lambda x: f(x) <= T, xlo, mode)
+    right = _first_true(lambda x: f(x) <= T, mode, xhi)
+    with np.errstate(divide="ignore"):
+        node = np.exp(past + _lchoose(M, m) - lnorm)
+    cdf = np.where(left >= xlo, hypergeom.cdf(left, M, ra, m), 0.0)
+    # right tail from `right`; when the mode itself counts, left covers it: avoid counting it twice
+    right = np.where(right <= left, left + 1, right)
+    sf = np.where(right <= xhi, hypergeom.sf(right - 1, M, ra, m), 0.0)
+    return float(min(1.0, np.sum(node * (cdf + sf))))
+
+
+def _last_true(pred, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per element: the largest x in [lo, hi] with pred(x) true, where pred is true then false (lo - 1 if none)."""
+    a, b = lo - 1, hi.copy()                     # answer in [a, b]; pred(a) true by convention
+    while True:
+        open_ = a < b
+        if not open_.any():
+            return a
+        mid = (a + b + 1) // 2
+        t = pred(np.where(open_, mid, np.maximum(a, lo)))
+        a = np.where(open_ & t, mid, a)
+        b = np.where(open_ & ~t, mid - 1, b)
+
+
+def _first_true(pred, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per element: the smallest x in [lo, hi] with pred(x) true, where pred is false then true (hi + 1 if none)."""
+    a, b = lo.copy(), hi + 1
+    while True:
+        open_ = a < b
+        if not open_.any():
+            return a
+        mid = (a + b) // 2
+        t = pred(np.where(open_, mid, np.minimum(b, hi)))
+        b = np.where(open_ & t, mid, b)
+        a = np.where(open_ & ~t, mid + 1, a)
+
+
+def _fisher_network(a: np.ndarray) -> float:
     r = a.sum(axis=1).astype(np.int64)
     n1 = int(a[:, 0].sum())
     k = r.size
@@ -95,7 +188,7 @@ def fisher_test(tab) -> ContingencyResult:
     for i in range(k - 1, -1, -1):
         h = np.full(n1 + 1, -np.inf)
         lw = np.full(n1 + 1, np.inf)
-        for x in range(0, min(int(r[i]), n1) + 1):
+        for x in range(min(int(r[i]), n1) + 1):
             c = float(_lchoose(int(r[i]), x))
             h[x:] = np.maximum(h[x:], c + hi[i + 1][: n1 + 1 - x])
             lw[x:] = np.minimum(lw[x:], c + lo[i + 1][: n1 + 1 - x])
@@ -124,4 +217,4 @@ def fisher_test(tab) -> ContingencyResult:
     for (m, _), (past, mult) in nodes.items():  # complete tables left undecided (m == 0 by construction)
         if past - lnorm <= thresh:
             p += mult * math.exp(past - lnorm)
-    return ContingencyResult(None, float(min(1.0, p)), None, method)
+    return float(min(1.0, p))

@@ -28,16 +28,24 @@ One row per covariate, then a block with the VBQ per level and overall. Rules (s
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-
 from VBQScoreLib.errors import VBQInputError
 
 from .contingency import chisq_test, expected_counts, fisher_test
 
-__all__ = ["table1", "frame", "footnote", "methods_sentence", "is_categorical", "level_text",
-           "MIN_TEST_N", "SHAPIRO_ALPHA"]
+__all__ = [
+    "MIN_TEST_N",
+    "SHAPIRO_ALPHA",
+    "footnote",
+    "frame",
+    "is_categorical",
+    "level_text",
+    "methods_sentence",
+    "table1",
+]
 
 SHAPIRO_ALPHA = 0.05
 MIN_TEST_N = 5          # fewer with a value in a group: no test
@@ -90,13 +98,35 @@ def _treat(data, treat, treated_value) -> np.ndarray:
 
 
 def _smd(x: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> float | None:
-    from ..balance import bal1var
+    """MatchIt's ``Std. Mean Diff.`` (``balance.bal1var``'s column 3, computed with its helpers but without the
+    eCDF and variance-ratio columns, which Table 1 does not show): weighted mean difference over the treated
+    SD of the unmatched sample (``sqrt(p(1-p))`` for 0/1), the pooled SD when that is 0, unstandardised below
+    sqrt(eps); equality with ``balance_table`` is tested."""
+    from ..balance import _SQRT_EPS, _pooled_sd, _wm, _wvar
 
-    if x.size == 0 or not (t == 1).any() or not (t == 0).any():
+    i1, i0 = t == 1, t == 0
+    if x.size == 0 or not i1.any() or not i0.any():
         return None
-    if w is not None and (not (w[t == 1] > 0).any() or not (w[t == 0] > 0).any()):
-        return None
-    return _f(bal1var(x, t, w)[2])
+    x1 = x[i1]
+    bin_var = bool(np.all((x == 0) | (x == 1)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if w is None:  # _wm with unit weights
+            mdiff = np.float64(np.sum(x1)) / np.float64(x1.size) - np.float64(np.sum(x[i0])) / np.float64(i0.sum())
+            few = x1.size < 2 and int(i0.sum()) < 2
+        else:
+            w1, w0 = w[i1], w[i0]
+            if not (w1 > 0).any() or not (w0 > 0).any():
+                return None
+            mdiff = _wm(x1, w1) - _wm(x[i0], w0)
+            few = np.sum(w1 != 0) < 2 and np.sum(w0 != 0) < 2
+        if abs(mdiff) <= _SQRT_EPS:
+            return _f(mdiff)
+        if few:
+            return None
+        std = float(np.sqrt(_wvar(x1, bin_var)))
+        if not np.isfinite(std) or std < _SQRT_EPS:
+            std = _pooled_sd(x, t, bin_var)
+        return _f(np.float64(mdiff) / np.float64(std))
 
 
 def _wmean_sd(x: np.ndarray, w: np.ndarray) -> tuple[float | None, float | None]:
@@ -207,8 +237,11 @@ def _categorical(name, col, t, w, weighted, ok_rows) -> dict:
                            "missing": {"treated": int(np.sum(inc & ~ok & (t == 1))),
                                        "control": int(np.sum(inc & ~ok & (t == 0)))}}
     values = col[ok]
-    levels = _levels(values) if len(values) else []
-    codes = pd.Categorical(values, categories=levels).codes.astype(np.int64)  # same order as ``levels``
+    raw_codes, uniques = pd.factorize(values, sort=False)  # hashing: fast for a million text cells
+    levels = _levels(pd.Series(uniques, dtype=values.dtype)) if len(values) else []
+    pos = {v: j for j, v in enumerate(levels)}            # R's factor() order
+    remap = np.array([pos[v] for v in uniques], dtype=np.int64)
+    codes = remap[raw_codes] if len(values) else np.zeros(0, dtype=np.int64)
     tt = t[ok]
     ii = inc[ok]
     k = len(levels)

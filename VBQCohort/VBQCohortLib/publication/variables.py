@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from VBQScoreLib.errors import VBQInputError
 
-__all__ = ["Variable", "Variables", "default_label", "read_dictionary", "from_mapping", "parse_levels"]
+__all__ = ["Variable", "Variables", "default_label", "from_mapping", "parse_levels", "read_dictionary"]
 
 # name (lower case) -> (label, unit)
 _DEFAULTS: dict[str, tuple[str, str | None]] = {
@@ -93,7 +94,7 @@ class Variables:
     def __init__(self, items: Mapping[str, Variable] | None = None):
         self.items: dict[str, Variable] = dict(items or {})
 
-    def merged(self, other: "Variables | None") -> "Variables":
+    def merged(self, other: Variables | None) -> Variables:
         """A copy with ``other``'s entries laid over (field by field: a label alone keeps this one's unit)."""
         out = {k: Variable(v.name, v.label, v.unit, dict(v.levels)) for k, v in self.items.items()}
         for k, v in (other.items.items() if other else []):
