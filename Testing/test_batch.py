@@ -268,7 +268,7 @@ def _counting(monkeypatch):
         seen.append(case["case_id"])
         return real(case, options)
 
-    monkeypatch.setattr(B, "score_case", counting)
+    monkeypatch.setattr(B.execution, "score_case", counting)
     return seen
 
 
@@ -625,7 +625,7 @@ def test_task_that_dies_on_the_worker_gives_an_error_row(study, reference_run, t
             raise MemoryError("worker ran out of memory")
         return real(case, options)
 
-    monkeypatch.setattr(B, "score_case", dying)
+    monkeypatch.setattr(B.execution, "score_case", dying)
     out = tmp_path / "k.csv"
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster, set_as_default=False) as client:

@@ -154,3 +154,21 @@ def test_demo_reliability_substudy_recovers_the_planted_values(demo_run, tmp_pat
     assert main(["agreement", str(out / "data" / "reliability.csv"), "--out", str(tmp_path / "agr"), "--quiet"]) == 0
     again = json.loads((tmp_path / "agr" / "agreement.json").read_text(encoding="utf-8"))
     assert again["icc"] == a["icc"] and again["bland_altman"] == a["bland_altman"]
+
+
+@pytest.mark.slow
+def test_demo_diagnostic_recovers_the_planted_auc(demo_run):
+    """Issue 18: the demo adds a DXA T-score and screw loosening drawn from VBQ with planted AUCs (computed by
+    integration, checked by simulation in test_diagnostic.py); the diagnostic report recovers them."""
+    out, r, _ = demo_run
+    d = r["demo"]["diagnostic"]
+    res = json.loads((out / "diagnostic" / "diagnostic.json").read_text(encoding="utf-8"))
+    e = res["conditions"]["screw_loosening == yes"]["roc"]["VBQ_overall"]
+    planted = d["planted_auc"]["screw_loosening == yes"]
+    assert e["direction"] == "<" and e["ci_low"] <= planted <= e["ci_high"]  # the complication: recovered
+    for label, auc in d["planted_auc"].items():  # every condition within 4 standard errors
+        x = res["conditions"][label]["roc"]["VBQ_overall"]
+        assert abs(x["auc"] - auc) < 4 * x["auc_se"], label
+    assert res["correlation"]["VBQ_overall vs dxa_t_lumbar"]["pearson"]["r"] < -0.5
+    assert "SYNTHETIC DEMO DATA" in (out / "diagnostic" / "report.html").read_text(encoding="utf-8")
+    assert str(out) in res["provenance"]["inputs"][0]["path"]

@@ -207,3 +207,46 @@ def test_vbqscore_logic_batch_over_a_folder(vbqscore, tmp_path):
     assert [t.GetValueByName(i, "VBQ_overall").ToDouble() for i in range(2)] == pytest.approx(
         [expected["007"], expected["012"]], rel=1e-12)
     assert t.GetColumnByName("VBQ_overall").GetClassName() == "vtkDoubleArray"
+
+
+def test_vbqcohort_diagnostic_into_nodes(monkeypatch, tmp_path):
+    """Issue 18: VBQ Cohort's "Diagnostic accuracy" section -- ROC table, cut-offs and the ROC chart with the
+    Youden point as MRML nodes, from pROC's aSAH data (published: s100b AUC 0.7314, Youden 0.205)."""
+    scene = slicer.vtkMRMLScene()
+    _stub_modules(monkeypatch, scene)
+    monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
+    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag")
+    logic = module.VBQCohortLogic()
+    path = str(REPO / "Testing" / "r_reference" / "diagnostic_data_asah.csv")
+    node = logic.loadSpreadsheet(path)
+    out = logic.computeDiagnostic(node, ["s100b", "wfns"], ["outcome == Poor"], ["age"], str(tmp_path / "diag"))
+    roc = out["rocTable"].GetTable()
+    assert roc.GetNumberOfRows() == 2
+    assert round(roc.GetValueByName(0, "auc").ToDouble(), 4) == 0.7314
+    assert round(roc.GetValueByName(0, "ci_low").ToDouble(), 4) == 0.6301
+    cut = out["cutoffTable"].GetTable()
+    assert round(cut.GetValueByName(0, "threshold").ToDouble(), 3) == 0.205
+    chart = out["rocChart"]
+    assert chart.GetNumberOfPlotSeriesNodes() == 4  # curve + Youden point per marker
+    yt = scene.GetFirstNode("VBQ diagnostic: Youden s100b", "vtkMRMLTableNode").GetTable()
+    assert yt.GetValueByName(0, "sensitivity").ToDouble() == pytest.approx(26 / 41)
+    assert yt.GetValueByName(0, "fpr").ToDouble() == pytest.approx(1 - 58 / 72)
+    ct = scene.GetFirstNode("VBQ diagnostic: ROC curve s100b", "vtkMRMLTableNode").GetTable()
+    assert ct.GetNumberOfRows() == out["results"]["roc"]["s100b"]["curve_points"]
+    assert (tmp_path / "diag" / "report.html").is_file()
+    # a re-run reuses the nodes
+    logic.computeDiagnostic(path, ["s100b", "wfns"], ["outcome == Poor"])
+    assert scene.GetNodesByClass("vtkMRMLPlotChartNode").GetNumberOfItems() == 1
+
+
+def test_vbqcohort_in_slicer_diagnostic_check_on_slicer_core(monkeypatch):
+    """Runs VBQCohortTest.test_Diagnostic (the in-Slicer self-test) on slicer-core with unittest's asserts."""
+    import unittest
+
+    scene = slicer.vtkMRMLScene()
+    _stub_modules(monkeypatch, scene)
+    monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
+    module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_under_test_diag2")
+    case = type("T", (unittest.TestCase,), {"test_Diagnostic": module.VBQCohortTest.test_Diagnostic})
+    res = unittest.TextTestRunner(verbosity=0).run(case("test_Diagnostic"))
+    assert res.wasSuccessful() and not res.skipped, (res.failures, res.errors, res.skipped)

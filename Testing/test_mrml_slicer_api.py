@@ -29,7 +29,7 @@ slicer = pytest.importorskip("slicer")
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_FILES = [REPO / "VBQScore" / "VBQScore.py", REPO / "VBQCohort" / "VBQCohort.py",
-                REPO / "VBQScore" / "VBQScoreLib" / "mrml.py",
+                *sorted((REPO / "VBQScore" / "VBQScoreLib" / "mrml").glob("*.py")),
                 REPO / "VBQScore" / "Testing" / "Python" / "VBQScoreSyntheticChecks.py"]
 
 # public slots and Q_INVOKABLE methods of qMRMLSegmentEditorWidget in Slicer v5.10.0 that this project may call

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from VBQCohortLib.balance import balance_table
+from VBQCohortLib.matching.balance import balance_table
 from VBQCohortLib.publication import table1 as T
 from VBQCohortLib.publication import variables as V
 from VBQScoreLib.errors import VBQInputError

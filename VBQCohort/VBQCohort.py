@@ -101,6 +101,7 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.runButton.connect("clicked(bool)", self.onRun)
         self.ui.openReportButton.connect("clicked(bool)", self.onOpenReport)
         self.ui.agreementButton.connect("clicked(bool)", self.onAgreement)
+        self.ui.diagnosticButton.connect("clicked(bool)", self.onDiagnostic)
         # a ctkPathLineEdit binds only to pathlib types; the folder is kept as text in the parameter node
         self.ui.outputDirectoryEdit.connect("currentPathChanged(QString)", self.onOutputDirectoryChanged)
         self.initializeParameterNode()
@@ -237,6 +238,24 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._lastReport = out["report"]
                 self._onParameterNodeModified()
 
+    def onDiagnostic(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Diagnostic accuracy analysis failed.", waitCursor=True):
+            if not self.logic.ensureDependencies():
+                return
+            source = self.ui.diagnosticTableSelector.currentNode() or self.ui.diagnosticPathEdit.currentPath
+            folder = self._parameterNode.outputDirectory
+            conditions = [c.strip() for c in self.ui.diagnosticConditionsEdit.text.split(";") if c.strip()]
+            out = self.logic.computeDiagnostic(source, _split(self.ui.diagnosticMarkersEdit.text), conditions,
+                                               _split(self.ui.diagnosticCorrelateEdit.text),
+                                               os.path.join(folder, "diagnostic") if folder else None)
+            self.ui.diagnosticSummaryText.plainText = "\n".join(out["summary"] + out["results"].get("warnings", []))
+            self.ui.diagnosticTableView.setMRMLTableNode(out["rocTable"])
+            if out.get("rocChart") is not None:
+                slicer.modules.plots.logic().ShowChartInLayout(out["rocChart"])
+            if out.get("report"):
+                self._lastReport = out["report"]
+                self._onParameterNodeModified()
+
 
 #
 # Logic
@@ -273,8 +292,8 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     # -- data
     @staticmethod
     def loadSpreadsheet(path: str, sheet=None):
-        """Read CSV/TSV/XLSX with VBQCohortLib.spreadsheet.read_table into a table node (values as read)."""
-        from VBQCohortLib.spreadsheet import read_table
+        """Read CSV/TSV/XLSX with VBQCohortLib.reading.spreadsheet.read_table into a table node (values as read)."""
+        from VBQCohortLib.reading.spreadsheet import read_table
 
         if not path:
             raise ValueError("choose a CSV or XLSX file")
@@ -289,22 +308,10 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def dataframeToTableNode(df, tableNode):
         from VBQCohortModuleLib.helpers import frame_to_columns
+        from VBQScoreLib.mrml import fill_table_node
 
-        was = tableNode.StartModify()
-        try:
-            tableNode.RemoveAllColumns()
-            table = tableNode.GetTable()
-            for name, kind, values in frame_to_columns(df):
-                arr = vtk.vtkDoubleArray() if kind == "double" else vtk.vtkStringArray()
-                arr.SetName(name)
-                arr.SetNumberOfValues(len(values))
-                for i, v in enumerate(values):
-                    arr.SetValue(i, v)
-                table.AddColumn(arr)
-            table.Modified()
-        finally:
-            tableNode.EndModify(was)
-        return tableNode
+        return fill_table_node(tableNode, [(name, values, kind == "double")
+                                           for name, kind, values in frame_to_columns(df)])
 
     @staticmethod
     def tableNodeColumns(tableNode) -> dict:
@@ -316,7 +323,7 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         return out
 
     def guessColumns(self, tableNode, plan: str = "lu2024") -> dict:
-        from VBQCohortLib.plan import load_plan
+        from VBQCohortLib.analysis.plan import load_plan
         from VBQCohortModuleLib.helpers import guess_columns
 
         values = self.tableNodeColumns(tableNode)
@@ -349,7 +356,7 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def planFrom(plan: str, overrides: dict):
         """The plan handed to run_analysis: a built-in name, or for "custom" a plan dict with only the mapped
-        columns (VBQCohortLib.plan defaults for everything else; the plan loader refuses empty columns)."""
+        columns (VBQCohortLib.analysis.plan defaults for everything else; the plan loader refuses empty columns)."""
         if plan != "custom":
             return plan
         columns = {k: overrides.get(k) for k in ("id", "group", "treated", "control", "levels", "covariates")}
@@ -361,8 +368,8 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
 
     def runAnalysis(self, dataPath, outputDirectory, plan="lu2024", overrides=None, progress=None):
         """run_analysis + write_report; results into table and plot nodes. Returns a dict of nodes and paths."""
-        from VBQCohortLib.analysis import run_analysis
-        from VBQCohortLib.report import summary_sentences, write_report
+        from VBQCohortLib.analysis.run import run_analysis
+        from VBQCohortLib.report.cohort import summary_sentences, write_report
 
         if not outputDirectory:
             raise ValueError("choose an output folder for the report")
@@ -377,7 +384,7 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     def resultsToNodes(self, results: dict, tablesDir) -> dict:
         """One table node per report table (tables/*.csv, the same numbers as the report), a love plot and
         a VBQ-per-level-by-group plot."""
-        from VBQCohortLib.spreadsheet import read_table
+        from VBQCohortLib.reading.spreadsheet import read_table
         from VBQCohortModuleLib.helpers import level_medians, love_plot_rows
 
         out = {"tables": {}}
@@ -419,9 +426,9 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         given. Returns ``{"results", "summary", "iccTable", "blandAltmanChart", "report"}``."""
         import pandas as pd
 
-        from VBQCohortLib.agreement import run_agreement
-        from VBQCohortLib.agreement_data import read_long_table
-        from VBQCohortLib.agreement_report import agreement_tables, ba_plot_columns, write_agreement
+        from VBQCohortLib.agreement.analysis import run_agreement
+        from VBQCohortLib.agreement.data import read_long_table
+        from VBQCohortLib.agreement.report import agreement_tables, ba_plot_columns, write_agreement
 
         if not source:
             raise ValueError("select a table of readings or a file")
@@ -456,6 +463,54 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
             out["report"] = write_agreement(results, outputDirectory, frames)["report"]
         return out
 
+    # -- diagnostic accuracy (issue 18)
+    def computeDiagnostic(self, source, markers, conditions, correlate=(), outputDirectory=None) -> dict:
+        """ROC (pROC semantics, DeLong CI, Youden cut-offs) of each marker for each condition ("COLUMN OP VALUE")
+        and correlation with the ``correlate`` columns (VBQCohortLib.diagnostic) on a table node or a CSV/TSV/XLSX
+        path. ROC rows and cut-offs into the table nodes "VBQ diagnostic: ROC" and "VBQ diagnostic: cut-offs",
+        the first condition's ROC curves (with the Youden points) into the chart "VBQ diagnostic: ROC"; the
+        report folder when ``outputDirectory`` is given. Returns ``{"results", "summary", "rocTable",
+        "cutoffTable", "rocChart", "report"}``."""
+        import pandas as pd
+
+        from VBQCohortLib.diagnostic.analysis import run_diagnostic
+        from VBQCohortLib.diagnostic.report import make_tables, roc_plot_columns, summary_sentences, \
+            write_diagnostic_report
+
+        if not source:
+            raise ValueError("select a table or a file")
+        data = source if isinstance(source, str) else \
+            pd.DataFrame(self.tableNodeColumns(source)).rename(index=lambda i: i + 2)  # spreadsheet rows
+        results, frames = run_diagnostic(data, list(markers), list(conditions), correlate=list(correlate),
+                                         command="Slicer VBQCohort diagnostic", return_frames=True)
+        tables = make_tables(results, frames)
+        out = {"results": results, "summary": summary_sentences(results), "report": None, "rocChart": None}
+        out["rocTable"] = self.dataframeToTableNode(tables["roc"], self._node("vtkMRMLTableNode", "VBQ diagnostic: ROC"))
+        out["cutoffTable"] = self.dataframeToTableNode(tables["cutoffs"], self._node("vtkMRMLTableNode",
+                                                                                      "VBQ diagnostic: cut-offs"))
+        if results.get("condition"):
+            colors = [(0.75, 0.22, 0.17), (0.14, 0.44, 0.64), (0.13, 0.6, 0.33), (0.56, 0.27, 0.68)]
+            series = []
+            for k, (m, cols) in enumerate(roc_plot_columns(results, frames).items()):
+                color = colors[k % len(colors)]
+                ct = self._node("vtkMRMLTableNode", f"VBQ diagnostic: ROC curve {m}")
+                yt = self._node("vtkMRMLTableNode", f"VBQ diagnostic: Youden {m}")
+                self._fill(ct, {"fpr": cols["curve"]["fpr"], "sensitivity": cols["curve"]["sensitivity"],
+                                "threshold": [("" if t is None else f"{t:.4g}") for t in cols["curve"]["threshold"]]})
+                self._fill(yt, {"fpr": cols["youden"]["fpr"], "sensitivity": cols["youden"]["sensitivity"],
+                                "threshold": [f"{t:.4g}" for t in cols["youden"]["threshold"]]})
+                s = self._series(f"ROC {m}", ct, "sensitivity", "threshold", color, line=True)
+                s.SetMarkerStyle(slicer.vtkMRMLPlotSeriesNode.MarkerStyleNone)
+                y = self._series(f"Youden {m}", yt, "sensitivity", "threshold", color)
+                for node in (s, y):
+                    node.SetXColumnName("fpr")
+                series += [s, y]
+            out["rocChart"] = self._chart(f"VBQ diagnostic: ROC {results['condition']}", series,
+                                          "1 - specificity", "Sensitivity")
+        if outputDirectory:
+            out["report"] = write_diagnostic_report(results, outputDirectory, frames)["report"]
+        return out
+
     # -- plot helpers
     @staticmethod
     def _node(className, name):
@@ -465,16 +520,13 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def _fill(tableNode, columns: dict):
-        table = tableNode.GetTable()
-        table.Initialize()
+        from VBQScoreLib.mrml import fill_table_node
+
+        specs = []
         for name, values in columns.items():
             numeric = all(v is None or isinstance(v, (int, float)) for v in values)
-            arr = vtk.vtkDoubleArray() if numeric else vtk.vtkStringArray()
-            arr.SetName(name)
-            for v in values:
-                arr.InsertNextValue(float("nan") if (numeric and v is None) else (v if numeric else str(v)))
-            table.AddColumn(arr)
-        tableNode.Modified()
+            specs.append((name, values if numeric else [str(v) for v in values], numeric))  # text: None -> "None"
+        fill_table_node(tableNode, specs)
 
     def _series(self, name, tableNode, yColumn, labelColumn, color, line=False):
         s = self._node("vtkMRMLPlotSeriesNode", f"VBQ cohort: {name} ({yColumn})")
@@ -511,6 +563,8 @@ class VBQCohortTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_LoadGuessRun()
+        self.setUp()
+        self.test_Diagnostic()
 
     def test_LoadGuessRun(self):
         import csv
@@ -553,3 +607,33 @@ class VBQCohortTest(ScriptedLoadableModuleTest):
         self.assertAlmostEqual(c3["describe"]["OPLL"]["median"], 2.575, places=12)
         self.assertIn("comparison", out["tables"])
         self.assertEqual(out["levelsChart"].GetNumberOfPlotSeriesNodes(), 2)
+
+    def test_Diagnostic(self):
+        """Diagnostic accuracy section: controls 1, 2, 3, 4, 6 and cases 5, 7, 8, 9, 10 -> AUC 24/25 = 0.96,
+        DeLong variance 0.008/5 + 0.008/5 = 0.0032, two Youden-tied cut-offs 4.5 (se 1, sp 0.8) and 6.5 (se 0.8,
+        sp 1)."""
+        import csv
+        import math
+        import tempfile
+
+        if VBQCohortLogic.missingRequirements():
+            self.skipTest("Python requirements of VBQ Cohort are not installed (tests never install packages)")
+        folder = tempfile.mkdtemp()
+        path = os.path.join(folder, "dxa.csv")
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["patient_id", "vbq", "loosening"])
+            for i, v in enumerate([1, 2, 3, 4, 6, 5, 7, 8, 9, 10]):
+                w.writerow([f"P{i}", v, "yes" if i >= 5 else "no"])
+        logic = VBQCohortLogic()
+        node = logic.loadSpreadsheet(path)
+        out = logic.computeDiagnostic(node, ["vbq"], ["loosening == yes"], [], os.path.join(folder, "diag"))
+        roc = out["rocTable"].GetTable()
+        self.assertAlmostEqual(roc.GetValueByName(0, "auc").ToDouble(), 0.96, delta=1e-15)
+        self.assertAlmostEqual(roc.GetValueByName(0, "ci_low").ToDouble(), 0.96 - 1.959963984540054 * math.sqrt(0.0032),
+                               delta=1e-12)
+        cut = out["cutoffTable"].GetTable()
+        self.assertEqual(cut.GetNumberOfRows(), 2)
+        self.assertEqual([cut.GetValueByName(i, "threshold").ToDouble() for i in range(2)], [4.5, 6.5])
+        self.assertEqual(out["rocChart"].GetNumberOfPlotSeriesNodes(), 2)
+        self.assertTrue(os.path.exists(out["report"]))

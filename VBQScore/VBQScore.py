@@ -366,7 +366,7 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
 
     def quickRois(self, volumeNode, segmentationNode, markupsNode, radiusMm=8.0, sagittalSlices=3, erosionMm=1.0):
         from VBQScoreLib import mrml
-        from VBQScoreLib.quick_roi import QuickRoiSettings
+        from VBQScoreLib.measuring.quick_roi import QuickRoiSettings
 
         settings = QuickRoiSettings(radius_mm=float(radiusMm), sagittal_slices=int(sagittalSlices),
                                     erode_mm=float(erosionMm))
@@ -436,7 +436,7 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
         if not ensure_requirements(REQUIREMENTS, "VBQ Score batch"):  # slicerio for .seg.nrrd files
             raise ValueError("the batch needs the Python packages in VBQScore/Resources/VBQScoreRequirements.txt")
         from VBQScoreLib.batch import load_cases, run_batch
-        from VBQScoreLib.options import ScoreOptions
+        from VBQScoreLib.measuring.options import ScoreOptions
 
         if not folder:
             raise ValueError("choose the folder with the cases (or a manifest CSV)")

@@ -56,9 +56,9 @@ def bench_icc(reps: int, folder: Path, r_cases: int) -> None:
     import numpy as np
     import pandas as pd
 
-    from VBQCohortLib.agreement import run_agreement
-    from VBQCohortLib.agreement_data import read_long_table
-    from VBQCohortLib.agreement_stats import icc
+    from VBQCohortLib.agreement.analysis import run_agreement
+    from VBQCohortLib.agreement.data import read_long_table
+    from VBQCohortLib.agreement.stats import icc
 
     rng = np.random.default_rng(10)
     n, readers, levels = 10_000, [f"R{i}" for i in range(1, 6)], [f"C{i}" for i in range(2, 8)]
@@ -111,8 +111,8 @@ def bench_overlap(reps: int, folder: Path) -> None:
     import numpy as np
     import SimpleITK as sitk
 
-    from VBQScoreLib.overlap import overlap_segments
-    from VBQScoreLib.segments import read_segmentation
+    from VBQScoreLib.input.segmentations import read_segmentation
+    from VBQScoreLib.measuring.overlap import overlap_segments
 
     rng = np.random.default_rng(1)
     nz, ny, nx = 24, 512, 512

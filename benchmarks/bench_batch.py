@@ -66,9 +66,9 @@ def interleaved(cases, n: int):
     """Per-case cost in this process, the three alternating case by case (robust to load drift): the read-only
     baseline, ``score_files`` alone (the measurement), and ``score_case`` (the batch task: score_files plus the
     batch's own work: file checks, result record)."""
-    from VBQScoreLib.api import score_files
     from VBQScoreLib.batch import score_case
-    from VBQScoreLib.options import ScoreOptions
+    from VBQScoreLib.measuring.api import score_files
+    from VBQScoreLib.measuring.options import ScoreOptions
 
     opts = ScoreOptions()
     for c in cases[:3]:  # warm up

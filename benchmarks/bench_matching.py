@@ -70,8 +70,8 @@ import sys, time, json, contextlib, io
 T0 = time.perf_counter()
 import numpy, pandas
 import vbq_cli.main, vbq_cli.cohort_match as cm
-import VBQCohortLib.matching as M, VBQCohortLib.propensity as P, VBQCohortLib.balance as B
-import VBQCohortLib.spreadsheet, VBQCohortLib.delimited
+import VBQCohortLib.matching.nearest as M, VBQCohortLib.matching.propensity as P, VBQCohortLib.matching.balance as B
+import VBQCohortLib.reading.spreadsheet, VBQCohortLib.reading.delimited
 import VBQScoreLib.json_text as J, VBQScoreLib.atomic as A
 imports = time.perf_counter() - T0
 spent = {}

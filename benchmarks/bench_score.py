@@ -131,7 +131,7 @@ def in_process(case: dict, reps: int) -> None:
     start-up: importing modules)."""
     import SimpleITK as sitk
 
-    from VBQScoreLib.api import score_files
+    from VBQScoreLib.measuring.api import score_files
 
     def baseline(seg):
         img = sitk.ReadImage(str(case["image"]))

@@ -48,8 +48,8 @@ def server_side(case: dict, strokes: int) -> dict:
     from vtkmodules.vtkFiltersSources import vtkSphereSource
 
     from VBQScoreLib import mrml
-    from VBQScoreLib.api import score_files
-    from VBQScoreLib.options import ScoreOptions
+    from VBQScoreLib.measuring.api import score_files
+    from VBQScoreLib.measuring.options import ScoreOptions
     from vbq_web.app import VBQWebApp
     from vbq_web.logic import Session
 

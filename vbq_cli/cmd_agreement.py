@@ -93,7 +93,7 @@ def run(args) -> int:
 
     from VBQScoreLib.atomic import check_output_directory
     from VBQScoreLib.errors import VBQInputError
-    from VBQScoreLib.presets import get_preset
+    from VBQScoreLib.measuring.presets import get_preset
     from VBQScoreLib.progress import TqdmProgress
 
     segs = _pairs(args.segmentations, "--segmentations")
@@ -122,9 +122,9 @@ def run(args) -> int:
                if v]
     _check_out(out, inputs)
 
-    from VBQCohortLib.agreement import run_agreement
-    from VBQCohortLib.agreement_data import read_long_table, read_reader_tables
-    from VBQCohortLib.agreement_report import write_agreement
+    from VBQCohortLib.agreement.analysis import run_agreement
+    from VBQCohortLib.agreement.data import read_long_table, read_reader_tables
+    from VBQCohortLib.agreement.report import write_agreement
 
     command = "vbq " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
     bar = None if args.quiet else TqdmProgress(desc="vbq agreement", unit="step")
@@ -137,7 +137,7 @@ def run(args) -> int:
             data = read_reader_tables(args.reader_table)
         overlap = None
         if segs or args.manifest:
-            from VBQScoreLib.overlap import overlap_files, overlap_manifest
+            from VBQScoreLib.measuring.overlap import overlap_files, overlap_manifest
 
             overlap = (overlap_manifest(args.manifest, segs or None, progress=bar) if args.manifest else
                        overlap_files(args.image, segs, labels=args.labels, progress=bar))

@@ -1,4 +1,5 @@
-"""``vbq cohort match`` and ``vbq cohort analyze``: parsers live in cohort_match.py / cohort_analyze.py."""
+"""``vbq cohort match``, ``analyze`` and ``diagnostic``: parsers live in cohort_match.py / cohort_analyze.py /
+cohort_diagnostic.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def register(sub) -> None:
     from .oneline import one_line_errors
 
     one_line_errors(p)
-    for name in ("cohort_match", "cohort_analyze"):
+    for name in ("cohort_match", "cohort_analyze", "cohort_diagnostic"):
         try:
             mod = import_module(f"vbq_cli.{name}")
         except ModuleNotFoundError as exc:

@@ -92,8 +92,8 @@ def _check_outputs(args) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from VBQScoreLib.api import score_files
     from VBQScoreLib.atomic import write_text_atomic
+    from VBQScoreLib.measuring.api import score_files
     from .measure_options import options_from_args
 
     options = options_from_args(args)

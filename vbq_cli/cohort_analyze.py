@@ -13,7 +13,7 @@ def _csv_list(text: str) -> list[str]:
 def _levels_arg(text: str) -> list[str]:
     """``VBQ_C2,VBQ_C3`` as they are; a level range like ``C2-C7`` becomes ``VBQ_C2..VBQ_C7``."""
     from VBQScoreLib.errors import VBQInputError
-    from VBQScoreLib.levels import parse_level_list
+    from VBQScoreLib.measuring.levels import parse_level_list
 
     import re
 
@@ -117,7 +117,7 @@ def print_summary(results: dict, written: dict) -> None:
     import html
     import re
 
-    from VBQCohortLib.report import summary_sentences
+    from VBQCohortLib.report.cohort import summary_sentences
 
     print(f"Report:  {written['report']}")
     print(f"Results: {written['results']}")
@@ -158,9 +158,9 @@ def run(args) -> int:
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
 
-    from VBQCohortLib.analysis import run_analysis
-    from VBQCohortLib.plan import load_plan
-    from VBQCohortLib.report import write_report
+    from VBQCohortLib.analysis.run import run_analysis
+    from VBQCohortLib.analysis.plan import load_plan
+    from VBQCohortLib.report.cohort import write_report
 
     import math
 
@@ -178,6 +178,10 @@ def run(args) -> int:
                                      ("--plan", args.plan)])
     plan = load_plan(args.plan or "lu2024")
     command = "vbq " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
+    if plan.diagnostic_only:  # a diagnostic-accuracy plan (issue 18): its own report
+        from .cohort_diagnostic import run_diagnostic_plan
+
+        return run_diagnostic_plan(args, plan, out, command)
     bar = None if args.quiet else TqdmProgress(desc="vbq cohort analyze", unit="step")
     n_report = 3  # figures, page, written
     n_an = [0]
@@ -196,7 +200,18 @@ def run(args) -> int:
             if bar is not None:
                 bar(n_an[0] + done, n_an[0] + total, message)
 
+        diag = None
+        if plan.diagnostic is not None:  # the plan's diagnostic: section, computed before anything is written
+            from .cohort_diagnostic import run_plan_section
+
+            diag = run_plan_section(args, plan, command)
+            results["diagnostic"] = {"folder": "diagnostic", "markers": diag[0]["markers"],
+                                     "conditions": diag[0]["condition_labels"]}
         written = write_report(results, out, frames, progress=report_progress)
+        if diag is not None:
+            from VBQCohortLib.diagnostic.report import write_diagnostic_report
+
+            written["diagnostic"] = write_diagnostic_report(diag[0], out / "diagnostic", diag[1])["report"]
     finally:
         if bar is not None:
             bar.close()

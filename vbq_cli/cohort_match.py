@@ -76,75 +76,15 @@ def register(csub) -> None:
 
 
 def read_data(path: str, sheet: str | None = None, warnings: list | None = None):
-    """Read DATA with VBQCohortLib.spreadsheet.read_table when available, else a minimal pandas reader.
-    Reading warnings (Excel error cells, decimal commas, encoding, first of several sheets) are appended to
+    """DATA as :func:`VBQCohortLib.reading.spreadsheet.read_table` reads it (index: spreadsheet row numbers);
+    reading warnings (Excel error cells, decimal commas, encoding, first of several sheets) are appended to
     ``warnings`` when given."""
-    try:
-        from VBQCohortLib.spreadsheet import read_table  # written by the spreadsheet helper
-    except ImportError:
-        read_table = None
-    if read_table is not None:
-        out = read_table(path, sheet=sheet)
-        if isinstance(out, tuple):  # (DataFrame indexed by spreadsheet row, warnings)
-            if warnings is not None:
-                warnings.extend(out[1])
-            return out[0]
-        return out
-    return _read_minimal(path, sheet)
+    from VBQCohortLib.reading.spreadsheet import read_table
 
-
-def _read_minimal(path: str, sheet: str | None):
-    from pathlib import Path
-
-    import pandas as pd
-
-    from VBQScoreLib.errors import VBQInputError
-
-    p = Path(path)
-    if not p.is_file():
-        raise VBQInputError(f"{path}: file not found")
-    suffix = p.suffix.lower()
-    try:
-        if suffix in (".xlsx", ".xlsm"):
-            df = pd.read_excel(p, sheet_name=sheet or 0, engine="openpyxl")
-        elif suffix in (".tsv", ".tab"):
-            df = pd.read_csv(p, sep="\t")
-        elif suffix in (".csv", ".txt"):
-            df = pd.read_csv(p, sep=None, engine="python")
-        else:
-            raise VBQInputError(f"{path}: unsupported file type {suffix or '(none)'}; use CSV, TSV or XLSX")
-    except VBQInputError:
-        raise
-    except (ValueError, OSError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise VBQInputError(f"{path}: cannot read as a table: {exc}") from None
-    if df.empty:
-        raise VBQInputError(f"{path}: no data rows")
-    df.columns = [str(c).strip() for c in df.columns]
-    df.index = range(2, len(df) + 2)  # spreadsheet row numbers (header = row 1), as read_table does
+    df, read_warnings = read_table(path, sheet=sheet)
+    if warnings is not None:
+        warnings.extend(read_warnings)
     return df
-
-
-def _check_numeric(df, covariates, categorical, source):
-    """Text in a column that is mostly numbers -> one-line error naming the column and rows."""
-    import numpy as np
-    import pandas as pd
-
-    from VBQScoreLib.errors import VBQInputError
-
-    for c in covariates:
-        if c not in df.columns or c in (categorical or []):
-            continue
-        col = df[c]
-        if pd.api.types.is_numeric_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
-            continue
-        codes, uniq = pd.factorize(col)  # parse each distinct text once (missing: code -1)
-        unum = pd.to_numeric(pd.Series(uniq, dtype=object), errors="coerce").notna().to_numpy()
-        is_num = np.append(unum, False)[codes]
-        bad = pd.Series(~is_num & (codes >= 0), index=col.index)
-        if is_num.sum() > bad.sum():
-            rows = [str(i) for i in df.index[bad.to_numpy()][:10]]
-            raise VBQInputError(f"{source}: column {c!r} has text in a numeric column in rows {', '.join(rows)} "
-                                f"(e.g. {col[bad].iloc[0]!r})")
 
 
 def run(args) -> int:
@@ -168,7 +108,8 @@ def _run(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from VBQCohortLib.matching import match
+    from VBQCohortLib.matching.checks import check_match_input
+    from VBQCohortLib.matching.nearest import match
     from VBQScoreLib import json_text
     from VBQScoreLib.atomic import atomic_write, write_text_atomic
     from VBQScoreLib.errors import VBQInputError
@@ -176,13 +117,9 @@ def _run(args) -> int:
     read_warnings: list[str] = []
     df = read_data(args.data, args.sheet, read_warnings)
     source = args.data
-    needed = [args.id, args.group, *args.covariates, *(args.exact or [])]
-    for c in needed:
-        if c not in df.columns:
-            raise VBQInputError(f"{source}: column {c!r} not found; columns are {', '.join(map(str, df.columns))}")
-    _check_numeric(df, args.covariates, args.categorical, source)
-    treated, notes = _check_labels(df, args, source)
-    _check_group_sizes(df, args.group, treated, source)
+    treated, notes = check_match_input(df, id=args.id, group=args.group, treated=args.treated,
+                                       covariates=args.covariates, exact=args.exact, categorical=args.categorical,
+                                       source=source)
     _check_outputs(args)
     idc = df[args.id]
     if pd.api.types.is_float_dtype(idc.dtype) and idc.notna().all() and (idc == np.round(idc)).all():
@@ -219,7 +156,7 @@ def _run(args) -> int:
         else:
             write_text_atomic(path, obj + "\n")
     if args.love_plot:
-        from VBQCohortLib.balance import love_plot
+        from VBQCohortLib.matching.balance import love_plot
 
         love_plot(res.balance_before, res.balance_after, args.love_plot)
 
@@ -227,58 +164,6 @@ def _run(args) -> int:
     for w in read_warnings + notes:
         print(f"vbq cohort match: warning: {w}", file=sys.stderr)
     return 0
-
-
-def _check_labels(df, args, source: str):
-    """``(treated value as the group column holds it, warnings)``: --treated matched exactly, else up to case or
-    spacing with a warning; a group or --exact column holding two spellings that differ only in case or spacing
-    is bad input; text cells of the columns used that had spaces around them are said."""
-    import pandas as pd
-
-    from VBQCohortLib.labels import check_column_spellings, resolve_column_value, stripped_note
-    from VBQCohortLib.terms import collation_note, sort_levels
-    from VBQScoreLib.errors import VBQInputError
-
-    notes = []
-    treated = args.treated
-    try:
-        if not pd.api.types.is_numeric_dtype(df[args.group]):
-            treated, note = resolve_column_value(df, args.group, args.treated, flag="--treated")
-            notes += [note] if note else []
-        for c in args.exact or []:
-            check_column_spellings(df, c, f"exact-matching column '{c}' (--exact)")
-    except VBQInputError as exc:
-        raise VBQInputError(f"{source}: {exc}") from None
-    for c in dict.fromkeys([args.id, args.group, *args.covariates, *(args.exact or [])]):
-        note = stripped_note(df, c)
-        if note:
-            notes.append(note)
-    for c in args.covariates:  # text covariates: is the reference the one R would take in a UTF-8 locale?
-        if not pd.api.types.is_numeric_dtype(df[c]):
-            note = collation_note(c, [str(v) for v in sort_levels(df[c].dropna().unique())])
-            notes += [note] if note else []
-    return treated, notes
-
-
-def _check_group_sizes(df, group: str, treated: str, source: str) -> None:
-    """Both groups need at least 2 subjects: one subject cannot carry a propensity model or a balance SD."""
-    from VBQCohortLib.spreadsheet import normalise_label
-    from VBQScoreLib.errors import VBQInputError
-
-    col = df[group]
-    labels = {v: normalise_label(v) for v in col.dropna().unique().tolist()}  # each distinct value once
-    lab = col.map(labels)
-    t = normalise_label(treated)
-    n_t = int((lab == t).sum())
-    n_c = int((lab.notna() & (lab != t)).sum())
-    if n_t == 0:
-        return  # matching names the values present
-    for name, n, mask in ((f"treated group '{treated}'", n_t, lab == t),
-                          ("control group (the other values)", n_c, lab.notna() & (lab != t))):
-        if n < 2:
-            rows = ", ".join(str(r) for r in df.index[mask.to_numpy()])
-            raise VBQInputError(f"{source}: {name} of column '{group}' has {n} subject{'s' if n != 1 else ''}"
-                                f"{' (row ' + rows + ')' if rows else ''}; matching needs at least 2 per group")
 
 
 def _check_outputs(args) -> None:

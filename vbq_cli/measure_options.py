@@ -47,8 +47,8 @@ def check_measure_flags(args) -> None:
 
 
 def options_from_args(args):
-    """The validated :class:`VBQScoreLib.options.ScoreOptions` of the parsed flags."""
-    from VBQScoreLib.options import ScoreOptions
+    """The validated :class:`VBQScoreLib.measuring.options.ScoreOptions` of the parsed flags."""
+    from VBQScoreLib.measuring.options import ScoreOptions
 
     check_measure_flags(args)
     return ScoreOptions(preset=args.preset, stat=args.stat, levels=args.levels, aggregate=args.aggregate,

@@ -1,11 +1,11 @@
 """The logic of ``vbq web``: reacts to the page (trame ``state`` and ``ctrl``) and does the scene work.
 
-Everything about VBQ goes through :mod:`VBQScoreLib` -- reading files (:mod:`VBQScoreLib.image_io`,
+Everything about VBQ goes through :mod:`VBQScoreLib` -- reading files (:mod:`VBQScoreLib.input.images`,
 :func:`VBQScoreLib.mrml.read_segmentation_node`), level segments (:func:`VBQScoreLib.mrml.create_preset_segments`),
 Quick ROIs (:func:`VBQScoreLib.mrml.quick_roi_at`), measuring (:func:`VBQScoreLib.mrml.measure_nodes`, the
 scorer of ``vbq score``), the table rows (:func:`VBQScoreLib.mrml.result_rows`), saving
-(:func:`VBQScoreLib.mrml.write_seg_nrrd`, then :func:`VBQScoreLib.api.score_files` on the saved files) -- the same
-functions the VBQ Score Slicer module's Logic calls. Painting, erasing, threshold painting and undo are
+(:func:`VBQScoreLib.mrml.write_seg_nrrd`, then :func:`VBQScoreLib.measuring.api.score_files` on the saved files) --
+the same functions the VBQ Score Slicer module's Logic calls. Painting, erasing, threshold painting and undo are
 trame-slicer's segment editor (Slicer's own segment editor logic).
 
 State keys (all ``vbq_*``) and controller functions (``ctrl.vbq_*``) are the app's API: the page uses them, and so
@@ -37,7 +37,7 @@ TOOLS = ("none", "paint", "erase", "threshold", "islands", "quick_roi")
 class Session:
     """What ``vbq web`` was started with."""
 
-    options: object  # VBQScoreLib.options.ScoreOptions
+    options: object  # VBQScoreLib.measuring.options.ScoreOptions
     out_dir: Path = Path(".")
     image: Optional[str] = None
     segmentation: Optional[str] = None
@@ -62,9 +62,9 @@ def slicer_labelmap_name() -> str:
 
 
 def _case_id_of(path) -> str:
-    from VBQScoreLib.mrml import _file_stem
+    from VBQScoreLib.input.images import file_stem
 
-    return _file_stem(path) or "case"
+    return file_stem(path) or "case"
 
 
 class VBQAppLogic:
@@ -247,7 +247,7 @@ class VBQAppLogic:
         """Show an MRI (file or DICOM folder) and, optionally, a segmentation (``.seg.nrrd``, or a labelmap with
         ``labels``), read by VBQScoreLib as ``vbq score`` reads them. Returns True when the MRI is shown."""
         from VBQScoreLib import mrml
-        from VBQScoreLib.image_io import read_image
+        from VBQScoreLib.input.images import read_image
 
         img = read_image(image)  # before touching the scene: a bad file leaves the current case shown
         self._loading = True
@@ -413,7 +413,7 @@ class VBQAppLogic:
         self.state.vbq_active_level = (mrml.segment_level(node, sid) or "") if node is not None and sid else ""
 
     def _quick_roi_settings(self):
-        from VBQScoreLib.quick_roi import QuickRoiSettings
+        from VBQScoreLib.measuring.quick_roi import QuickRoiSettings
 
         s = self.state
         return QuickRoiSettings(radius_mm=float(s.vbq_roi_radius), sagittal_slices=int(s.vbq_roi_slices),
@@ -427,7 +427,7 @@ class VBQAppLogic:
         """Grow a Quick ROI from the point ``ras`` (world RAS, mm) into the selected level's segment (or
         ``level``'s): :func:`VBQScoreLib.mrml.quick_roi_at`, one undo step. Returns the segment ID."""
         from VBQScoreLib import mrml
-        from VBQScoreLib.presets import csf_segment_name
+        from VBQScoreLib.measuring.presets import csf_segment_name
 
         self._require_volume()
         node = self.segmentation_node
@@ -605,7 +605,7 @@ class VBQAppLogic:
 
     def _save(self) -> bool:
         from VBQScoreLib import mrml
-        from VBQScoreLib.api import score_files
+        from VBQScoreLib.measuring.api import score_files
         from VBQScoreLib.atomic import write_text_atomic
 
         node = self.segmentation_node

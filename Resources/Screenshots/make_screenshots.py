@@ -26,7 +26,7 @@ def label_real_mri(out: Path) -> Path:
     one Quick ROI per level and for CSF, Save. Returns the saved .seg.nrrd."""
     import SimpleITK as sitk
 
-    from VBQScoreLib.options import ScoreOptions
+    from VBQScoreLib.measuring.options import ScoreOptions
     from vbq_web.app import VBQWebApp
     from vbq_web.logic import Session
 

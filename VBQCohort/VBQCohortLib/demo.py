@@ -152,8 +152,8 @@ def reliability_substudy(measured: list, mri_dir: Path, seed: int):
     from VBQScoreLib.overlap import overlap_segments, summarise_cases
     from VBQScoreLib.segments import read_segmentation
 
-    from .agreement import run_agreement
-    from .agreement_data import read_long_table
+    from .agreement.analysis import run_agreement
+    from .agreement.data import read_long_table
 
     if len(measured) < 3:
         return None, None, None, None
@@ -209,8 +209,8 @@ def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, 
 
     from VBQScoreLib.atomic import atomic_directory
 
-    from .analysis import run_analysis
-    from .report import write_report
+    from .analysis.run import run_analysis
+    from .report.cohort import write_report
 
     if isinstance(n_mri, bool) or not isinstance(n_mri, (int, np.integer)) or n_mri < 0:
         raise VBQInputError(f"demo: number of MRIs {n_mri!r} must be a whole number >= 0")
@@ -221,6 +221,9 @@ def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, 
     total = 2 + n_mri + n_an + 3
     report(progress, 0, total, "synthetic cohort")
     full = make_cohort(n_patients, seed)
+    from .diagnostic.demo import add_columns  # DXA T-score and screw loosening (issue 18), own random stream
+
+    full, diag_truth = add_columns(full, seed)
     rng = np.random.default_rng(seed + 2)
     # two patients without an MRI (reported by the join as 'in clinical table only')
     no_mri = set(rng.choice(full["patient_id"].to_numpy(), size=2, replace=False)) if n_patients >= 100 else set()
@@ -285,12 +288,16 @@ def run_demo(out_dir, *, seed: int = DEFAULT_SEED, n_patients: int = DEFAULT_N, 
                      f"simulated directly."),
         }
         if rel_results is not None:
-            from .agreement_report import write_agreement
+            from .agreement.report import write_agreement
 
             results["agreement"] = rel_results
             results["demo"]["reliability"] = planted
             frames = dict(frames or {}, agreement=rel_frames)
             write_agreement(rel_results, tmp / "agreement", rel_frames)
+        if n_patients >= 40:  # diagnostic accuracy of VBQ_overall (issue 18) into diagnostic/
+            from .diagnostic.demo import run_demo_diagnostic
+
+            results["demo"]["diagnostic"] = run_demo_diagnostic(tmp, out_dir, diag_truth)
         report(progress, 1 + n_mri + n_an, total, "writing report")
         write_report(results, tmp, frames)
     report(progress, total, total, "done")

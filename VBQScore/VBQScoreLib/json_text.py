@@ -5,15 +5,20 @@ result with a few hundred thousand entries (per-subject propensity scores, pairs
 match) that takes seconds. :func:`dumps` returns exactly the same text as ``json.dumps(obj, indent=indent,
 allow_nan=False)`` (checked in ``Testing/test_json_text.py``), handing every flat dict and list (scalar values
 only) to the C encoder with ``",\\n" + indentation`` as its item separator.
+
+The one rule for values JSON cannot hold: NaN, +inf and -inf are written as ``null`` (as R's jsonlite writes
+``NA``/``Inf``); :func:`finite_or_none` applies it to one number, :func:`jsonable` to a whole result.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
 from json.encoder import encode_basestring_ascii as _KEY
+from typing import Any, Optional
 
-__all__ = ["dumps"]
+__all__ = ["dumps", "finite_or_none", "jsonable"]
 
 _SCALARS = (str, int, float)  # bool is an int
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
@@ -22,6 +27,47 @@ _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 def _flat(values) -> bool:
     types = set(map(type, values))
     return types <= _SCALAR_TYPES or all(isinstance(v, _SCALARS) for v in values if v is not None)
+
+
+def finite_or_none(v) -> Optional[float]:
+    """``float(v)``, or None when ``v`` is None, NaN, +inf, -inf or not a number (a JSON-safe float)."""
+    if v is None:
+        return None
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def jsonable(x) -> Any:
+    """``x`` as plain JSON-safe Python: dicts (keys as text), lists (from tuples too), bool, int, float (NaN and
+    ±inf -> None, :func:`finite_or_none`), str, None; numpy scalars as their Python values, objects with
+    ``to_dict()`` (pandas Series, result objects) through it, pandas' NA/NaT as None, anything else as its text."""
+    import numpy as np
+
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return finite_or_none(x)
+    if x is None or isinstance(x, str):
+        return x
+    if hasattr(x, "to_dict"):
+        return jsonable(x.to_dict())
+    try:
+        import pandas as pd
+
+        if x is pd.NA or x is pd.NaT:
+            return None
+    except Exception:  # pragma: no cover
+        pass
+    return str(x)
 
 
 def dumps(obj, indent: int = 1) -> str:

@@ -36,7 +36,7 @@ from typing import Optional
 import numpy as np
 
 from .errors import VBQInputError
-from .levels import CSF, parse_segment_name
+from .measuring.levels import CSF, parse_segment_name
 
 # ---------------------------------------------------------------------------------------------------------------
 # Designed intensities (arbitrary T1 units, roughly a 1.5 T spin-echo T1). Level defaults give cervical VBQs of
@@ -321,7 +321,7 @@ def roi_statistics(values: np.ndarray, voxel_volume_mm3: float) -> dict:
 
 
 def _overall(level_values: dict, csf: float) -> dict:
-    from .presets import PRESETS
+    from .measuring.presets import PRESETS
 
     out = {}
     for name in _PRESET_NAMES:
@@ -410,7 +410,7 @@ def make_phantom(
 
     # ---- validate
     if isinstance(levels, str):
-        from .levels import parse_level_list
+        from .measuring.levels import parse_level_list
 
         levels = parse_level_list(levels)
     levels = tuple(levels)

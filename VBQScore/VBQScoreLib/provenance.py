@@ -106,6 +106,25 @@ def _system() -> str:
     return f"{platform.system()} {platform.release()} {platform.machine()}"
 
 
+#: the libraries whose versions a cohort or agreement result records
+COHORT_PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "matplotlib")
+
+
+def software_versions(version: str = __version__, packages: Iterable[str] = COHORT_PACKAGES) -> dict:
+    """``{"python", "platform", "slicervbq", <package>: version or None}``: the ``versions`` block of a cohort
+    analysis's ``results.json`` and of ``agreement.json``. ``platform`` is ``platform.platform()``."""
+    import platform
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform(), "slicervbq": version}
+    for pkg in packages:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[pkg] = None
+    return out
+
+
 def base_provenance(options=None, preset=None) -> dict:
     return {
         "software": {"name": "SlicerVBQ", "version": __version__},

@@ -88,7 +88,7 @@ def is_categorical(col, name: str, categorical: Sequence[str] = ()) -> bool:
 
 def _treat(data, treat, treated_value) -> np.ndarray:
     if isinstance(treat, str):
-        from ..propensity import treat_vector
+        from ..matching.propensity import treat_vector
 
         return treat_vector(data, treat, treated_value)
     t = np.asarray(treat)
@@ -98,35 +98,16 @@ def _treat(data, treat, treated_value) -> np.ndarray:
 
 
 def _smd(x: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> float | None:
-    """MatchIt's ``Std. Mean Diff.`` (``balance.bal1var``'s column 3, computed with its helpers but without the
-    eCDF and variance-ratio columns, which Table 1 does not show): weighted mean difference over the treated
-    SD of the unmatched sample (``sqrt(p(1-p))`` for 0/1), the pooled SD when that is 0, unstandardised below
-    sqrt(eps); equality with ``balance_table`` is tested."""
-    from ..balance import _SQRT_EPS, _pooled_sd, _wm, _wvar
+    """MatchIt's ``Std. Mean Diff.`` (:func:`VBQCohortLib.matching.balance.std_mean_diff`); None where a group is
+    empty or has no weight."""
+    from ..matching.balance import std_mean_diff
 
     i1, i0 = t == 1, t == 0
     if x.size == 0 or not i1.any() or not i0.any():
         return None
-    x1 = x[i1]
-    bin_var = bool(np.all((x == 0) | (x == 1)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if w is None:  # _wm with unit weights
-            mdiff = np.float64(np.sum(x1)) / np.float64(x1.size) - np.float64(np.sum(x[i0])) / np.float64(i0.sum())
-            few = x1.size < 2 and int(i0.sum()) < 2
-        else:
-            w1, w0 = w[i1], w[i0]
-            if not (w1 > 0).any() or not (w0 > 0).any():
-                return None
-            mdiff = _wm(x1, w1) - _wm(x[i0], w0)
-            few = np.sum(w1 != 0) < 2 and np.sum(w0 != 0) < 2
-        if abs(mdiff) <= _SQRT_EPS:
-            return _f(mdiff)
-        if few:
-            return None
-        std = float(np.sqrt(_wvar(x1, bin_var)))
-        if not np.isfinite(std) or std < _SQRT_EPS:
-            std = _pooled_sd(x, t, bin_var)
-        return _f(np.float64(mdiff) / np.float64(std))
+    if w is not None and (not (w[i1] > 0).any() or not (w[i0] > 0).any()):
+        return None
+    return _f(std_mean_diff(x, t, w))
 
 
 def _wmean_sd(x: np.ndarray, w: np.ndarray) -> tuple[float | None, float | None]:
@@ -229,7 +210,7 @@ def _continuous(name, x_all, t, w, weighted, ok_rows) -> dict:
 def _categorical(name, col, t, w, weighted, ok_rows) -> dict:
     import pandas as pd
 
-    from ..propensity import _levels
+    from ..reading.terms import sort_levels
 
     ok = col.notna().to_numpy()
     inc = ok_rows
@@ -238,7 +219,11 @@ def _categorical(name, col, t, w, weighted, ok_rows) -> dict:
                                        "control": int(np.sum(inc & ~ok & (t == 0)))}}
     values = col[ok]
     raw_codes, uniques = pd.factorize(values, sort=False)  # hashing: fast for a million text cells
-    levels = _levels(pd.Series(uniques, dtype=values.dtype)) if len(values) else []
+    if isinstance(values.dtype, pd.CategoricalDtype):  # the user's order of a pandas Categorical
+        present = set(uniques)
+        levels = [c for c in values.cat.categories if c in present]
+    else:
+        levels = sort_levels(list(uniques))  # R's factor(): numbers by value, text by code point
     pos = {v: j for j, v in enumerate(levels)}            # R's factor() order
     remap = np.array([pos[v] for v in uniques], dtype=np.int64)
     codes = remap[raw_codes] if len(values) else np.zeros(0, dtype=np.int64)

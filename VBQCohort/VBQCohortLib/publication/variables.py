@@ -176,7 +176,7 @@ def read_dictionary(path) -> Variables:
     """A data dictionary (CSV/TSV/XLSX): ``variable, label, unit, levels`` (any case; ``unit``/``levels``
     optional) or REDCap's data-dictionary export (``Variable / Field Name``, ``Field Label``, ``Field Type``,
     ``Choices, Calculations, OR Slider Labels``; checkbox fields give one entry per ``name___code`` column)."""
-    from ..spreadsheet import read_table
+    from ..reading.spreadsheet import read_table
 
     path = Path(path)
     df, _ = read_table(path)

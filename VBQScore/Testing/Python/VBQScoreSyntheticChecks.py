@@ -75,7 +75,7 @@ class CoreLogic:
 
     def quickRois(self, volumeNode, segmentationNode, markupsNode, radiusMm=8.0, sagittalSlices=3, erosionMm=1.0):
         from VBQScoreLib import mrml
-        from VBQScoreLib.quick_roi import QuickRoiSettings
+        from VBQScoreLib.measuring.quick_roi import QuickRoiSettings
 
         return mrml.quick_rois(volumeNode, segmentationNode, markupsNode,
                                QuickRoiSettings(radius_mm=radiusMm, sagittal_slices=sagittalSlices,
