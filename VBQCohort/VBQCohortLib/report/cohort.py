@@ -242,7 +242,9 @@ def _tables(results: dict) -> dict:
 
     g = results["groups"]
     names = (g["treated"], g["control"])
-    out = {}
+    from ..publication.cohort import table1_frames
+
+    out = dict(table1_frames(results))  # tables/table1_before.csv, table1_after.csv (and the sex sub-study's)
     m = results.get("matching") or {}
     if m.get("sample_sizes"):
         out["sample_sizes"] = pd.DataFrame.from_dict(m["sample_sizes"], orient="index").rename_axis("sample")
@@ -540,6 +542,7 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
     # cohort
     parts.append("<h2>Cohort</h2>")
     parts.append(table(["Group", "Patients analysed"], [[esc(t), g["n"][t]], [esc(c), g["n"][c]]]))
+    parts.append(img(figs.get("flow"), "Flow diagram (STROBE)"))
     parts.append("<h3>Exclusions</h3>" + _exclusions_html(results))
     j = results.get("join")
     if j:
@@ -551,6 +554,12 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
             ["failed measurements", esc(", ".join(j["failed"][:30]) or "none")]]))
     if results.get("warnings"):
         parts.append("<ul class='warn'>" + "".join(f"<li>{esc(w)}</li>" for w in results["warnings"]) + "</ul>")
+    if (results.get("table1") or {}).get("before"):
+        from ..publication.cohort import table1_html
+
+        parts.append("<h2>Table 1</h2>" + table1_html(
+            results["table1"], (t, c), f"Baseline characteristics of {t} and {c} patients before and after "
+                                       f"propensity-score matching"))
     # matching
     parts.append("<h2>Propensity-score matching</h2>")
     if m.get("enabled"):
@@ -614,6 +623,11 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
                      + ".</p>")
         for w in mm.get("warnings", []) or []:
             parts.append(f"<p class='warn'>Sex-stratified matching: {esc(w)}</p>")
+        if (ss.get("table1") or {}).get("before"):
+            from ..publication.cohort import table1_html
+
+            parts.append(table1_html(ss["table1"], tuple(ss["groups"]),
+                                     f"Baseline characteristics by sex within {ss['within']}"))
         parts.append(_comparison_html(ss["levels"], tuple(ss["groups"]), ss.get("matching") is not None))
         parts.append(img(figs.get("sex_boxplots"), "Box plots by sex"))
     else:
@@ -665,6 +679,9 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     g = results["groups"]
     names = (g["treated"], g["control"])
     levels = list(results["comparison"]["levels"])
+    from ..publication.flow import flow_counts, flow_figure
+
+    figs["flow"] = png_bytes(flow_figure(flow_counts(results)))  # the report's first figure
     figs["love_plot"] = fig_love(results)
     if frames and frames.get("work") is not None:
         work = frames["work"]
@@ -703,6 +720,15 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     return figs
 
 
+FIGURE_CAPTIONS = {
+    "flow": "Flow diagram (STROBE): rows read, exclusions by reason, patients analysed per group, matched sets.",
+    "love_plot": "Covariate balance before and after matching (absolute standardized mean differences).",
+    "boxplots": "VBQ per vertebral level by group.",
+    "sex_boxplots": "VBQ per vertebral level by sex (sex-stratified sub-study).",
+    "segmental": "VBQ across vertebral levels (median and IQR per group).",
+    "forest": "Odds ratios with 95% Wald confidence intervals (multivariable logistic regression).",
+}
+
 #: list of the files a report wrote into its folder (so that a later report can remove the ones it replaces)
 REPORT_FILES = ".vbq_report_files.json"
 
@@ -722,9 +748,21 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
     out_dir = Path(out_dir)
     written = {}
 
+    from ..publication.cohort import docx_blocks, excel_sheets
+    from ..publication.excel import write_tables_xlsx
+    from ..publication.word import docx_bytes
+
+    plan = results["provenance"]["plan"]
+    docx = docx_bytes(plan.get("title") or "VBQ cohort analysis",
+                      docx_blocks(results, figs, tables, methods=methods_paragraph(results),
+                                  summary=summary_sentences(results), figure_captions=FIGURE_CAPTIONS),
+                      subtitle=f"Plan {plan['name']}. Generated {results['provenance']['created_utc']} by SlicerVBQ.")
+
     def fill(tmp: Path) -> None:
         (tmp / "results.json").write_text(text, encoding="utf-8")
         (tmp / "report.html").write_text(page, encoding="utf-8")
+        (tmp / "report.docx").write_bytes(docx)
+        write_tables_xlsx(excel_sheets(tables), tmp / "tables.xlsx")
         (tmp / "tables").mkdir()
         for name, df in tables.items():
             df.to_csv(tmp / "tables" / f"{name}.csv", index=df.index.name is not None)
@@ -736,8 +774,10 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
             frames["matched"].to_csv(tmp / "matched.csv", index=True)  # index = spreadsheet row number
             written["matched"] = out_dir / "matched.csv"
 
-    write_report_folder(out_dir, REPORT_FILES, ("results.json", "report.html", "matched.csv"), fill)
+    write_report_folder(out_dir, REPORT_FILES, ("results.json", "report.html", "report.docx", "tables.xlsx",
+                                                "matched.csv"), fill)
     report(progress, 3, 3, "written")
     written.update({"results": out_dir / "results.json", "report": out_dir / "report.html",
-                    "tables": out_dir / "tables", "figures": out_dir / "figures"})
+                    "tables": out_dir / "tables", "figures": out_dir / "figures",
+                    "docx": out_dir / "report.docx", "xlsx": out_dir / "tables.xlsx"})
     return written

@@ -1,0 +1,113 @@
+"""Figures for journals: every figure saved as PDF and SVG (text kept as text, fonts embedded as TrueType:
+matplotlib ``pdf.fonttype = 42``, ``svg.fonttype = "none"`` keeps editable text), plus PNG and LZW-compressed
+TIFF at 300 dpi by default; width single column 85 mm, double column 174 mm, or any width in mm.
+
+The palette (:data:`PALETTE`) is Okabe & Ito's colour-blind-safe set; the pairs used for two groups
+(:data:`GROUP_COLORS` blue/orange, :data:`SEX_COLORS` vermillion/yellow) also differ in grayscale (relative
+luminance 0.15 vs 0.42 and 0.22 vs 0.75; :func:`grayscale_distinct` checks a pair).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Iterable
+
+__all__ = ["PALETTE", "GROUP_COLORS", "SEX_COLORS", "WIDTHS_MM", "FORMATS", "width_mm", "journal_rc", "save_figure",
+           "figure_bytes", "luminance", "grayscale_distinct"]
+
+# Okabe-Ito: vermillion, blue, bluish green, orange, sky blue, reddish purple, yellow, black
+PALETTE = ("#D55E00", "#0072B2", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
+GROUP_COLORS = ("#0072B2", "#E69F00")      # treated, control: blue (dark) vs orange (light) in grayscale
+SEX_COLORS = ("#D55E00", "#F0E442")        # vermillion (dark) vs yellow (light)
+WIDTHS_MM = {"single": 85.0, "double": 174.0}
+FORMATS = ("pdf", "svg", "png", "tiff")
+MM_PER_INCH = 25.4
+
+
+def width_mm(spec) -> float:
+    """``single`` (85 mm), ``double`` (174 mm) or a number of millimetres (30-250)."""
+    if spec is None:
+        return WIDTHS_MM["double"]
+    s = str(spec).strip().lower()
+    if s in WIDTHS_MM:
+        return WIDTHS_MM[s]
+    try:
+        v = float(s.removesuffix("mm"))
+    except ValueError:
+        from VBQScoreLib.errors import VBQInputError
+
+        raise VBQInputError(f"--figure-width must be single, double or a width in mm, not {spec!r}") from None
+    if not 30 <= v <= 250:
+        from VBQScoreLib.errors import VBQInputError
+
+        raise VBQInputError(f"--figure-width {v:g} mm is outside 30-250 mm")
+    return v
+
+
+def journal_rc() -> dict:
+    """matplotlib settings for journal figures (used as ``matplotlib.rc_context(journal_rc())``)."""
+    from cycler import cycler
+
+    return {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none", "font.family": "DejaVu Sans",
+            "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
+            "legend.fontsize": 7, "axes.prop_cycle": cycler(color=list(PALETTE)), "savefig.bbox": "tight",
+            "savefig.pad_inches": 0.02}
+
+
+def _resize(fig, width: float | None) -> None:
+    if width is None:
+        return
+    w, h = fig.get_size_inches()
+    new_w = width / MM_PER_INCH
+    fig.set_size_inches(new_w, h * new_w / w)
+
+
+def figure_bytes(fig, fmt: str, *, dpi: int = 300) -> bytes:
+    import matplotlib
+
+    buf = io.BytesIO()
+    with matplotlib.rc_context(journal_rc()):
+        kw = {"format": fmt}
+        if fmt in ("png", "tiff"):
+            kw["dpi"] = dpi
+        if fmt == "tiff":
+            kw["pil_kwargs"] = {"compression": "tiff_lzw"}
+        fig.savefig(buf, **kw)
+    return buf.getvalue()
+
+
+def save_figure(fig, folder, name: str, *, dpi: int = 300, width: float | None = None,
+                formats: Iterable[str] = FORMATS) -> dict[str, Path]:
+    """Save ``fig`` as ``folder/name.{pdf,svg,png,tiff}``; ``width`` in mm rescales the figure (text keeps
+    its point size). Returns ``{format: path}``."""
+    if not 72 <= int(dpi) <= 2400:
+        from VBQScoreLib.errors import VBQInputError
+
+        raise VBQInputError(f"--dpi {dpi} is outside 72-2400")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    _resize(fig, width)
+    out = {}
+    for fmt in formats:
+        p = folder / f"{name}.{fmt}"
+        p.write_bytes(figure_bytes(fig, fmt, dpi=int(dpi)))
+        out[fmt] = p
+    return out
+
+
+def luminance(color: str) -> float:
+    """Relative luminance (sRGB, WCAG) of a colour, 0 (black) to 1 (white)."""
+    from matplotlib.colors import to_rgb
+
+    def lin(c):
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(c) for c in to_rgb(color))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def grayscale_distinct(a: str, b: str, min_ratio: float = 1.9) -> bool:
+    """Whether two colours stay apart when printed in gray: WCAG contrast ratio >= ``min_ratio``."""
+    la, lb = sorted((luminance(a), luminance(b)))
+    return (lb + 0.05) / (la + 0.05) >= min_ratio
