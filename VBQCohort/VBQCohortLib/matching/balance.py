@@ -225,8 +225,9 @@ def love_plot(before, after, path, *, threshold: float = 0.1, title: str = "Cova
 
 
 def love_plot_bytes(before, after, *, fmt: str = "png", threshold: float = 0.1,
-                    title: str = "Covariate balance") -> bytes:
-    """The love plot of :func:`love_plot` as the bytes of a ``fmt`` file (png, svg, pdf)."""
+                    title: str = "Covariate balance", labels=None) -> bytes:
+    """The love plot of :func:`love_plot` as the bytes of a ``fmt`` file (png, svg, pdf). ``labels``:
+    ``{row name: readable label}`` for the y axis (R's term names otherwise)."""
     import io
 
     import matplotlib
@@ -240,18 +241,21 @@ def love_plot_bytes(before, after, *, fmt: str = "png", threshold: float = 0.1,
     y = np.arange(len(names))[::-1]
     fig = Figure(figsize=(6.0, 0.35 * len(names) + 1.4))
     ax = fig.add_subplot(1, 1, 1)
-    ax.scatter(b, y, marker="o", facecolors="none", edgecolors="tab:red", label="All (before matching)")
-    ax.scatter(a, y, marker="o", color="tab:blue", label="Matched")
+    # Okabe-Ito vermillion (open) and blue (filled): colour-blind safe, and open vs filled in grayscale
+    ax.scatter(b, y, marker="o", facecolors="none", edgecolors="#D55E00", label="All (before matching)")
+    ax.scatter(a, y, marker="o", color="#0072B2", label="Matched")
     for yi, bi, ai in zip(y, b, a):
         ax.plot([bi, ai], [yi, yi], color="0.75", lw=0.8, zorder=0)
     ax.axvline(threshold, color="0.4", ls="--", lw=0.8)
     ax.axvline(0, color="0.2", lw=0.8)
     ax.set_yticks(y)
-    ax.set_yticklabels(names)
+    ax.set_yticklabels([(labels or {}).get(n, n) for n in names])
     ax.set_xlabel("Absolute standardized mean difference")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=120)
-    return buf.getvalue()
+    from ..publication.figures import note_figure
+
+    return note_figure(fig, buf.getvalue())

@@ -177,7 +177,7 @@ def balance_word(results: dict, variables=None, caption: str = "Covariate balanc
     headers = ["Covariate", "SMD before", "SMD after"] if after else ["Covariate", "SMD"]
     rows = []
     for term, v in before.items():
-        lab = "Propensity score (distance)" if term == "distance" else _term_label(results, term)
+        lab = "Propensity score (distance)" if term == "distance" else term_label(results, term)
         r = [lab, T.fmt_smd(v.get("Std. Mean Diff."))]
         if after:
             r.append(T.fmt_smd((after.get(term) or {}).get("Std. Mean Diff.")))
@@ -187,7 +187,7 @@ def balance_word(results: dict, variables=None, caption: str = "Covariate balanc
                                                    "taken as balanced.")
 
 
-def _term_label(results: dict, term: str) -> str:
+def term_label(results: dict, term: str) -> str:
     """A readable name of an R term (``diethigh_salt`` -> "Diet: high_salt") from Table 1's labels."""
     rows = {r["variable"]: r for r in ((results.get("table1") or {}).get("before") or {}).get("rows", [])}
     if term in rows:
@@ -204,6 +204,19 @@ def _term_label(results: dict, term: str) -> str:
     return default_label(term)
 
 
+def logistic_labels(results: dict) -> dict:
+    """``{term: readable label}`` of the logistic model's terms: "Hypertension (yes vs no)", "BMI (kg/m²)"."""
+    lg = results.get("logistic") or {}
+    out = {}
+    for term in lg.get("terms") or {}:
+        tl = (lg.get("term_levels") or {}).get(term)
+        lab = term_label(results, tl["column"] if tl and tl.get("column") else term)
+        if tl and tl.get("level") is not None and tl.get("reference") is not None:
+            lab = f"{lab} ({tl['level']} vs {tl['reference']})"
+        out[term] = lab
+    return out
+
+
 def logistic_word(results: dict, caption: str):
     from .word import Table
 
@@ -212,10 +225,7 @@ def logistic_word(results: dict, caption: str):
     for term, v in (lg.get("terms") or {}).items():
         if term == "(Intercept)":
             continue
-        tl = (lg.get("term_levels") or {}).get(term)
-        lab = _term_label(results, tl["column"] if tl and tl.get("column") else term)
-        if tl and tl.get("level") is not None and tl.get("reference") is not None:
-            lab = f"{lab} ({tl['level']} vs {tl['reference']})"
+        lab = logistic_labels(results).get(term, term)
         lo, hi = v.get("ci_low"), v.get("ci_high")
         rows.append([lab, _num(v.get("odds_ratio")), f"{_num(lo)}–{_num(hi)}", T.fmt_p(v.get("p"))])
     note = (f"Multivariable logistic regression of group membership (outcome: {lg.get('outcome')}; n = {lg.get('n')}"

@@ -28,12 +28,17 @@ def safe_cell(v):
 
 def safe_frame(df):
     """A copy of ``df`` with every text cell (and the column and index names) passed through :func:`safe_cell`."""
+    import pandas as pd
+
+    def texty(dtype) -> bool:
+        return pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+
     out = df.copy()
     for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = out[c].map(safe_cell)
+        if texty(out[c].dtype):
+            out[c] = out[c].map(safe_cell).astype(object)
     out.columns = [safe_cell(str(c)) if not isinstance(c, (int, float)) else c for c in out.columns]
-    if out.index.dtype == object:
+    if texty(out.index.dtype):
         out.index = out.index.map(safe_cell)
     return out
 

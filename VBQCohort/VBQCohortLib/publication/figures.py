@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["PALETTE", "GROUP_COLORS", "SEX_COLORS", "WIDTHS_MM", "FORMATS", "width_mm", "journal_rc", "save_figure",
+__all__ = ["capture_figures", "note_figure", "PALETTE", "GROUP_COLORS", "SEX_COLORS", "WIDTHS_MM", "FORMATS", "width_mm", "journal_rc", "save_figure",
            "figure_bytes", "luminance", "grayscale_distinct"]
 
 # Okabe-Ito: vermillion, blue, bluish green, orange, sky blue, reddish purple, yellow, black
@@ -23,6 +23,42 @@ SEX_COLORS = ("#D55E00", "#F0E442")        # vermillion (dark) vs yellow (light)
 WIDTHS_MM = {"single": 85.0, "double": 174.0}
 FORMATS = ("pdf", "svg", "png", "tiff")
 MM_PER_INCH = 25.4
+
+
+_CAPTURE: "contextvars.ContextVar[dict | None]"  # noqa: F821
+
+
+def _capture_var():
+    global _CAPTURE
+    try:
+        return _CAPTURE
+    except NameError:
+        import contextvars
+
+        _CAPTURE = contextvars.ContextVar("vbq_figures", default=None)
+        return _CAPTURE
+
+
+class capture_figures:
+    """``with capture_figures() as got:`` -- every figure rendered by the report code meanwhile (through
+    :func:`note_figure`) is kept as ``got[id(png_bytes)] = Figure``, so that the report can save the same
+    figures again as vector files and at print resolution."""
+
+    def __enter__(self) -> dict:
+        self._got: dict = {}
+        self._token = _capture_var().set(self._got)
+        return self._got
+
+    def __exit__(self, *exc) -> None:
+        _capture_var().reset(self._token)
+
+
+def note_figure(fig, data: bytes) -> bytes:
+    """Record ``fig`` as the figure whose rendering is ``data`` (when a capture is active); returns ``data``."""
+    got = _capture_var().get()
+    if got is not None:
+        got[id(data)] = (fig, data)
+    return data
 
 
 def width_mm(spec) -> float:
@@ -51,16 +87,23 @@ def journal_rc() -> dict:
 
     return {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none", "font.family": "DejaVu Sans",
             "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
-            "legend.fontsize": 7, "axes.prop_cycle": cycler(color=list(PALETTE)), "savefig.bbox": "tight",
-            "savefig.pad_inches": 0.02}
+            "legend.fontsize": 7, "axes.prop_cycle": cycler(color=list(PALETTE))}
 
 
 def _resize(fig, width: float | None) -> None:
+    """Scale the figure to ``width`` mm (the height in proportion) and lay it out again, so that the saved
+    file is exactly that wide (no 'tight' bounding box that would change the width)."""
     if width is None:
         return
+    import warnings
+
     w, h = fig.get_size_inches()
     new_w = width / MM_PER_INCH
     fig.set_size_inches(new_w, h * new_w / w)
+    if fig.get_layout_engine() is None and any(ax.get_subplotspec() is not None for ax in fig.axes):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "tight_layout not applied" when labels cannot fit: keep as is
+            fig.tight_layout()
 
 
 def figure_bytes(fig, fmt: str, *, dpi: int = 300) -> bytes:

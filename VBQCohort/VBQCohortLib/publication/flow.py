@@ -53,15 +53,15 @@ def flow_lines(fc: dict) -> list[tuple[str, list[str]]]:
                              f"{t}: n = {fc['analysed'][t]}    {c}: n = {fc['analysed'][c]}"]))
     m = fc.get("matched")
     if m:
-        out.append(("matched", [f"Propensity-score matched: {_plural(m['pairs'], 'matched set')} "
-                                f"({t} n = {m[t]}, {c} n = {m[c]})",
+        sets = _plural(m["pairs"], "pair" if m[t] == m[c] == m["pairs"] else "matched set")
+        out.append(("matched", [f"Matched: {sets} ({t} n = {m[t]}, {c} n = {m[c]})",
                                 f"Unmatched: {t} n = {m['unmatched'][t]}, {c} n = {m['unmatched'][c]}"]))
     s = fc.get("sex")
     if s and len(s["groups"]) == 2:
         a, b = s["groups"]
-        out.append(("sex", [f"Sex-stratified sub-study within {s['within']}: {a} n = {s['n'].get(a, 0)}, "
-                            f"{b} n = {s['n'].get(b, 0)}",
-                            f"Matched: {_plural(s['pairs'], 'set')} ({a} n = {s['matched']['treated']}, "
+        out.append(("sex", [f"Sex-stratified sub-study within {s['within']}:",
+                            f"{a} n = {s['n'].get(a, 0)}, {b} n = {s['n'].get(b, 0)}",
+                            f"Matched: {_plural(s['pairs'], 'pair' if s['matched']['treated'] == s['matched']['control'] == s['pairs'] else 'set')} ({a} n = {s['matched']['treated']}, "
                             f"{b} n = {s['matched']['control']})"]))
     return out
 
@@ -84,7 +84,7 @@ def flow_figure(fc: dict, *, width_mm: float = 174.0):
     ax.set_xlim(0, w_in)
     ax.set_ylim(0, total_h)
     ax.axis("off")
-    main_x, main_w = 0.1, w_in * (0.55 if side else 0.8)
+    main_x, main_w = 0.1, w_in * (0.6 if side else 0.8)
     y = total_h - 0.1
     centers = []
     for (stage, lines), h in zip(main, heights):

@@ -56,6 +56,8 @@ def _humanise(name: str) -> str:
     m = _LEVEL_RE.match(str(name).strip())
     if m:
         return f"VBQ {m.group(1).upper()}"
+    if len(s) <= 3 and s.isalpha():  # crp, ldl, alp: abbreviations
+        return s.upper()
     if s.isupper() or any(c.isupper() for c in s[1:]):  # acronyms and CamelCase stay as written
         return s
     return s[0].upper() + s[1:]

@@ -26,8 +26,7 @@ from ..reading.terms import describe_term
 from .html import (CSS, esc, figure_class, fmt, fmt_p, fmt_p_text, img, png_bytes,  # noqa: F401  (re-exported)
                    previous_listed_files, table, write_report_folder)
 
-GROUP_COLORS = ("#c0392b", "#2471a3")  # treated, control
-SEX_COLORS = ("#8e44ad", "#16a085")
+from ..publication.figures import GROUP_COLORS, SEX_COLORS  # noqa: E402  colour-blind safe, apart in grayscale
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -135,8 +134,9 @@ def fig_segmental(seg: dict, levels, names) -> bytes:
     return png_bytes(fig)
 
 
-def fig_forest(logit: dict) -> Optional[bytes]:
-    """Odds ratios with Wald 95% CIs on a log axis (intercept left out)."""
+def fig_forest(logit: dict, labels: Optional[dict] = None) -> Optional[bytes]:
+    """Odds ratios with Wald 95% CIs on a log axis (intercept left out). ``labels``: ``{term: readable
+    label}`` (else :func:`forest_labels`)."""
     import numpy as np
 
     terms = [(k, v) for k, v in (logit.get("terms") or {}).items()
@@ -144,7 +144,7 @@ def fig_forest(logit: dict) -> Optional[bytes]:
     terms = [(k, v) for k, v in terms if v.get("odds_ratio") is not None]
     if not terms:
         return None
-    labels = forest_labels(logit, [k for k, _ in terms])
+    labels = ([labels.get(k, k) for k, _ in terms] if labels else forest_labels(logit, [k for k, _ in terms]))
     Figure = figure_class()
     fig = Figure(figsize=(max(7.5, 5.5 + 0.08 * max(map(len, labels))), 0.45 * len(terms) + 1.5))
     ax = fig.add_subplot(1, 1, 1)
@@ -152,7 +152,7 @@ def fig_forest(logit: dict) -> Optional[bytes]:
     for yi, (k, v) in zip(y, terms):
         orr = v["odds_ratio"]
         lo, hi = v.get("ci_low"), v.get("ci_high")  # Wald 95% limits of the odds ratio (logistic.py)
-        col = "#c0392b" if _sig(v.get("p")) else "0.3"
+        col = "#D55E00" if _sig(v.get("p")) else "0.3"
         if lo is not None and hi is not None:
             ax.plot([lo, hi], [yi, yi], color=col, lw=1.6)
         ax.plot([orr], [yi], "s", color=col, ms=6)
@@ -201,7 +201,10 @@ def fig_love(results: dict) -> Optional[bytes]:
         return None
     before = pd.DataFrame.from_dict(bal["before"], orient="index")
     after = pd.DataFrame.from_dict(bal["after"], orient="index")
-    return love_plot_bytes(before, after, title="Covariate balance (|SMD|)")
+    from ..publication.cohort import term_label
+
+    labels = {k: ("Propensity score" if k == "distance" else term_label(results, k)) for k in before.index}
+    return love_plot_bytes(before, after, title="Covariate balance (|SMD|)", labels=labels)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -712,7 +715,9 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     figs["segmental"] = fig_segmental(results["segmental"], levels, names)
     lg = results.get("logistic") or {}
     if lg.get("terms"):
-        figs["forest"] = fig_forest(lg)
+        from ..publication.cohort import logistic_labels
+
+        figs["forest"] = fig_forest(lg, logistic_labels(results))
     if results.get("agreement"):
         from ..agreement.report import cohort_report_figures
 
@@ -733,14 +738,19 @@ FIGURE_CAPTIONS = {
 REPORT_FILES = ".vbq_report_files.json"
 
 
-def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progress=None) -> dict:
+def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progress=None, dpi: int = 300,
+                 figure_width=None) -> dict:
     """Write results.json, report.html, tables/*.csv, figures/*.png and matched.csv into ``out_dir``
     (atomically: on error nothing is written). ``frames`` is the second return value of
     ``run_analysis(..., return_frames=True)`` (needed for box plots and matched.csv). Returns the paths."""
     from VBQScoreLib.progress import report
 
+    from ..publication.figures import capture_figures, save_figure, width_mm
+
+    width = width_mm(figure_width) if figure_width is not None else None
     report(progress, 0, 3, "figures")
-    figs = make_figures(results, frames)
+    with capture_figures() as drawn:
+        figs = make_figures(results, frames)
     tables = _tables(results)
     report(progress, 1, 3, "report")
     page = render_html(results, figs, tables)
@@ -768,7 +778,11 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
             df.to_csv(tmp / "tables" / f"{name}.csv", index=df.index.name is not None)
         (tmp / "figures").mkdir()
         for name, png in figs.items():
-            if png:
+            if not png:
+                continue
+            if id(png) in drawn:  # journal exports: PDF and SVG (TrueType text), PNG and LZW TIFF at `dpi`
+                save_figure(drawn[id(png)][0], tmp / "figures", name, dpi=dpi, width=width)
+            else:
                 (tmp / "figures" / f"{name}.png").write_bytes(png)
         if frames and frames.get("matched") is not None:
             frames["matched"].to_csv(tmp / "matched.csv", index=True)  # index = spreadsheet row number

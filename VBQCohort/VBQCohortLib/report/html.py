@@ -67,9 +67,13 @@ def figure_class():
 
 
 def png_bytes(fig) -> bytes:
+    """The figure as a screen PNG (110 dpi, embedded in the HTML); an active
+    :class:`VBQCohortLib.publication.figures.capture_figures` keeps the figure for the journal exports."""
+    from ..publication.figures import note_figure
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
+    return note_figure(fig, buf.getvalue())
 
 
 CSS = """
