@@ -97,9 +97,15 @@ def _resize(fig, width: float | None) -> None:
         return
     import warnings
 
+    from matplotlib.text import Text
+
     w, h = fig.get_size_inches()
     new_w = width / MM_PER_INCH
+    factor = new_w / w
     fig.set_size_inches(new_w, h * new_w / w)
+    if factor < 1:  # text shrinks with the figure, but not below 6-7 pt (what journals ask for)
+        for t in fig.findobj(Text):
+            t.set_fontsize(max(t.get_fontsize() * factor, min(t.get_fontsize(), 6.5)))
     if fig.get_layout_engine() is None and any(ax.get_subplotspec() is not None for ax in fig.axes):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "tight_layout not applied" when labels cannot fit: keep as is
@@ -112,6 +118,8 @@ def figure_bytes(fig, fmt: str, *, dpi: int = 300) -> bytes:
     buf = io.BytesIO()
     with matplotlib.rc_context(journal_rc()):
         kw = {"format": fmt}
+        kw["bbox_inches"] = "tight"  # nothing cut off (a long label may make the file a little wider)
+        kw["pad_inches"] = 0.02
         if fmt in ("png", "tiff"):
             kw["dpi"] = dpi
         if fmt == "tiff":
