@@ -228,3 +228,26 @@ def test_cli_match_table1_and_bad_flags(tmp_path, capsys):
     code = main(["cohort", "analyze", str(p), "--out", str(tmp_path / "o"), "--figure-width", "wide", "--quiet"])
     assert code == 2 and "--figure-width" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_small_sample_warnings_in_results_cli_and_report(tmp_path, capsys):
+    d = _cohort(60, 7)
+    d = d.dropna(subset=["bmi", "smoking"]).groupby("diagnosis").head(8)
+    p = tmp_path / "small.csv"
+    d.to_csv(p, index=False)
+    code = main(["cohort", "analyze", str(p), "--out", str(tmp_path / "o")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    r = json.loads((tmp_path / "o" / "results.json").read_text(encoding="utf-8"))
+    w = "\n".join(r["warnings"])
+    nm = r["matching"]["n_matched"]
+    assert min(nm.values()) < 10 and "fewer than 10 subjects in a group after matching" in w
+    assert "Per-level comparison: tests on fewer than 5 subjects per group" in w
+    assert "events per predictor term" in w and "Peduzzi" in w
+    assert "separation" in w
+    assert "fewer than 10 subjects in a group after matching" in printed  # on the command line
+    page = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert page.index("Peduzzi") < page.index("<h2>Table 1</h2>")  # at the top of the report
+    for row in r["table1"]["after"]["rows"]:
+        assert row["p"] is None and "fewer than 5" in row["p_note"]
+    assert "{'" not in page and "-0.00" not in page

@@ -501,6 +501,8 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     tick("logistic regression")
     results["logistic"] = _logistic(work, plan, group_col, tname, binary_levels)
 
+    results["warnings"] = list(results["warnings"]) + small_sample_warnings(results)
+
     tick("provenance")
     results["provenance"] = {
         "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
@@ -518,6 +520,49 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
         return results, {"work": work, "matched": matched if mr is not None else None, "match_result": mr,
                          "id_col": id_col, "treat_col": TREAT_COL}
     return results
+
+
+MIN_GROUP_AFTER_MATCHING = 10
+MIN_TEST_PER_GROUP = 5
+
+
+def small_sample_warnings(results: dict) -> list[str]:
+    """Plain-language warnings for small samples (issue 17): fewer than 10 subjects in a group after matching;
+    per-level tests on fewer than 5 per group (n is reported; the p-value is R's but cannot carry weight);
+    fewer than 10 events per predictor term or separation in the logistic regression."""
+    out = []
+    g = results["groups"]
+    m = results.get("matching") or {}
+    if m.get("enabled"):
+        nm = m.get("n_matched") or {}
+        small = [f"{name} {nm.get(key, 0)}" for key, name in (("treated", g["treated"]), ("control", g["control"]))
+                 if nm.get(key, 0) < MIN_GROUP_AFTER_MATCHING]
+        if small:
+            out.append(f"Small matched sample: fewer than {MIN_GROUP_AFTER_MATCHING} subjects in a group after "
+                       f"matching ({', '.join(small)}); treat every test below as exploratory.")
+    for where, comp in (("Per-level comparison", results.get("comparison") or {}),
+                        ("Sex-stratified sub-study", results.get("sex_stratified") or {})):
+        few = []
+        for col, e in (comp.get("levels") or {}).items():
+            n = e.get("n") or {}
+            if n and min(n.values()) < MIN_TEST_PER_GROUP:
+                few.append(f"{e.get('level', col)} (n = {' vs '.join(str(v) for v in n.values())})")
+        if few:
+            out.append(f"{where}: tests on fewer than {MIN_TEST_PER_GROUP} subjects per group: "
+                       f"{', '.join(few)}; these p-values cannot support a conclusion.")
+    lg = results.get("logistic") or {}
+    n_terms = len([t for t in (lg.get("terms") or {}) if t != "(Intercept)"])
+    if lg.get("n_events") is not None and n_terms:
+        n_ev = min(int(lg["n_events"]), int(lg.get("n", 0)) - int(lg["n_events"]))
+        if n_ev / n_terms < 10:
+            out.append(f"Logistic regression: {n_ev / n_terms:.1f} events per predictor term ({n_ev} events, "
+                       f"{n_terms} terms; fewer than 10, Peduzzi et al. 1996): odds ratios may be unstable or "
+                       f"far too large.")
+    if lg.get("separation"):
+        sep = lg["separation"]
+        msg = sep if isinstance(sep, str) else (sep.get("message") if isinstance(sep, dict) else None)
+        out.append("Logistic regression: " + (msg or "(quasi-)separation: some odds ratios are not estimable"))
+    return out
 
 
 def _variables(plan: Plan, dictionary=None):

@@ -539,6 +539,9 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
                  f"{esc(results['provenance']['created_utc'])} by SlicerVBQ.</p>")
     if results.get("demo"):
         parts.append(f"<p class='box warn'>{esc(results['demo'].get('note', ''))}</p>")
+    if results.get("warnings"):  # at the top: small samples, exclusions, separation (issue 17)
+        parts.append("<h2>Warnings</h2><ul class='box warn'>" +
+                     "".join(f"<li>{esc(w)}</li>" for w in results["warnings"]) + "</ul>")
     parts.append("<h2>Summary</h2><div class='box'><ul>" +
                  "".join(f"<li>{s}</li>" for s in summary_sentences(results)) + "</ul></div>")
     parts.append("<h2>Methods</h2><p class='methods'>" + methods_paragraph(results) + "</p>")
@@ -555,8 +558,6 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
             ["in clinical table only", esc(", ".join(j["only_in_clinical"][:30]) or "none")],
             ["in VBQ table only", esc(", ".join(j["only_in_vbq"][:30]) or "none")],
             ["failed measurements", esc(", ".join(j["failed"][:30]) or "none")]]))
-    if results.get("warnings"):
-        parts.append("<ul class='warn'>" + "".join(f"<li>{esc(w)}</li>" for w in results["warnings"]) + "</ul>")
     if (results.get("table1") or {}).get("before"):
         from ..publication.cohort import table1_html
 

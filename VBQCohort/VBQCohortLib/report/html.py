@@ -40,7 +40,8 @@ def fmt(x, d=2) -> str:
         return "–"
     if isinstance(x, (int,)) and not isinstance(x, bool):
         return str(x)
-    return f"{x:.{d}f}"
+    s = f"{x:.{d}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s  # never "-0.00"
 
 
 def esc(s) -> str:
