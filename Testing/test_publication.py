@@ -251,3 +251,14 @@ def test_small_sample_warnings_in_results_cli_and_report(tmp_path, capsys):
     for row in r["table1"]["after"]["rows"]:
         assert row["p"] is None and "fewer than 5" in row["p_note"]
     assert "{'" not in page and "-0.00" not in page
+
+
+def test_slicer_export_word_copies_the_report(report_dir, tmp_path):
+    """VBQ Cohort's "Export Word..." button (thin): the copy is VBQCohortModuleLib.helpers.export_word."""
+    from VBQCohortModuleLib.helpers import export_word
+
+    _, _, _, out = report_dir
+    saved = export_word(out / "report.html", tmp_path / "paper")
+    assert saved.name == "paper.docx" and saved.read_bytes() == (out / "report.docx").read_bytes()
+    with pytest.raises(ValueError, match="no Word report"):
+        export_word(tmp_path / "report.html", tmp_path / "x.docx")
