@@ -410,7 +410,11 @@ def lines(t1: dict) -> list[dict]:
                         "indent": 0})
         elif row.get("shown_level") is not None:
             lv = next(x for x in row["levels"] if x["level"] == row["shown_level"])
-            out.append({**base, "level": lv["level"], "text": _label(row),
+            text = _label(row)
+            shown = str(lv.get("label") or lv["level"])
+            if not row["label"].endswith("n (%)") and shown.strip().lower() not in ("1", "yes", "y", "true"):
+                text = f"{row['label']}: {shown}, n (%)"  # which level is counted: "Sex: Male", "Steroid: oral"
+            out.append({**base, "level": lv["level"], "text": text,
                         "treated": _pct(lv["treated"], weighted), "control": _pct(lv["control"], weighted),
                         "p": fmt_p(row["p"]), "smd": fmt_smd(row["smd"]), "indent": 0})
         else:

@@ -471,10 +471,14 @@ def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
         rows.append(r)
         sig_rows.append(_sig(padj))
     h = "".join(f"<th>{c}</th>" for c in headers)
+    # grouped headers: which test each p belongs to (issue 17: no unlabelled "p / p adj." pairs)
+    groups = [("", 1), (esc(na), 2), (esc(nb), 2), ("Shapiro-Wilk", 2), ("Wilcoxon rank-sum", 5)] + \
+        ([("Wilcoxon signed-rank, matched pairs", 4)] if paired else [])
+    g = "".join(f"<th colspan='{n}'>{t}</th>" for t, n in groups)
     body = "".join(("<tr class=\"sig\">" if s else "<tr>") + "".join(f"<td>{c}</td>" for c in r) + "</tr>"
                    for r, s in zip(rows, sig_rows))
     methods = sorted({(e.get("ranksum") or {}).get("method") for e in levels_dict.values()} - {None})
-    return (f'<table class="comparison"><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'<table class="comparison"><thead><tr>{g}</tr><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
             f'<p class="note">Rank-sum: {esc("; ".join(methods))}. W = Mann-Whitney U of {esc(na)} (R\'s W); '
             f'r &gt; 0 means higher VBQ in {esc(na)}; HL shift = Hodges-Lehmann estimate of {esc(na)} minus '
             f'{esc(nb)}. "p adj." is adjusted across levels; shaded rows are significant after adjustment.</p>')
