@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 class _Base:
     def __init__(self, *args, **kwargs):
-        pass
+        self.parent = args[0] if args else None  # as ScriptedLoadableModule(Widget) keep the Qt parent
 
     def getParameterNode(self):  # what ScriptedLoadableModuleLogic returns: a scripted module node
         return slicer.vtkMRMLScriptedModuleNode()
@@ -207,6 +207,38 @@ def test_vbqscore_logic_batch_over_a_folder(vbqscore, tmp_path):
     assert [t.GetValueByName(i, "VBQ_overall").ToDouble() for i in range(2)] == pytest.approx(
         [expected["007"], expected["012"]], rel=1e-12)
     assert t.GetColumnByName("VBQ_overall").GetClassName() == "vtkDoubleArray"
+
+
+def test_vbqscore_find_vbq_series_over_the_dicom_database(vbqscore, tmp_path, monkeypatch):
+    """The "Find VBQ series" helper: the rules of vbq intake over Slicer's DICOM database (a stand-in with the
+    ctkDICOMDatabase listing methods), without loading."""
+    from VBQScoreLib.dicom.synthetic import StudySpec, spine_study, vendor_series, write_study
+
+    module, _, _ = vbqscore
+    root = tmp_path / "db"
+    ok, none = spine_study("P1", "ge"), StudySpec("P2", [s for s in vendor_series("siemens") if s.number != 2])
+    files = {st.patient_id: write_study(st, root, "nested") for st in (ok, none)}
+
+    class Db:
+        isOpen = True
+
+        def patients(self):
+            return ["p1", "p2"]
+
+        def studiesForPatient(self, p):
+            return [p.upper()]
+
+        def seriesForStudy(self, s):
+            return [s]
+
+        def filesForSeries(self, s):
+            return files[s]
+
+    monkeypatch.setattr(slicer, "dicomDatabase", Db(), raising=False)
+    text, loaded = module.VBQScoreLogic().findAndLoadVbqSeries(load=False)
+    assert loaded == []
+    assert text.splitlines()[0].startswith("P1 20240105: ok #2 Sag T1 FSE (sagittal T1")
+    assert text.splitlines()[1].startswith("P2 20240105: no_series no series (no sagittal non-contrast T1")
 
 
 def test_vbqcohort_diagnostic_into_nodes(monkeypatch, tmp_path):

@@ -30,6 +30,8 @@ slicer = pytest.importorskip("slicer")
 REPO = Path(__file__).resolve().parents[1]
 MODULE_FILES = [REPO / "VBQScore" / "VBQScore.py", REPO / "VBQCohort" / "VBQCohort.py",
                 *sorted((REPO / "VBQScore" / "VBQScoreLib" / "mrml").glob("*.py")),
+                *sorted((REPO / "VBQScore" / "VBQScoreModuleLib").glob("*.py")),
+                *sorted((REPO / "VBQCohort" / "VBQCohortModuleLib").glob("*.py")),
                 REPO / "VBQScore" / "Testing" / "Python" / "VBQScoreSyntheticChecks.py"]
 
 # public slots and Q_INVOKABLE methods of qMRMLSegmentEditorWidget in Slicer v5.10.0 that this project may call
@@ -40,6 +42,7 @@ SEGMENT_EDITOR_API = {
     "setSourceVolumeNodeID", "sourceVolumeNodeID", "setActiveEffect", "setActiveEffectByName", "activeEffect",
     "setupViewObservations", "removeViewObservations", "installKeyboardShortcuts", "uninstallKeyboardShortcuts",
     "setMaximumNumberOfUndoStates", "updateWidgetFromMRML", "setCurrentSegmentID", "currentSegmentID",
+    "updateEffectList",  # public slot (v5.10.0 header line 416); Slicer's SegmentEditor.py calls it
 }
 
 # names that were removed or deprecated in Slicer 5.x, or are gone in Python 3.12 / Qt6
@@ -89,10 +92,12 @@ def test_slicer_vtk_classes_and_members_used_exist_in_slicer_core():
 
 
 def test_segment_editor_widget_calls_are_public_slots_of_slicer_5_10():
-    tree = ast.parse((REPO / "VBQScore" / "VBQScore.py").read_text(encoding="utf-8"))
-    editor_names = {"editor"}  # local alias in _updateSegmentEditor
+    # the module and the helper that drives the editor for it (VBQScoreModuleLib.state.update_segment_editor)
+    trees = [ast.parse((REPO / "VBQScore" / f).read_text(encoding="utf-8"))
+             for f in ("VBQScore.py", "VBQScoreModuleLib/state.py")]
+    editor_names = {"editor"}  # local alias in _updateSegmentEditor / the helper's parameter
     called = set()
-    for node in ast.walk(tree):
+    for node in (n for tree in trees for n in ast.walk(tree)):
         if isinstance(node, ast.Attribute):
             v = node.value
             if (isinstance(v, ast.Attribute) and v.attr == "segmentEditorWidget") or \
@@ -177,7 +182,7 @@ def test_cohort_custom_plan_is_accepted_by_the_plan_loader(monkeypatch):
 
     from test_mrml_module_logic import _load, _stub_modules
 
-    from VBQCohortLib.plan import load_plan
+    from VBQCohortLib.analysis.plan import load_plan
 
     _stub_modules(monkeypatch, slicer.vtkMRMLScene())
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
@@ -187,7 +192,8 @@ def test_cohort_custom_plan_is_accepted_by_the_plan_loader(monkeypatch):
                               matching=True, distance="logit", caliper=0.2, ratio=1, order="largest",
                               replace=False)
     overrides = module.VBQCohortLogic.overridesFrom(p)
-    assert module.VBQCohortLogic.planFrom("lu2024", overrides) == "lu2024"
+    builtin = module.VBQCohortLogic.planFrom("lu2024", overrides)  # read from its JSON twin: no PyYAML in Slicer
+    assert builtin == load_plan("lu2024") and builtin.source == "lu2024"
     plan = load_plan(module.VBQCohortLogic.planFrom("custom", overrides)).with_overrides(**overrides)
     assert plan.name == "custom"
     assert plan.columns["id"] == "pid" and plan.columns["levels"] == ["VBQ_C2", "VBQ_C3"]
@@ -248,17 +254,29 @@ def test_in_slicer_vbqcohort_test_body_passes_on_slicer_core(monkeypatch):
     module.VBQCohortTest.test_LoadGuessRun(_FakeTestCase())
 
 
-def test_cohort_run_reads_the_file_behind_the_selected_table(monkeypatch):
+def test_cohort_run_reads_the_selected_table_never_the_last_loaded_file(monkeypatch, tmp_path):
+    """Issue 20: the selected table is analysed -- its file while it holds what was read from it, else its
+    content -- and never ``dataPath`` (the last file loaded with Load)."""
     import types
 
     from test_mrml_module_logic import _load, _stub_modules
+
+    from VBQCohortLib.analysis.plan import load_plan
 
     scene = slicer.vtkMRMLScene()
     _stub_modules(monkeypatch, scene)
     monkeypatch.syspath_prepend(str(REPO / "VBQCohort"))
     module = _load(REPO / "VBQCohort" / "VBQCohort.py", "VBQCohort_run_under_test")
+    second = tmp_path / "second.csv"
+    second.write_text("pid,dx,age,VBQ_C2\nS1,OPLL,60,2.5\n", encoding="utf-8")
     table = scene.AddNewNodeByClass("vtkMRMLTableNode", "second.csv")
-    table.SetAttribute("VBQCohort.sourcePath", "/data/second.csv")
+    col = __import__("vtk").vtkStringArray()
+    col.SetName("pid")
+    col.InsertNextValue("S1")
+    table.AddColumn(col)
+    from VBQCohortModuleLib.source import mark_loaded
+
+    mark_loaded(table, second)
     p = types.SimpleNamespace(idColumn="pid", groupColumn="dx", treatedValue="OPLL", controlValue="CSM",
                               levelColumns="VBQ_C2", covariateColumns="age", sexColumn="", matching=True,
                               distance="logit", caliper=0.2, ratio=1, order="largest", replace=False,
@@ -268,11 +286,17 @@ def test_cohort_run_reads_the_file_behind_the_selected_table(monkeypatch):
     monkeypatch.setattr(logic, "runAnalysis", lambda *a, **k: calls.append((a, k)))
     logic.run(p)
     (path, out), kw = calls[0]
-    assert (path, out) == ("/data/second.csv", "/out")
+    assert (path, out) == (str(second), "/out")
     assert kw["plan"]["name"] == "custom" and kw["plan"]["columns"]["id"] == "pid"
-    p.inputTable, p.plan = None, "lu2024"
+    p.plan = "lu2024"
+    col.SetValue(0, "S2")  # changed in the scene after Load: its content now, in a temporary CSV
+    table.Modified()
     logic.run(p)
-    assert calls[1][0][0] == "/data/first.csv" and calls[1][1]["plan"] == "lu2024"
+    assert calls[1][0][0] not in (str(second), "/data/first.csv") and calls[1][1]["plan"] == load_plan("lu2024")
+    p.inputTable = None  # no table selected: refused, never the last file loaded
+    with pytest.raises(ValueError, match="select the cohort table"):
+        logic.run(p)
+    assert len(calls) == 2
 
 
 def test_ensure_requirements_never_installs_in_slicer_testing_mode(tmp_path, monkeypatch):

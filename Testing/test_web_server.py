@@ -86,7 +86,7 @@ async def _table_after(app, version):
 
 
 def _page(app):
-    with urllib.request.urlopen(f"http://127.0.0.1:{app.server.port}/", timeout=10) as r:
+    with urllib.request.urlopen(app.access.link("127.0.0.1", app.server.port), timeout=10) as r:
         return r.status, r.read().decode("utf-8", "replace")
 
 

@@ -33,7 +33,9 @@ class VBQCohort(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "VBQ Cohort"
         self.parent.categories = ["Quantification"]
-        self.parent.dependencies = []
+        # Plots: the charts (slicer.modules.plots); Tables: qMRMLTableView; VBQScore: VBQScoreLib (the MRML
+        # adapter, levels) and VBQScoreModuleLib (progress, package installation) live in its folder
+        self.parent.dependencies = ["Plots", "Tables", "VBQScore"]
         self.parent.contributors = ["SlicerVBQ contributors"]
         self.parent.helpText = """
 Run a VBQ cohort study from a spreadsheet (CSV or XLSX): map the columns (id, group and its two values,
@@ -159,7 +161,7 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ready = bool(p and p.inputTable and p.idColumn and p.groupColumn and p.levelColumns and p.outputDirectory)
         self.ui.runButton.enabled = ready
         self.ui.runButton.toolTip = "Run the analysis" if ready else \
-            "Load the data, map id, group and level columns, and choose an output folder"
+            "Select a table (or Load a spreadsheet), map id, group and level columns, and choose an output folder"
         self.ui.openReportButton.enabled = self._lastReport is not None
         self.ui.exportWordButton.enabled = self._lastReport is not None
 
@@ -177,10 +179,11 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.onGuess()
 
     def onGuess(self) -> None:
+        # needs no extra Python package: the built-in plans are read from their JSON twins (Slicer has no PyYAML)
         with slicer.util.tryWithErrorDisplay("Failed to guess the columns.", waitCursor=False):
             p = self._parameterNode
             if not p.inputTable:
-                raise ValueError("load a spreadsheet first")
+                raise ValueError("select a table or load a spreadsheet first")
             g = self.logic.guessColumns(p.inputTable, p.plan)
             p.idColumn = g["id"] or ""
             p.groupColumn = g["group"] or ""
@@ -194,17 +197,14 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("Cohort analysis failed.", waitCursor=False):
             if not self.logic.ensureDependencies():
                 return
+            from VBQScoreModuleLib.state import PROGRESS_DIALOG_OPTIONS, ProgressReporter
+
+            # modal: no second run, no scene close while the callbacks process events; Cancel is latched across
+            # phases (autoReset off); the last call comes after the report is written and may complete
             dialog = slicer.util.createProgressDialog(parent=self.parent, value=0, maximum=1,
-                                                      labelText="Running the analysis...", windowTitle="VBQ cohort")
-
-            def progress(done, total, message):
-                dialog.maximum = max(total, 1)
-                dialog.value = min(done, dialog.maximum)
-                dialog.labelText = message
-                slicer.app.processEvents()
-                if dialog.wasCanceled and done < total:  # the last call comes after the report is written
-                    raise KeyboardInterrupt("cancelled")
-
+                                                      labelText="Running the analysis...", windowTitle="VBQ cohort",
+                                                      windowModality=qt.Qt.ApplicationModal, **PROGRESS_DIALOG_OPTIONS)
+            progress = ProgressReporter(dialog, slicer.app.processEvents, labelled=False, final_ok=True)
             try:
                 out = self.logic.run(self._parameterNode, progress=progress)
             except KeyboardInterrupt:
@@ -296,10 +296,11 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         return missing_requirements(path)
 
     def ensureDependencies(self, prompt: bool = True) -> bool:
-        """Install what Resources/requirements.txt lists and this Python lacks, after the user agrees
-        (slicer.packaging.pip_ensure on Slicer >= 5.12, else a confirmation dialog + slicer.util.pip_install).
-        Returns False when the user declines."""
-        from VBQScoreLib.mrml import ensure_requirements
+        """Install what Resources/requirements.txt lists and this Python lacks, after the user agrees (our
+        question lists the packages; then slicer.packaging.pip_ensure on Slicer >= 5.12, else
+        slicer.util.pip_install under a busy dialog naming them). False when the user declines; a failed
+        installation raises VBQScoreModuleLib.dependencies.InstallFailed with pip's error."""
+        from VBQScoreModuleLib.dependencies import ensure_requirements
 
         return ensure_requirements(REQUIREMENTS, "VBQ Cohort", prompt=prompt)
 
@@ -314,9 +315,11 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         df, warnings = read_table(path, sheet=sheet)
         for w in warnings:
             logging.warning(f"{path}: {w}")
+        from VBQCohortModuleLib.source import mark_loaded
+
         node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", os.path.basename(path))
         VBQCohortLogic.dataframeToTableNode(df, node)
-        node.SetAttribute("VBQCohort.sourcePath", str(path))
+        mark_loaded(node, path)  # Run reads this file while the table still holds what was read from it
         return node
 
     @staticmethod
@@ -337,11 +340,12 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         return out
 
     def guessColumns(self, tableNode, plan: str = "lu2024") -> dict:
-        from VBQCohortLib.analysis.plan import load_plan
+        """Column roles for the mapping panel; standard library only (no PyYAML, no pandas)."""
         from VBQCohortModuleLib.helpers import guess_columns
+        from VBQCohortModuleLib.plans import builtin_plan
 
         values = self.tableNodeColumns(tableNode)
-        planColumns = load_plan(plan).columns if plan != "custom" else None
+        planColumns = builtin_plan(plan).columns if plan != "custom" else None
         return guess_columns(list(values), values, planColumns)
 
     @staticmethod
@@ -358,21 +362,24 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         return o
 
     def run(self, p, progress=None) -> dict:
-        # the file behind the selected table (the user may have selected another loaded table since), else the
-        # last loaded file
-        path = (p.inputTable.GetAttribute("VBQCohort.sourcePath") if p.inputTable else None) or p.dataPath
-        if not path:
-            raise ValueError("load the spreadsheet with the Load button (the analysis reads the file itself)")
+        """Analyse exactly the selected table: its file while the table holds what was read from it, else its
+        content written to a temporary CSV (VBQ Score's cohort table, an edited table); never another file."""
+        from VBQCohortModuleLib.source import analysis_source
+
         overrides = self.overridesFrom(p)
-        return self.runAnalysis(path, p.outputDirectory, plan=self.planFrom(p.plan, overrides), overrides=overrides,
-                                progress=progress)
+        plan = self.planFrom(p.plan, overrides)
+        with analysis_source(p.inputTable) as path:
+            return self.runAnalysis(path, p.outputDirectory, plan=plan, overrides=overrides, progress=progress)
 
     @staticmethod
     def planFrom(plan: str, overrides: dict):
-        """The plan handed to run_analysis: a built-in name, or for "custom" a plan dict with only the mapped
-        columns (VBQCohortLib.analysis.plan defaults for everything else; the plan loader refuses empty columns)."""
+        """The plan handed to run_analysis: a built-in plan (read from its JSON twin: Slicer has no PyYAML), or
+        for "custom" a plan dict with only the mapped columns (VBQCohortLib.analysis.plan defaults for everything
+        else; the plan loader refuses empty columns)."""
         if plan != "custom":
-            return plan
+            from VBQCohortModuleLib.plans import builtin_plan
+
+            return builtin_plan(plan)
         columns = {k: overrides.get(k) for k in ("id", "group", "treated", "control", "levels", "covariates")}
         missing = [k for k in ("id", "group", "treated", "control", "levels") if not columns[k]]
         if missing:
@@ -387,6 +394,10 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
 
         if not outputDirectory:
             raise ValueError("choose an output folder for the report")
+        from VBQCohortLib.analysis.plan import BUILTIN
+
+        if isinstance(plan, str) and plan in BUILTIN:
+            plan = self.planFrom(plan, overrides or {})  # a built-in name: its JSON twin (no PyYAML in Slicer)
         results, frames = run_analysis(dataPath, plan, overrides=overrides, progress=progress,
                                        command="Slicer VBQCohort", return_frames=True)
         written = write_report(results, outputDirectory, frames, progress=progress)
@@ -576,9 +587,91 @@ class VBQCohortTest(ScriptedLoadableModuleTest):
 
     def runTest(self):
         self.setUp()
+        self.test_ModuleDependencies()
+        self.setUp()
+        self.test_GuessWithoutYaml()
+        self.setUp()
         self.test_LoadGuessRun()
         self.setUp()
+        self.test_RunOnSceneCohortTable()
+        self.setUp()
         self.test_Diagnostic()
+
+    def test_ModuleDependencies(self):
+        """Every slicer.modules.<name> this file uses is a declared dependency (Plots for the charts)."""
+        import re
+
+        with open(__file__, encoding="utf-8") as f:
+            used = {u.lower() for u in re.findall(r"slicer\.modules\.(\w+)", f.read())}
+        used -= {"vbqcohort", "vbqcohortwidget"}  # the module itself (its tests select it)
+        declared = {d.lower() for d in slicer.modules.vbqcohort.dependencies}
+        self.assertIn("plots", declared)
+        self.assertEqual(sorted(used - declared), [])
+        self.delayDisplay("Dependencies OK")
+
+    @staticmethod
+    def _sceneTable(name, rows):
+        """A table node made in the scene only (no file), as VBQ Score's Append to cohort table makes it."""
+        from VBQScoreLib.mrml import append_cohort_row
+
+        node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name)
+        for row in rows:
+            append_cohort_row(node, row)
+        return node
+
+    @staticmethod
+    def _cohortRows():
+        # 12 OPLL, 12 CSM; every OPLL value below every CSM value
+        return [{"case_id": f"P{i:03d}", "status": "ok", **{f"VBQ_C{k}": round(2.0 + 0.05 * i + 0.1 * k, 4)
+                                                            for k in range(2, 8)},
+                 "diagnosis": "OPLL" if i < 12 else "CSM", "age": float(50 + i % 7)} for i in range(24)]
+
+    def test_GuessWithoutYaml(self):
+        """Guess columns on a table already in the scene, in a Python without PyYAML (a fresh Slicer)."""
+        import sys
+
+        node = VBQCohortTest._sceneTable("VBQ cohort", VBQCohortTest._cohortRows())
+        saved = sys.modules.get("yaml", None)
+        had = "yaml" in sys.modules
+        sys.modules["yaml"] = None  # import yaml -> ImportError
+        try:
+            g = VBQCohortLogic().guessColumns(node, "lu2024")
+        finally:
+            if had:
+                sys.modules["yaml"] = saved
+            else:
+                del sys.modules["yaml"]
+        self.assertEqual((g["id"], g["group"], g["treated"], g["control"]), ("case_id", "diagnosis", "OPLL", "CSM"))
+        self.assertEqual(g["levels"], [f"VBQ_C{k}" for k in range(2, 8)])
+        self.delayDisplay("Guess without PyYAML OK")
+
+    def test_RunOnSceneCohortTable(self):
+        """VBQ Score -> Append to cohort table -> VBQ Cohort -> Run, no file saved: the table's content is analysed
+        (and never the last file loaded)."""
+        import math
+        import tempfile
+        import types
+
+        if VBQCohortLogic.missingRequirements():
+            self.delayDisplay("Test skipped: the Python requirements of VBQ Cohort are not installed (tests never "
+                              "install packages)")
+            return
+        node = VBQCohortTest._sceneTable("VBQ cohort", VBQCohortTest._cohortRows())
+        self.assertIsNone(node.GetStorageNode())
+        folder = tempfile.mkdtemp()
+        p = types.SimpleNamespace(inputTable=node, dataPath=os.path.join(folder, "some-other-file.csv"),
+                                  plan="custom", idColumn="case_id", groupColumn="diagnosis", treatedValue="OPLL",
+                                  controlValue="CSM", levelColumns=", ".join(f"VBQ_C{k}" for k in range(2, 8)),
+                                  covariateColumns="age", sexColumn="", matching=False, distance="logit",
+                                  caliper=0.2, ratio=1, order="largest", replace=False,
+                                  outputDirectory=os.path.join(folder, "report"))
+        out = VBQCohortLogic().run(p)
+        c3 = out["results"]["comparison"]["levels"]["VBQ_C3"]
+        self.assertEqual(c3["ranksum"]["W"], 0.0)
+        self.assertAlmostEqual(c3["ranksum"]["p"], 2.0 / math.comb(24, 12), delta=1e-15)
+        self.assertAlmostEqual(c3["describe"]["OPLL"]["median"], 2.575, places=12)
+        self.assertEqual(c3["n"], {"OPLL": 12, "CSM": 12})  # every row of the scene table, none from elsewhere
+        self.delayDisplay("Run on the scene's cohort table OK")
 
     def test_LoadGuessRun(self):
         import csv
@@ -586,7 +679,10 @@ class VBQCohortTest(ScriptedLoadableModuleTest):
         import tempfile
 
         if VBQCohortLogic.missingRequirements():
-            self.skipTest("Python requirements of VBQ Cohort are not installed (tests never install packages)")
+            # not self.skipTest: Reload and Test calls runTest directly and would report the skip as a failure
+            self.delayDisplay("Test skipped: the Python requirements of VBQ Cohort are not installed (tests never "
+                              "install packages)")
+            return
 
         folder = tempfile.mkdtemp()
         path = os.path.join(folder, "cohort.csv")
@@ -631,7 +727,10 @@ class VBQCohortTest(ScriptedLoadableModuleTest):
         import tempfile
 
         if VBQCohortLogic.missingRequirements():
-            self.skipTest("Python requirements of VBQ Cohort are not installed (tests never install packages)")
+            # not self.skipTest: Reload and Test calls runTest directly and would report the skip as a failure
+            self.delayDisplay("Test skipped: the Python requirements of VBQ Cohort are not installed (tests never "
+                              "install packages)")
+            return
         folder = tempfile.mkdtemp()
         path = os.path.join(folder, "dxa.csv")
         with open(path, "w", newline="", encoding="utf-8") as f:

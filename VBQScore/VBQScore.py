@@ -32,7 +32,8 @@ class VBQScore(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "VBQ Score"
         self.parent.categories = ["Quantification"]
-        self.parent.dependencies = ["Segmentations", "Markups", "Plots"]
+        # Tables: the qMRMLTableView of the results; Terminologies: the level segments' terminology context
+        self.parent.dependencies = ["Segmentations", "Markups", "Plots", "Tables", "Terminologies"]
         self.parent.contributors = ["SlicerVBQ contributors"]
         self.parent.helpText = """
 Vertebral bone quality (VBQ) score on a non-contrast sagittal T1-weighted MRI: VBQ of a level = signal
@@ -91,8 +92,11 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._observedSegmentation = None
-        self._lastResult = None
+        self._segmentationRevision = 0  # segment changes seen since the module started watching: part of the key
+        self._result = None  # VBQScoreModuleLib.state.ResultHolder: the last result and the key of its inputs
         self._segmentEditorNode = None
+        self._effectFactory = None
+        self._busy = False  # a batch runs: its progress dialog processes events, the live timer must not measure
         self._liveTimer = qt.QTimer()
         self._liveTimer.setSingleShot(True)
         self._liveTimer.setInterval(LIVE_UPDATE_DELAY_MS)
@@ -104,12 +108,24 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         self.logic = VBQScoreLogic()
+        from VBQScoreModuleLib.state import COHORT_ROLE, RESULTS_ROLE, TABLE_ROLE_ATTRIBUTE, ResultHolder
+
+        self._result = ResultHolder()
+        # the output selectors offer only tables this module made for that role (new ones get the attribute from
+        # the combo box's node factory): a cohort spreadsheet or a plot table can never be chosen and overwritten
+        self.ui.outputTableSelector.addAttribute("vtkMRMLTableNode", TABLE_ROLE_ATTRIBUTE, RESULTS_ROLE)
+        self.ui.cohortTableSelector.addAttribute("vtkMRMLTableNode", TABLE_ROLE_ATTRIBUTE, COHORT_ROLE)
+        self.logic.loadTerminology()
         # like Slicer's Segment Editor module: undo states, and the editor node set before the scene so that
         # the editor's automatic selections are stored in our own node
         self.ui.segmentEditorWidget.setMaximumNumberOfUndoStates(10)
         self._segmentEditorNode = self.logic.segmentEditorNode()
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self._segmentEditorNode)
         uiWidget.setMRMLScene(slicer.mrmlScene)
+        # effects registered after this widget was made (other extensions, or this module as startup module) must
+        # show up too: as Slicer's Segment Editor module does
+        self._effectFactory = slicer.qSlicerSegmentEditorEffectFactory.instance()
+        self._effectFactory.connect("effectRegistered(QString)", self.onEffectRegistered)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -121,18 +137,35 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.appendCohortButton.connect("clicked(bool)", self.onAppendCohort)
         self.ui.batchButton.connect("clicked(bool)", self.onBatch)
         self.ui.compareButton.connect("clicked(bool)", self.onCompare)
+        # "Find VBQ series": the rules of `vbq intake` over Slicer's DICOM database (VBQScoreLib.dicom.database)
+        self.findSeriesButton = qt.QPushButton("Find VBQ series")
+        self.findSeriesButton.toolTip = ("In Slicer's DICOM database, find each study's non-contrast sagittal T1 "
+                                         "series (the rules of vbq intake) and load the chosen ones")
+        self.ui.inputsCollapsibleButton.layout().addRow(self.findSeriesButton)
+        self.findSeriesButton.connect("clicked(bool)", self.onFindSeries)
         self.initializeParameterNode()
+
+    def onEffectRegistered(self, name=None) -> None:
+        self.ui.segmentEditorWidget.updateEffectList()
 
     def cleanup(self) -> None:
         self._liveTimer.stop()
         self.removeObservers()
+        if self._effectFactory is not None:
+            self._effectFactory.disconnect("effectRegistered(QString)", self.onEffectRegistered)
+            self._effectFactory = None
 
     def enter(self) -> None:
+        # resumes watching the segmentation (live update, stale-result tracking) through _onParameterNodeModified
         self.initializeParameterNode()
         # Segment Editor keyboard shortcuts while this module is shown (as Slicer's Segment Editor module does)
         self.ui.segmentEditorWidget.installKeyboardShortcuts()
 
     def exit(self) -> None:
+        # no measuring while the user works elsewhere (each stroke in the Segment Editor module would recompute on
+        # the main thread): stop the timer and the segmentation observers; enter() resumes them
+        self._liveTimer.stop()
+        self._observeSegmentation(None)
         # deactivating the effect also removes the editor's slice-view observations
         self.ui.segmentEditorWidget.setActiveEffect(None)
         self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
@@ -145,7 +178,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         self._liveTimer.stop()
         self._observeSegmentation(None)
-        self._lastResult = None
+        self._result.clear()
         self.setParameterNode(None)
         self.ui.segmentEditorWidget.removeViewObservations()
 
@@ -181,6 +214,21 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._onParameterNodeModified()
 
+    # -- the last result, valid only for the inputs it was computed from
+    def _resultKey(self):
+        from VBQScoreModuleLib.state import result_key
+
+        p = self._parameterNode
+        if p is None:
+            return None
+        return result_key(p.inputVolume, p.segmentation, self.logic.optionsFrom(p), self._segmentationRevision)
+
+    @property
+    def _lastResult(self):
+        """The last result if the volume, segmentation (and its segments), preset and options are still the
+        ones it was computed from; else None (and it is dropped)."""
+        return self._result.current(self._resultKey()) if self._result is not None else None
+
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
         p = self._parameterNode
         ready = bool(p and p.inputVolume and p.segmentation)
@@ -188,12 +236,25 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.computeButton.toolTip = "Measure VBQ" if ready else "Select the MRI volume and the segmentation"
         self.ui.createSegmentsButton.enabled = bool(p and p.segmentation)
         self.ui.quickRoiButton.enabled = bool(ready and p.roiPoints)
-        self.ui.exportCsvButton.enabled = self._lastResult is not None
-        self.ui.appendCohortButton.enabled = self._lastResult is not None
+        self._updateResultButtons()
         self._updateSegmentEditor()
-        self._observeSegmentation(p.segmentation if (p and p.liveUpdate) else None)
+        # watched while the module is shown: live update recomputes, otherwise a change drops the result
+        self._observeSegmentation(p.segmentation if (p and self.parent.isEntered) else None)
+
+    def _updateResultButtons(self, sayStale: bool = True) -> None:
+        had = self._result is not None and self._result.result is not None
+        valid = self._lastResult is not None
+        if had and not valid and sayStale:  # the inputs changed since Compute: the numbers are not theirs
+            self.ui.overallLabel.text = "-"
+            self.ui.flagsText.plainText = "Inputs changed since the last computation: press Compute."
+        tip = "" if valid else "Compute VBQ for the selected volume, segmentation and options first"
+        for button in (self.ui.exportCsvButton, self.ui.appendCohortButton):
+            button.enabled = valid
+            button.toolTip = tip
 
     def _updateSegmentEditor(self) -> None:
+        from VBQScoreModuleLib.state import update_segment_editor
+
         p = self._parameterNode
         editor = self.ui.segmentEditorWidget
         if p is None:  # scene closing: do not create nodes
@@ -202,9 +263,8 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._segmentEditorNode is None or self._segmentEditorNode.GetScene() is None:
             self._segmentEditorNode = self.logic.segmentEditorNode()
             editor.setMRMLSegmentEditorNode(self._segmentEditorNode)
-        editor.setSegmentationNode(p.segmentation)
-        if editor.sourceVolumeNode() != p.inputVolume:
-            editor.setSourceVolumeNode(p.inputVolume)  # the "master" volume API is deprecated since 5.2
+        # the source volume only once a segmentation is set (the editor logic logs an error otherwise)
+        update_segment_editor(editor, p.segmentation, p.inputVolume)
 
     # -- live update: recompute (throttled) when the segmentation changes
     def _observeSegmentation(self, segmentationNode) -> None:
@@ -223,11 +283,21 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.addObserver(segmentationNode.GetSegmentation(), e, self._onSegmentationChanged)
 
     def _onSegmentationChanged(self, caller=None, event=None) -> None:
-        self._liveTimer.start()  # restarts: one computation after the brush stops for a moment
+        self._segmentationRevision += 1  # the result computed before this change is not the segmentation's now
+        p = self._parameterNode
+        live = bool(p and p.liveUpdate)
+        if live:
+            self._liveTimer.start()  # restarts: one computation after the brush stops for a moment
+        # nothing to export or append until the new numbers are there (live: the panel keeps the old numbers
+        # for the 0.7 s until the recompute instead of flickering)
+        self._updateResultButtons(sayStale=not live)
 
     def onLiveUpdateTimeout(self) -> None:
         p = self._parameterNode
         if not (p and p.liveUpdate and p.inputVolume and p.segmentation):
+            return
+        if self._busy:
+            self._liveTimer.start()  # measure once the batch is over
             return
         try:
             # no layout switch while the user paints (ShowChartInLayout changes the view arrangement)
@@ -235,6 +305,7 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         except ValueError as exc:  # bad input while drawing (e.g. no CSF yet): say so, no dialog
             self.ui.overallLabel.text = "-"
             self.ui.flagsText.plainText = f"Not computed: {exc}"
+            self._updateResultButtons()  # _compute dropped the old result
 
     # -- buttons
     def onCreateSegments(self) -> None:
@@ -253,11 +324,20 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._compute()
 
     def _compute(self, showChart: bool = True) -> None:
+        from VBQScoreModuleLib.state import RESULTS_ROLE, check_table_role, mark_table
+
         p = self._parameterNode
+        key = self._resultKey()  # the inputs as they are now, before anything can change them
+        self._result.clear()  # a failed recompute leaves nothing to export or append, and no old numbers shown
+        self.ui.overallLabel.text = "-"
+        self.ui.flagsText.plainText = "Not computed."
+        self._updateResultButtons()
+        check_table_role(p.outputTable, RESULTS_ROLE, "results table")
         if not p.outputTable:
-            p.outputTable = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "VBQ results")
+            p.outputTable = mark_table(slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "VBQ results"),
+                                       RESULTS_ROLE)
         result = self.logic.compute(p.inputVolume, p.segmentation, p.outputTable, **self.logic.optionsFrom(p))
-        self._lastResult = result
+        self._result.store(key, result)
         chart = self.logic.updatePlot(result, p.outputTable)
         self.ui.overallLabel.text = self.logic.overallText(result)
         self.ui.flagsText.plainText = self.logic.flagsText(result)
@@ -268,21 +348,31 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onExportCsv(self) -> None:
         with slicer.util.tryWithErrorDisplay("Failed to export CSV.", waitCursor=False):
+            result = self._lastResult  # None when the inputs changed since Compute
+            if result is None:
+                raise ValueError("compute VBQ for the selected volume, segmentation and options first")
             path = qt.QFileDialog.getSaveFileName(self.parent, "Export VBQ results", "vbq.csv", "CSV (*.csv)")
             if path:
-                self.logic.exportCsv(self._lastResult, path)
+                self.logic.exportCsv(result, path)
 
     def onAppendCohort(self) -> None:
         with slicer.util.tryWithErrorDisplay("Failed to append to the cohort table.", waitCursor=False):
+            from VBQScoreModuleLib.state import COHORT_ROLE, check_table_role, mark_table
+
             p = self._parameterNode
+            result = self._lastResult  # the result of the inputs on screen, never an older patient's
+            if result is None:
+                raise ValueError("compute VBQ for the selected volume, segmentation and options first")
+            check_table_role(p.cohortTable, COHORT_ROLE, "cohort table")
             caseId = self.logic.patientId(p.inputVolume)
             if not caseId:
                 caseId = qt.QInputDialog.getText(self.parent, "Case id", "No DICOM patient id: case id for this row:")
                 if not caseId:
                     return
             if not p.cohortTable:
-                p.cohortTable = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "VBQ cohort")
-            self.logic.appendToCohort(self._lastResult, p.cohortTable, caseId)
+                p.cohortTable = mark_table(slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "VBQ cohort"),
+                                           COHORT_ROLE)
+            self.logic.appendToCohort(result, p.cohortTable, caseId)
 
     def onBatch(self) -> None:
         with slicer.util.tryWithErrorDisplay("Batch run failed.", waitCursor=False):
@@ -290,17 +380,18 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             outCsv = self.ui.batchOutputEdit.currentPath
             pattern = self.ui.batchPatternEdit.text.strip() or None
             self.ui.batchFolderEdit.addCurrentPathToHistory()  # settingKey: offered again next time
+            from VBQScoreModuleLib.dependencies import ensure_requirements
+            from VBQScoreModuleLib.state import PROGRESS_DIALOG_OPTIONS, ProgressReporter
+
+            if not ensure_requirements(REQUIREMENTS, "VBQ Score batch"):  # asked before the progress dialog
+                return
+
+            # modal: no second run, no scene close while the callbacks process events; Cancel is latched
             dialog = slicer.util.createProgressDialog(parent=self.parent, value=0, maximum=1,
-                                                      labelText="Measuring cases...", windowTitle="VBQ batch")
-
-            def progress(done, total, message):
-                dialog.maximum = max(total, 1)
-                dialog.value = done
-                dialog.labelText = f"{done} of {total}: {message}"
-                slicer.app.processEvents()
-                if dialog.wasCanceled:
-                    raise KeyboardInterrupt("cancelled")
-
+                                                      labelText="Measuring cases...", windowTitle="VBQ batch",
+                                                      windowModality=qt.Qt.ApplicationModal, **PROGRESS_DIALOG_OPTIONS)
+            progress = ProgressReporter(dialog, slicer.app.processEvents)
+            self._busy = True
             try:
                 summary, table = self.logic.runBatch(folder, outCsv, pattern=pattern,
                                                      progress=progress, **self.logic.optionsFrom(self._parameterNode))
@@ -309,12 +400,22 @@ class VBQScoreWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                         "are kept in the journal file beside it).")
                 return
             finally:
+                self._busy = False
                 dialog.close()
             text = f"{summary.n_ok} of {summary.n_cases} cases measured; results in {summary.out_csv}."
             if summary.failed:
                 text += "\n\nFailed:\n" + "\n".join(f"{cid}: {err}" for cid, err in summary.failed[:20])
+            if self.logic.skippedRows:
+                text += "\n\nNot measured:\n" + "\n".join(self.logic.skippedRows[:20])
             slicer.util.infoDisplay(text, windowTitle="VBQ batch")
             self.ui.resultsTableView.setMRMLTableNode(table)
+
+    def onFindSeries(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Finding the VBQ series failed.", waitCursor=True):
+            preset = self._parameterNode.preset if self._parameterNode else "lu2024"
+            text, loaded = self.logic.findAndLoadVbqSeries(preset=preset)
+            slicer.util.infoDisplay(f"Loaded {len(loaded)} series.", windowTitle="Find VBQ series",
+                                    detailedText=text)
 
     def onCompare(self) -> None:
         with slicer.util.tryWithErrorDisplay("Failed to compare the segmentations.", waitCursor=True):
@@ -358,10 +459,23 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
             node = slicer.mrmlScene.AddNode(node)
         return node
 
+    @staticmethod
+    def loadTerminology() -> str:
+        """Load the extension's terminology context (SNOMED codes of C1-L5 and CSF) into Slicer's terminology
+        logic, once; its name, or '' when the Terminologies module is not there (e.g. slicer-core)."""
+        from VBQScoreModuleLib import terminology
+
+        modules = getattr(slicer, "modules", None)
+        module = getattr(modules, "terminologies", None) if modules is not None else None
+        if module is None:
+            return ""
+        return terminology.load_context(module.logic(), terminology.resource_path(os.path.dirname(__file__)))
+
     def createLevelSegments(self, segmentationNode, preset: str = "lu2024") -> dict:
         """The preset's level segments + the CSF segment (named after the preset's CSF reference)."""
         from VBQScoreLib import mrml
 
+        self.loadTerminology()  # so that the terminology selector knows the segments' codes
         return mrml.create_preset_segments(segmentationNode, preset)
 
     def quickRois(self, volumeNode, segmentationNode, markupsNode, radiusMm=8.0, sagittalSlices=3, erosionMm=1.0):
@@ -429,11 +543,29 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
             raise ValueError("compute VBQ first")
         return mrml.append_cohort_row(cohortTableNode, mrml.cohort_row(result, caseId))
 
+    def findAndLoadVbqSeries(self, preset: str = "lu2024", load: bool = True):
+        """Apply the series choice rules of ``vbq intake`` to Slicer's DICOM database; load the chosen series of
+        the studies whose status is ok (``load=False``: only report). Returns (summary text, loaded node ids)."""
+        from VBQScoreLib.dicom.database import find_vbq_series, summary_text
+
+        if slicer.dicomDatabase is None or not slicer.dicomDatabase.isOpen:
+            raise ValueError("no DICOM database is open: import the studies in the DICOM module first")
+        results = find_vbq_series(slicer.dicomDatabase, preset=preset)
+        loaded = []
+        if load:
+            from DICOMLib import DICOMUtils
+
+            uids = [ch.chosen.series.series_uid for _, ch in results if ch.status == "ok"]
+            if uids:
+                loaded = list(DICOMUtils.loadSeriesByUID(uids))
+        return summary_text(results), loaded
+
     def runBatch(self, folder, outCsv, pattern=None, progress=None, **options):
         """Measure every case of a folder (or a manifest CSV) in this process; load the table into the scene."""
-        from VBQScoreLib.mrml import ensure_requirements
+        from VBQScoreModuleLib.dependencies import ensure_requirements
 
-        if not ensure_requirements(REQUIREMENTS, "VBQ Score batch"):  # slicerio for .seg.nrrd files
+        # slicerio for .seg.nrrd files; False = declined (a failed installation raises with pip's error)
+        if not ensure_requirements(REQUIREMENTS, "VBQ Score batch"):
             raise ValueError("the batch needs the Python packages in VBQScore/Resources/VBQScoreRequirements.txt")
         from VBQScoreLib.batch import load_cases, run_batch
         from VBQScoreLib.measuring.options import ScoreOptions
@@ -444,7 +576,8 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
             raise ValueError("choose the output CSV file")
         from VBQScoreLib.mrml import csv_to_table_node
 
-        cases = load_cases(folder, pattern)
+        self.skippedRows = []  # a vbq intake manifest: rows whose status is not ok
+        cases = load_cases(folder, pattern, skipped=self.skippedRows)
         summary = run_batch(cases, outCsv, options=ScoreOptions(**options), workers=0, progress=progress)
         table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", os.path.basename(str(summary.out_csv)))
         csv_to_table_node(summary.out_csv, table)
@@ -454,6 +587,16 @@ class VBQScoreLogic(ScriptedLoadableModuleLogic):
 #
 # Test
 #
+class _NoDialog:
+    """Swallow the ValueError of a failed compute in a test (the widget shows it in a dialog)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        return kind is not None and issubclass(kind, ValueError)
+
+
 class VBQScoreTest(ScriptedLoadableModuleTest):
     """In-Slicer tests on synthetic data with exact expected numbers (ctest, and the Reload & Test button).
 
@@ -471,6 +614,94 @@ class VBQScoreTest(ScriptedLoadableModuleTest):
         self.test_QuickRoisAndPlot()
         self.setUp()
         self.test_WidgetCompute()
+        self.setUp()
+        self.test_WidgetDropsStaleResult()
+        self.setUp()
+        self.test_WidgetNoSourceVolumeWithoutSegmentation()
+        self.setUp()
+        self.test_TerminologyContext()
+        self.setUp()
+        self.test_ModuleDependencies()
+
+    def test_ModuleDependencies(self):
+        """Every slicer.modules.<name> this file uses is a declared dependency."""
+        import re
+
+        with open(__file__, encoding="utf-8") as f:
+            used = {u.lower() for u in re.findall(r"slicer\.modules\.(\w+)", f.read())}
+        used -= {"vbqscore", "vbqscorewidget"}  # the module itself (its tests select it)
+        declared = {d.lower() for d in slicer.modules.vbqscore.dependencies}
+        self.assertEqual(sorted(used - declared), [])
+        self.delayDisplay("Dependencies OK")
+
+    def test_TerminologyContext(self):
+        """The level segments' terminology entries name a loaded context that holds their codes."""
+        from VBQScoreLib import mrml
+
+        name = VBQScoreLogic.loadTerminology()
+        self.assertEqual(name, mrml.TERMINOLOGY_CONTEXT)
+        tlogic = slicer.modules.terminologies.logic()
+        entry = slicer.vtkSlicerTerminologyEntry()
+        for level in ("C2", "C7", "L5", "CSF"):
+            self.assertTrue(tlogic.DeserializeTerminologyEntry(mrml.terminology_entry(level), entry))
+            self.assertEqual(entry.GetTerminologyContextName(), name)
+            found = slicer.vtkSlicerTerminologyEntry()
+            self.assertTrue(tlogic.FindTypeInTerminologyBy3dSlicerLabel(name, level, found), level)
+            self.assertEqual(found.GetTypeObject().GetCodeValue(), entry.GetTypeObject().GetCodeValue())
+            self.assertEqual(found.GetTypeObject().GetCodeValue(), mrml.SNOMED_CODES[level][0])
+        self.delayDisplay("Terminology context OK")
+
+    def test_WidgetDropsStaleResult(self):
+        """Compute on one volume, select another: nothing to export or append; a failed recompute drops the
+        result too."""
+        checks = self._checks()
+        vol, seg = checks.make_partial_scene(slicer.mrmlScene, VBQScoreLogic())
+        _, other, _ = checks.make_phantom(slicer.mrmlScene)
+        slicer.util.selectModule("VBQScore")
+        widget = slicer.modules.VBQScoreWidget
+        p = widget._parameterNode
+        p.inputVolume, p.segmentation, p.liveUpdate = vol, seg, False
+        widget.ui.computeButton.click()
+        self.assertIsNotNone(widget._lastResult)
+        self.assertTrue(widget.ui.appendCohortButton.enabled)
+        p.inputVolume = other  # patient B
+        self.assertIsNone(widget._lastResult)
+        self.assertFalse(widget.ui.appendCohortButton.enabled)
+        self.assertFalse(widget.ui.exportCsvButton.enabled)
+        self.assertEqual(widget.ui.overallLabel.text, "-")
+        p.inputVolume = vol  # back to A: the dropped result does not come back without Compute
+        self.assertIsNone(widget._lastResult)
+        widget.ui.computeButton.click()
+        self.assertTrue(widget.ui.exportCsvButton.enabled)
+        p.erosionMm = 1.0  # an option changed
+        self.assertFalse(widget.ui.exportCsvButton.enabled)
+        p.erosionMm = 0.0
+        widget.ui.computeButton.click()
+        seg.GetSegmentation().RemoveSegment("CSF")  # a segment change drops it; the recompute fails (no CSF)
+        self.assertFalse(widget.ui.exportCsvButton.enabled)
+        with _NoDialog():
+            widget._compute(showChart=False)
+        self.assertIsNone(widget._lastResult)
+        self.assertFalse(widget.ui.appendCohortButton.enabled)
+        self.delayDisplay("Stale result dropped OK")
+
+    def test_WidgetNoSourceVolumeWithoutSegmentation(self):
+        """A volume and no segmentation (the first screen): the Segment Editor gets no source volume (its logic
+        would log an error per parameter change); it gets it once a segmentation is selected."""
+        checks = self._checks()
+        _, vol, _ = checks.make_phantom(slicer.mrmlScene)
+        slicer.util.selectModule("VBQScore")
+        widget = slicer.modules.VBQScoreWidget
+        p = widget._parameterNode
+        p.segmentation = None
+        p.inputVolume = vol
+        p.erosionMm = 0.5
+        editorNode = widget.ui.segmentEditorWidget.mrmlSegmentEditorNode()
+        self.assertIsNone(editorNode.GetSourceVolumeNode())
+        seg = checks.new_segmentation(slicer.mrmlScene, vol)
+        p.segmentation = seg
+        self.assertEqual(editorNode.GetSourceVolumeNode().GetID(), vol.GetID())
+        self.delayDisplay("No source volume without a segmentation OK")
 
     @staticmethod
     def _checks():

@@ -108,7 +108,10 @@ def run(args) -> int:
 
     options = options_from_args(args)
     _check_out(args.out, args.manifest)
-    cases = load_cases(args.manifest, pattern)
+    skipped: list = []
+    cases = load_cases(args.manifest, pattern, skipped=skipped)
+    for message in skipped:  # a vbq intake manifest: rows not ok (ambiguous, no_series)
+        print(f"vbq batch: {message}", file=sys.stderr)
 
     bar = None if args.no_progress else _LazyBar()
     try:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-COMMAND_MODULES = ("cmd_score", "cmd_batch", "cmd_cohort", "cmd_demo", "cmd_agreement", "cmd_web")
+COMMAND_MODULES = ("cmd_score", "cmd_batch", "cmd_cohort", "cmd_demo", "cmd_agreement", "cmd_web",
+                   "cmd_intake")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -26,6 +26,9 @@ def add_measure_options(p) -> None:
                    "uses the levels present)")
     p.add_argument("--vbq-range", type=float, nargs=2, default=(1.5, 5.0), metavar=("LO", "HI"),
                    help="plausible VBQ range; values outside are flagged VBQ_OUT_OF_RANGE (default 1.5 5.0)")
+    p.add_argument("--max-voxels", type=int, default=None, metavar="N",
+                   help="largest image read (voxels declared by its header), checked before it is decoded "
+                   "(default 2^31)")
 
 
 def check_measure_flags(args) -> None:
@@ -51,6 +54,10 @@ def options_from_args(args):
     from VBQScoreLib.measuring.options import ScoreOptions
 
     check_measure_flags(args)
+    if getattr(args, "max_voxels", None) is not None:
+        from VBQScoreLib.input.detached_data import set_max_voxels
+
+        set_max_voxels(args.max_voxels)
     return ScoreOptions(preset=args.preset, stat=args.stat, levels=args.levels, aggregate=args.aggregate,
                         csf_reference=args.csf_reference, erode_mm=args.erode_mm,
                         mid_sagittal_slices=args.mid_slices, require_all_levels=args.require_all_levels,

@@ -15,16 +15,24 @@ from . import offscreen  # noqa: F401  (before trame-slicer loads VTK's renderin
 
 from trame.app import TrameApp  # noqa: E402
 
+from typing import Optional  # noqa: E402
+
+from .access import Access  # noqa: E402
 from .logic import Session, VBQAppLogic  # noqa: E402
 from .ui import VBQAppUI  # noqa: E402
 
 
 class VBQWebApp(TrameApp):
-    def __init__(self, server=None, *, session: Session):
+    """``access``: who may connect (:class:`vbq_web.access.Access`); by default a new random token, which the
+    link must carry (``app.access.link(host, port)``)."""
+
+    def __init__(self, server=None, *, session: Session, access: Optional[Access] = None):
         from trame_slicer import module as trame_slicer_module
         from trame_slicer.core import SlicerApp
 
         super().__init__(server)
+        self.access = access if access is not None else Access()
+        self.access.install(self.server)  # before anything is served: token, Origin, trame's secret
         self.server.enable_module(trame_slicer_module)
         self.slicer_app = SlicerApp()
         self.logic = VBQAppLogic(self.server, self.slicer_app, session)

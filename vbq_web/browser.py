@@ -20,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 #: the flags that work on these machines (headless, no sandbox, no GPU, nothing fetched in the background)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-URL_RE = re.compile(r"vbq web: open (http://\S+) in a browser")
+URL_RE = re.compile(r"vbq web: open (https?://\S+) in a browser")
 
 
 def chromium_path() -> Optional[str]:
@@ -31,16 +31,17 @@ def chromium_path() -> Optional[str]:
 
 
 class Server:
-    """A running ``vbq web`` subprocess: ``url``, ``started`` (clock time of the launch), ``url_seconds`` (launch
+    """A running ``vbq web`` subprocess: ``url`` (the printed link, with its ``?token=``), ``started`` (clock time of the launch), ``url_seconds`` (launch
     to the URL printed), ``log`` (its stderr file)."""
 
-    def __init__(self, args, cwd=None, timeout: float = 120.0):
+    def __init__(self, args, cwd=None, timeout: float = 120.0, env: Optional[dict] = None):
         self.log = Path(tempfile.mkstemp(prefix="vbq-web-", suffix=".log")[1])
         self.started = time.perf_counter()
         self._err = open(self.log, "w", encoding="utf-8")
         self.proc = subprocess.Popen([sys.executable, "-m", "vbq_cli", "web", *map(str, args), "--port", "0",
                                       "--no-browser"], cwd=cwd, stdout=subprocess.PIPE, stderr=self._err,
-                                     stdin=subprocess.DEVNULL, text=True, bufsize=1)
+                                     stdin=subprocess.DEVNULL, text=True, bufsize=1,
+                                     env=None if env is None else {**os.environ, **env})
         self.url = None
         self.stdout: list[str] = []
         deadline = time.monotonic() + timeout

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Optional
 from VBQScoreLib.errors import VBQInputError
 
 from .throttle import Throttle
+from .uploads import KINDS as UPLOAD_KINDS
+from .uploads import UploadStore
 from .worklist import Worklist, case_files, check_name
 
 log = logging.getLogger("vbq_web")
@@ -44,6 +45,7 @@ class Session:
     labels: Optional[str] = None
     case_id: Optional[str] = None
     worklist: Optional[Worklist] = None
+    max_upload: int = 2 * 1024 ** 3  # bytes per uploaded file (--max-upload)
     quick_roi: dict = field(default_factory=lambda: {"radius_mm": 8.0, "sagittal_slices": 3, "erode_mm": 1.0})
 
 
@@ -106,16 +108,19 @@ class VBQAppLogic:
         self.case_id: Optional[str] = None
         self.case_index: Optional[int] = None
         self._loading = False
-        self._upload_dir: Optional[tempfile.TemporaryDirectory] = None
         self.last_result = None
         self._init_state()
-        self._uploads: dict = {}
-        server.controller.on_server_exited.add(self.on_exit)
+        # the Open dialog's files: streamed to a private folder over HTTP (vbq_web.uploads), never in memory
+        self.uploads = UploadStore(session.max_upload, on_change=self._uploads_changed,
+                                   enabled=session.worklist is None)  # a worklist opens only its manifest's cases
+        self.uploads.install(server)
+        server.controller.on_server_exited.add(self._exited)
         for name, fn in self.api().items():  # as ctrl.<name> for widgets and Python, and trigger('<name>') for JS
             setattr(server.controller, name, fn)
-            server.trigger(name)(fn)
-        for kind in self.UPLOAD_KINDS:
-            server.trigger(f"vbq_upload_{kind}")(lambda files, kind=kind: self.upload_chunk(kind, files))
+            server.trigger(name)(self.client_api().get(name, fn))
+        server.trigger("vbq_upload_reset")(self.reset_upload)
+        server.trigger("vbq_upload_done")(self._uploads_changed)
+        server.trigger("vbq_upload_failed")(self.upload_failed)
 
     # ------------------------------------------------------------------ state and API
     @property
@@ -150,6 +155,11 @@ class VBQAppLogic:
             "vbq_clear_uploads": self.clear_uploads,
             "vbq_dismiss": self.dismiss,
         }
+
+    def client_api(self) -> dict:
+        """The controller functions whose arguments come from the page, checked before they run (the Python
+        ``ctrl.<name>`` stays the unchecked API for the tests and scripts in this process)."""
+        return {"vbq_load": self.load_from_page}
 
     def _init_state(self) -> None:
         p = self.preset
@@ -249,6 +259,8 @@ class VBQAppLogic:
         from VBQScoreLib import mrml
         from VBQScoreLib.input.images import read_image
 
+        if case_id is not None:
+            check_name(case_id, "case id")  # it names the saved files: a file name in --out, nothing else
         img = read_image(image)  # before touching the scene: a bad file leaves the current case shown
         self._loading = True
         try:
@@ -293,50 +305,76 @@ class VBQAppLogic:
             self._error(VBQInputError(f"segmentation not loaded: {seg_error}"))
         return True
 
-    # -- the Open dialog: files sent by the page in chunks (trame-slicer's chunk loader), then opened
-    UPLOAD_KINDS = ("image", "segmentation", "labels")
+    # -- the page may open only what the command line gave, the worklist's files, or its own uploads
+    NOT_OPENABLE = "the page can open only the files given on the command line or uploaded with Open"
 
-    def upload_chunk(self, kind: str, files: list) -> None:
-        """Files of one input of the Open dialog (``kind``: image, segmentation, labels); an empty list ends it."""
-        if kind not in self.UPLOAD_KINDS:
-            return
-        if files:
-            self._uploads.setdefault(kind, []).extend(files)
+    def _openable(self, path) -> bool:
+        """``path`` is a file given on the command line or one of this server's uploads (compared after
+        resolving links, without telling whether anything else exists)."""
+        import os
+
+        if not isinstance(path, str) or not path or "\x00" in path:
+            return False
+        if self.uploads.contains(path):
+            return True
+        s = self.session
+        real = os.path.realpath(path)
+        return any(g and real == os.path.realpath(str(g)) for g in (s.image, s.segmentation, s.labels))
+
+    def load_from_page(self, image=None, segmentation=None, labels=None, case_id=None):
+        """``trigger('vbq_load', …)`` from the page: only the allowed files (same message whether a refused
+        path exists or not), and a case id checked as ``--case-id``. In a worklist the cases come from the
+        manifest only (Next/Previous/go-to): a file opened by path would be saved as the current case."""
+        with self.state:
+            if self.session.worklist is not None:
+                self._error(VBQInputError("in a worklist, cases are opened with Next/Previous"))
+                return None
+            for p in (image, segmentation, labels):
+                if p is not None and not self._openable(p):
+                    self._error(VBQInputError(self.NOT_OPENABLE))
+                    return None
+            if case_id is not None and not isinstance(case_id, str):
+                self._error(VBQInputError("case id must be text"))
+                return None
+        return self.load_case(image, segmentation, labels, case_id)
+
+    # -- the Open dialog: files POSTed to /vbq/upload (vbq_web.uploads), then opened
+    UPLOAD_KINDS = UPLOAD_KINDS
+
+    def _uploads_changed(self, kind=None) -> None:
         with self.state as s:
-            s[f"vbq_upload_{kind}_names"] = [f.get("name", "") for f in self._uploads.get(kind, [])]
+            for k in self.UPLOAD_KINDS:
+                s[f"vbq_upload_{k}_names"] = self.uploads.names(k)
+
+    def reset_upload(self, kind=None) -> None:
+        if kind in self.UPLOAD_KINDS:
+            self.uploads.reset(kind)
+            self._uploads_changed()
+
+    def upload_failed(self, kind=None, text="") -> None:
+        if kind in self.UPLOAD_KINDS:
+            self.uploads.reset(kind)
+        with self.state:
+            self._uploads_changed()
+            self._error(VBQInputError(" ".join(str(text)[:300].split()) or "upload failed"))
 
     def clear_uploads(self) -> None:
-        self._uploads = {}
-        with self.state as s:
-            for kind in self.UPLOAD_KINDS:
-                s[f"vbq_upload_{kind}_names"] = []
+        self.uploads.reset()
+        self._uploads_changed()
 
     @_guard
     def open_uploads(self) -> bool:
         """Open what the dialog received (an MRI file, or the files of a DICOM series; optional segmentation
-        and labels): written to a temporary folder kept while they are shown, then read like files on disk."""
-        from trame_slicer.utils import write_client_files_to_dir
-
-        images = self._uploads.get("image") or []
-        if not images:
-            raise VBQInputError("choose the MRI file (or all files of a DICOM series) first")
-        tmp = tempfile.TemporaryDirectory(prefix="vbq-web-")
-        root = Path(tmp.name)
-        paths = {}
-        for kind in self.UPLOAD_KINDS:
-            files = self._uploads.get(kind) or []
-            if files:
-                (root / kind).mkdir()
-                written = write_client_files_to_dir(files if kind == "image" else files[:1], root / kind)
-                paths[kind] = written[0] if len(written) == 1 else str(root / kind)  # several: a DICOM series
-        self.clear_uploads()
+        and labels), from the private upload folder where they were streamed; kept while they are shown."""
+        if self.session.worklist is not None:
+            raise VBQInputError("in a worklist, cases are opened with Next/Previous")
+        paths, folder = self.uploads.take()
+        self._uploads_changed()
         self.state.vbq_open_dialog = False
         if self.load_case(paths["image"], paths.get("segmentation"), paths.get("labels")):
-            if self._upload_dir is not None:
-                self._upload_dir.cleanup()
-            self._upload_dir = tmp
+            self.uploads.shown(folder)
             return True
-        tmp.cleanup()
+        self.uploads.discard(folder)
         return False
 
     # ------------------------------------------------------------------ segments and tools
@@ -692,6 +730,12 @@ class VBQAppLogic:
 
     def previous_case(self) -> bool:
         return self.go_to((self.case_index or 0) - 1)
+
+    def _exited(self, **_) -> None:
+        try:
+            self.on_exit()
+        finally:
+            self.uploads.cleanup()  # after on_exit's save, which may read an uploaded image
 
     def on_exit(self, **_) -> Optional[str]:
         """The server stops (Ctrl+C): unsaved changes are saved, as Next would; returns what was said."""

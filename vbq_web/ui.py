@@ -11,6 +11,8 @@ from trame.widgets import client, html
 from trame.widgets import vuetify3 as v
 from trame_slicer.app.ui import SegmentEditorUI
 
+from .uploads import UPLOAD_JS
+
 CSS = """
 html { overflow-y: hidden; }
 .vbq-table { width: 100%; border-collapse: collapse; font-size: 13px; }
@@ -86,6 +88,7 @@ class VBQAppUI:
         with VAppLayout(server, template_name="main", theme="dark") as self.layout:
             client.Style(CSS)
             client.Script(KEYS_JS)
+            client.Script(UPLOAD_JS)
             self._app_bar(ctrl)
             self._open_dialog(ctrl)
             with v.VNavigationDrawer(permanent=True, location="left", width=330, id="vbq-left"):
@@ -144,8 +147,7 @@ class VBQAppUI:
                                                False)):
                     v.VFileInput(
                         label=label, multiple=multiple, density="compact", id=f"vbq-upload-{kind}",
-                        change=(f"window.load_files_by_chunks($event.target.files, "
-                                f"{{ trigger_name: 'vbq_upload_{kind}' }})"),
+                        change=f"window.vbqUpload($event.target.files, '{kind}')",
                     )
             with v.VCardActions():
                 v.VSpacer()

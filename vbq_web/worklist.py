@@ -1,7 +1,7 @@
 """Reader worklists for ``vbq web --worklist manifest.csv --reader R1 --out readings/`` (Slicer-free).
 
 The manifest is the ``vbq batch`` manifest (:func:`VBQScoreLib.batch.read_manifest`: ``case_id,image`` and
-optionally ``labels``); a ``segmentation`` column may be there and is never shown: every reader starts each case
+optionally ``labels``; a ``vbq intake`` manifest as it is: rows whose ``status`` is not ``ok`` are skipped); a ``segmentation`` column may be there and is never shown: every reader starts each case
 from an empty segmentation, and the app only ever opens files of its own reader, so readers stay blinded to
 each other.
 
@@ -61,15 +61,18 @@ class Worklist:
         from VBQScoreLib.atomic import check_output_directory
         from VBQScoreLib.batch import read_manifest
 
+        from VBQScoreLib.dicom.reference import split_reference
+
         self.reader = check_name(reader, "--reader")
-        self.cases = read_manifest(manifest, need_segmentation=False)
+        self.skipped: list = []  # rows of a vbq intake manifest whose status is not ok
+        self.cases = read_manifest(manifest, need_segmentation=False, skipped=self.skipped)
         for c in self.cases:
             check_name(c.case_id, f"{manifest}: case_id")
         self.manifest = Path(manifest)
         out_dir = Path(out_dir)
         check_output_directory(out_dir)
         self.folder = out_dir / self.reader
-        inputs = {Path(p).resolve() for c in self.cases for p in (c.image, c.labels) if p}
+        inputs = {Path(split_reference(p).folder).resolve() for c in self.cases for p in (c.image, c.labels) if p}
         if self.folder.resolve() in inputs or any(self.folder.resolve() in p.parents for p in inputs):
             raise VBQInputError(f"--out {out_dir}: the readings folder {self.folder} holds input images; choose "
                                 "another folder")

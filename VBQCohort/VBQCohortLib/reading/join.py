@@ -21,6 +21,9 @@ from pathlib import Path
 
 from VBQScoreLib.errors import VBQInputError
 
+# acquisition columns of a vbq batch table (DICOM input) carried into the join as covariates, when present
+ACQUISITION_COLUMNS = ("magnetic_field_strength", "repetition_time", "echo_time", "pixel_bandwidth",
+                       "slice_thickness", "manufacturer", "model")
 _INT_RE = re.compile(r"^[+-]?\d+(?:\.0*)?$")
 
 
@@ -179,6 +182,13 @@ def _read_vbq_table(path_or_df, *, id_col: str | None = None):
             bad = df[stc].astype(str).str.strip().str.lower() == "failed"
             failed = list(df.loc[bad, "case_id"])
             out.loc[bad.to_numpy(), [c for c in out.columns if c != "case_id"]] = float("nan")
+        # the acquisition of DICOM input (vbq batch of a vbq intake manifest): covariates for the analysis
+        for c in ACQUISITION_COLUMNS:
+            src = _find_col(raw.columns, c, source=source)
+            if src is not None and c not in out.columns:
+                vals = df[src].astype(str).str.strip()
+                numeric = pd.to_numeric(vals.replace("", float("nan")), errors="coerce")
+                out[c] = numeric if c not in ("manufacturer", "model") else vals.replace("", None)
         wide = out.reset_index(drop=True)
     return wide, {"format": fmt, "source": source, "n_cases": int(len(wide)), "failed": failed,
                   "id_column": str(idc), "warnings": warnings}, id_text
@@ -226,9 +236,14 @@ def join_vbq(clinical, vbq, *, id_col: str, levels=None):
     clin_set = set(clin_ids)
     only_vbq = [k for k in vmap.index if k not in clin_set]
     out = clinical.copy()
+    acq = [c for c in vcols if c in ACQUISITION_COLUMNS]
+    vcols = [c for c in vcols if c not in ACQUISITION_COLUMNS]
     replaced = [c for c in vcols if c in out.columns]
     for c in vcols:
         out[c] = keys.map(vmap[c]).astype(float).to_numpy()
+    for c in acq:  # covariates; a clinical column of the same name is kept as it is
+        if c not in out.columns:
+            out[c] = keys.map(vmap[c]).to_numpy()
     loose = [(c, shown[k]) for c, k in zip(clinical[id_col], keys)
              if k in in_vbq and _id_text(c) != shown.get(k, _id_text(c))]
     if loose:

@@ -114,9 +114,11 @@ def score_case(case: dict, options=None) -> dict:
     """
     cid = case["case_id"]
     try:
+        from ..dicom.reference import image_exists
+
         for key in ("image", "segmentation", "labels"):
             p = case.get(key)
-            if p and not os.path.exists(p):
+            if p and not (image_exists(p) if key == "image" else os.path.exists(p)):
                 raise VBQInputError(f"{key} file not found: {p}")
         result = score_files(case["image"], case["segmentation"], labels=case.get("labels"), options=options)
         return record_from_vbq_result(cid, result)

@@ -50,8 +50,11 @@ def _resolve(base: Path, value: str) -> str:
     return str(p)
 
 
-def read_manifest(path, need_segmentation: bool = True) -> list[Case]:
+def read_manifest(path, need_segmentation: bool = True, skipped: Optional[list] = None) -> list[Case]:
     """Read a manifest CSV (``case_id,image,segmentation[,labels]``) into cases, in file order.
+
+    A ``status`` column (the manifest of ``vbq intake``): rows whose status is not ``ok`` are skipped, each
+    with a message ``"<case_id>: status <status>, skipped"`` appended to ``skipped`` (when a list is given).
 
     ``need_segmentation=False`` (reader worklists, where the readers draw the segmentations): the
     segmentation column may be missing or empty (``Case.segmentation`` is then ``""``).
@@ -97,9 +100,10 @@ def read_manifest(path, need_segmentation: bool = True) -> list[Case]:
     dup_cols = sorted({h for h in header if h and header.count(h) > 1})
     if dup_cols:
         raise VBQInputError(f"{path}: manifest has duplicate column(s) {', '.join(dup_cols)}")
-    idx = {c: header.index(c) for c in MANIFEST_COLUMNS + OPTIONAL_MANIFEST_COLUMNS if c in header}
+    idx = {c: header.index(c) for c in MANIFEST_COLUMNS + OPTIONAL_MANIFEST_COLUMNS + ("status",) if c in header}
     base = path.resolve().parent
     cases: list[Case] = []
+    n_not_ok = 0
     first_line: dict[str, int] = {}
     problems: dict[str, list[int]] = {}
     for i, row in enumerate(rows[start + 1:], start=start + 2):  # 1-based line numbers, header = start + 1
@@ -113,6 +117,11 @@ def read_manifest(path, need_segmentation: bool = True) -> list[Case]:
         cid = cell("case_id")
         if not cid:
             problems.setdefault("empty case_id", []).append(i)
+            continue
+        if "status" in header and cell("status").lower() != "ok":
+            n_not_ok += 1
+            if skipped is not None:
+                skipped.append(f"{cid}: status {cell('status') or 'empty'}, skipped (line {i})")
             continue
         img, seg = cell("image"), cell("segmentation")
         if not img:
@@ -134,6 +143,9 @@ def read_manifest(path, need_segmentation: bool = True) -> list[Case]:
         extra = f" (and {more} other problem row(s))" if more else ""
         shown = ", ".join(str(n) for n in lines[:10]) + (" ..." if len(lines) > 10 else "")
         raise VBQInputError(f"{path}: {what} on line(s) {shown}{extra}")
+    if not cases and n_not_ok:
+        raise VBQInputError(f"{path}: no row has status ok ({n_not_ok} row(s) skipped: ambiguous or no_series; "
+                            "check them and set status to ok)")
     if not cases:
         raise VBQInputError(f"{path}: manifest has a header but no cases")
     return cases
@@ -231,11 +243,12 @@ def discover_cases(folder, pattern=DEFAULT_PATTERN) -> list[Case]:
     return cases
 
 
-def load_cases(source, pattern=None) -> list[Case]:
-    """A manifest CSV (file) or a folder walked with ``pattern`` (see :func:`discover_cases`)."""
+def load_cases(source, pattern=None, skipped: Optional[list] = None) -> list[Case]:
+    """A manifest CSV (file) or a folder walked with ``pattern`` (see :func:`discover_cases`); ``skipped``: see
+    :func:`read_manifest`."""
     source = Path(source)
     if source.is_dir():
         return discover_cases(source, pattern if pattern is not None else DEFAULT_PATTERN)
     if pattern is not None:
         raise VBQInputError(f"{source}: a naming pattern applies to a folder, not to a manifest file")
-    return read_manifest(source)
+    return read_manifest(source, skipped=skipped)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import VBQInputError
+from .detached_data import check_image_file, check_series_voxels
 
 # DICOM tag -> key in the provenance "dicom" dict
 DICOM_FIELDS = {
@@ -92,7 +93,7 @@ def _is_dicom_file(path: Path) -> bool:
         return False
 
 
-def _read_dicom_series(folder: Path, series_uid: str | None = None, shown=None) -> ImageInput:
+def _read_dicom_series(folder: Path, series_uid: str | None = None, shown=None, below: bool = False) -> ImageInput:
     import SimpleITK as sitk
 
     shown = shown or folder
@@ -100,6 +101,10 @@ def _read_dicom_series(folder: Path, series_uid: str | None = None, shown=None) 
     sitk.ProcessObject.SetGlobalWarningDisplay(False)  # GDCM prints "No Series were found" itself
     try:
         series_ids = list(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+        if below and series_uid not in series_ids:  # FOLDER#series=UID: the series may lie in sub-folders
+            files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid, recursive=True)
+            if files:
+                series_ids.append(series_uid)
     except RuntimeError as exc:
         raise VBQInputError(f"{shown}: cannot scan DICOM folder ({_sitk_reason(exc)})") from None
     finally:
@@ -119,8 +124,11 @@ def _read_dicom_series(folder: Path, series_uid: str | None = None, shown=None) 
         files = files_by_series[series_uid]
     else:
         files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid))
+        if not files and below:
+            files = list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_uid, recursive=True))
         if not files:
             raise VBQInputError(f"{shown}: DICOM series {series_uid} not found in {folder}")
+    check_series_voxels(files, shown)  # slice size x number of files against --max-voxels, before reading
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     reader.MetaDataDictionaryArrayUpdateOn()
@@ -147,16 +155,25 @@ def read_image(path) -> ImageInput:
 
     A DICOM folder with several series: the series with the most files is read; a tie is an error that lists
     them. A single DICOM file stands for its whole series (the files of the same series in its folder).
+    ``FOLDER#series=UID`` (written by ``vbq intake``, :mod:`VBQScoreLib.dicom.reference`) is that series alone.
     Raises :class:`VBQInputError` with one line for anything that is not a readable 3-D scalar image.
     """
     import SimpleITK as sitk
 
+    from ..dicom.reference import split_reference
+
+    folder, series_uid = split_reference(path)
+    if series_uid is not None:
+        if not Path(folder).is_dir():
+            raise VBQInputError(f"{path}: image not found (no folder {folder})")
+        return _read_dicom_series(Path(folder), series_uid, shown=path, below=True)
     p = Path(path)
     if not p.exists():
         raise VBQInputError(f"{path}: image not found")
     if p.is_dir():
         return _read_dicom_series(p, shown=path)
     if p.name.lower().endswith(".seg.nrrd"):
+        check_image_file(p)
         raise VBQInputError(f"{path}: is a Slicer segmentation, not an MRI (give the image first, then the "
                             "segmentation)")
     if _is_dicom_file(p):
@@ -171,6 +188,7 @@ def read_image(path) -> ImageInput:
             return _read_dicom_series(p.parent, uid, shown=path)
     if not os.access(p, os.R_OK):
         raise VBQInputError(f"{path}: image is not readable (permission denied)")
+    check_image_file(p)  # a data file outside its folder, or too many voxels: refused before reading
     try:
         image = sitk.ReadImage(str(p))
     except RuntimeError as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import VBQInputError
+from .detached_data import check_image_file
 
 
 class Segment:
@@ -435,6 +436,7 @@ def read_segmentation(path, labels=None) -> list[Segment]:
         raise VBQInputError(f"{path}: segmentation not found")
     if p.is_dir():
         raise VBQInputError(f"{path}: segmentation must be a file (.seg.nrrd or a labelmap), not a folder")
+    check_image_file(p)  # a data file outside its folder, or too many voxels: refused before any reader runs
     if looks_like_seg_nrrd(p):
         if labels is not None:
             raise VBQInputError(f"{path}: is a Slicer segmentation with its own segment names; "

@@ -42,15 +42,15 @@ from .conversion import (LEVEL_TAG, dicom_fields, export_segment_mask, ijk_to_ra
 from .files import read_segmentation_node, write_seg_nrrd
 from .measuring import measure_into_table, measure_nodes, overlap_nodes
 from .requirements import ensure_requirements, missing_requirements
-from .segments import (CSF_COLOR, LEVEL_COLORS, SNOMED_CODES, create_level_segments, create_preset_segments,
-                       find_level_segment, markup_points_lps, quick_roi_at, quick_rois, set_segment_mask,
-                       terminology_entry)
+from .segments import (CSF_COLOR, LEVEL_COLORS, SNOMED_CODES, TERMINOLOGY_CONTEXT, create_level_segments,
+                       create_preset_segments, find_level_segment, markup_points_lps, quick_roi_at, quick_rois,
+                       set_segment_mask, terminology_entry)
 from .tables import (RESULT_COLUMNS, SUMMARY_ROW, append_cohort_row, cohort_row, csv_to_table_node, fill_table_node,
                      flag_lines, flags_text, named_node, overall_text, result_rows, result_to_plot,
                      result_to_table_node, table_column)
 
 __all__ = ["CSF_COLOR", "LEVEL_COLORS", "LEVEL_TAG", "RESULT_COLUMNS", "SNOMED_CODES", "SUMMARY_ROW",
-           "append_cohort_row", "cohort_row", "create_level_segments", "create_preset_segments", "csv_to_table_node",
+           "TERMINOLOGY_CONTEXT", "append_cohort_row", "cohort_row", "create_level_segments", "create_preset_segments", "csv_to_table_node",
            "dicom_fields", "ensure_requirements", "export_segment_mask", "fill_table_node", "find_level_segment",
            "flag_lines", "flags_text", "ijk_to_ras", "ijk_to_ras_vtk", "markup_points_lps", "measure_into_table",
            "measure_nodes", "missing_requirements", "named_node", "node_transform_to_world", "overall_text",

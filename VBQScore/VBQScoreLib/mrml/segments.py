@@ -42,6 +42,9 @@ LEVEL_COLORS = [
 ]
 CSF_COLOR = (0.000, 0.447, 0.698)
 
+#: the terminology context of the level segments (SNOMED codes above), shipped by the extension
+TERMINOLOGY_CONTEXT = "Segmentation category and type - SlicerVBQ"
+
 
 
 def terminology_entry(level: str) -> Optional[str]:
@@ -50,12 +53,13 @@ def terminology_entry(level: str) -> Optional[str]:
     The seven ``~``-separated fields of ``vtkSlicerTerminologiesModuleLogic::SerializeTerminologyEntry``
     (context, category, type, type modifier, region context, region, region modifier); no trailing ``|``
     (that is the tag separator of the ``.seg.nrrd`` header, not part of the entry). The vertebra codes are those of
-    the TotalSegmentator terminology; the DICOM master list context is used because it is always loaded.
+    the TotalSegmentator terminology; Slicer 5.10's default context has only "Vertebra", so the extension ships
+    the context :data:`TERMINOLOGY_CONTEXT` (VBQScore/Resources/Terminology, loaded by the VBQ Score module).
     """
     code = SNOMED_CODES.get(level)
     if code is None:
         return None
-    return ("Segmentation category and type - DICOM master list~SCT^123037004^Anatomical Structure~"
+    return (f"{TERMINOLOGY_CONTEXT}~SCT^123037004^Anatomical Structure~"
             f"SCT^{code[0]}^{code[1]}~^^~Anatomic codes - DICOM master list~^^~^^")
 
 
