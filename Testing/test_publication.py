@@ -200,7 +200,7 @@ def test_docx_renders_in_libreoffice(tmp_path):
     (tmp_path / "r.docx").write_bytes(docx_bytes("Render test", blocks))
     res = subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path}/lo", "--headless", "--convert-to", "pdf",
                           "--outdir", str(tmp_path), str(tmp_path / "r.docx")], capture_output=True, text=True,
-                         timeout=180, check=False)
+                         encoding="utf-8", errors="replace", timeout=180, check=False)
     assert res.returncode == 0 and (tmp_path / "r.pdf").is_file(), res.stderr
     subprocess.run(["pdftoppm", "-r", "50", "-png", str(tmp_path / "r.pdf"), str(tmp_path / "p")], check=True,
                    timeout=60)
@@ -210,8 +210,8 @@ def test_docx_renders_in_libreoffice(tmp_path):
 
     im = np.asarray(Image.open(pages[0]).convert("L"))
     assert (im < 128).mean() > 0.01  # text and rules were drawn
-    txt = subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True,
-                         check=False).stdout if shutil.which("pdftotext") else "Before matching Page 1"
+    txt = subprocess.run(["pdftotext", "-enc", "UTF-8", str(tmp_path / "r.pdf"), "-"], capture_output=True,
+                         text=True, encoding="utf-8", errors="replace", check=False).stdout if shutil.which("pdftotext") else "Before matching Page 1"
     assert "Before matching" in txt and re.search(r"Page 1\b", txt)
 
 
