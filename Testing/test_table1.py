@@ -134,3 +134,17 @@ def test_redcap_dictionary_read_as_exported(tmp_path):
     v = V.read_dictionary(p)
     assert v.label("sex") == "Sex" and v.level("sex", "0") == "Female"
     assert v.level("htn", 1) == "Yes" and v.label("meds___2") == "Medication: Vitamin D"
+
+
+def test_level_smds_from_counts_equal_balance_table_with_fractional_weights():
+    d = cohort(150, 9)
+    rng = np.random.default_rng(4)
+    w = np.where(d["group"] == 1, 1.0, rng.choice([0.0, 0.5, 1.0, 2.0], len(d)))
+    t1 = T.table1(d, d["group"].to_numpy(), ["age", "sex", "smoking"], weights=w)
+    assert t1["weighted"]
+    bal = balance_table(d, d["group"].to_numpy(), ["age", "sex", "smoking"], weights=w, categorical=["smoking"])
+    rows = {r["variable"]: r for r in t1["rows"]}
+    assert rows["age"]["smd"] == pytest.approx(bal.loc["age", "Std. Mean Diff."], rel=1e-12)
+    assert rows["sex"]["smd"] == pytest.approx(bal.loc["sex", "Std. Mean Diff."], rel=1e-12)
+    for lv in rows["smoking"]["levels"]:
+        assert lv["smd"] == pytest.approx(bal.loc["smoking" + lv["level"], "Std. Mean Diff."], rel=1e-12)
