@@ -171,7 +171,9 @@ def test_docx_tables_are_real_word_tables(report_dir):
     t1 = doc.tables[0]
     assert t1.cell(0, 1).text == "Before matching" and t1.cell(1, 0).text == "Characteristic"
     texts = [c.text for row in t1.rows for c in row.cells]
-    assert "Age (years), mean ± SD" in texts or "Age (years), median (IQR)" in texts
+    age = [x for x in texts if x.startswith("Age (years), ")]
+    assert age and re.fullmatch(r"Age \(years\), (mean ± SD|median \(IQR\))( before / (mean ± SD|median \(IQR\)) "
+                                r"after)?", age[0]), age
     with zipfile.ZipFile(out / "report.docx") as z:
         names = z.namelist()
         footer = "".join(z.read(n).decode() for n in names if n.startswith("word/footer"))

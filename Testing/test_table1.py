@@ -148,3 +148,22 @@ def test_level_smds_from_counts_equal_balance_table_with_fractional_weights():
     assert rows["sex"]["smd"] == pytest.approx(bal.loc["sex", "Std. Mean Diff."], rel=1e-12)
     for lv in rows["smoking"]["levels"]:
         assert lv["smd"] == pytest.approx(bal.loc["smoking" + lv["level"], "Std. Mean Diff."], rel=1e-12)
+
+
+def test_before_after_with_different_summaries_stay_aligned():
+    """A variable summarised by mean ± SD before and by median (IQR) after matching keeps one line whose text
+    says which is which (the after cells are not left blank)."""
+    rng = np.random.default_rng(11)
+    n = 200
+    t = np.r_[np.ones(100, int), np.zeros(100, int)]
+    x = np.r_[rng.normal(0, 1, 100), rng.normal(0, 1, 100)]
+    w = np.r_[np.ones(100), np.zeros(100)]
+    w[100:112] = 1  # 12 controls matched: their values are skewed
+    x[100:112] = np.exp(rng.normal(0, 1.5, 12))
+    d = pd.DataFrame({"g": t, "crp": x})
+    b = T.table1(d, t, ["crp"])
+    a = T.table1(d, t, ["crp"], weights=w)
+    assert b["rows"][0]["summary"] != a["rows"][0]["summary"]
+    f = T.frame(b, a)
+    assert len(f) == 1 and " before / " in f.iloc[0]["Characteristic"]
+    assert f.iloc[0]["Control (n = 12) after"] not in ("", "–")

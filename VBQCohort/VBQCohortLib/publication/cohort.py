@@ -38,10 +38,8 @@ def _pair_lines(pair: dict) -> tuple[list, Optional[list]]:
     b = T.lines(pair["before"])
     a = None
     if pair.get("after"):
-        la = T.lines(pair["after"])
-        key = {(x["variable"], x["level"], x["text"]): x for x in la}
-        a = [key.get((x["variable"], x["level"], x["text"]), {"treated": "", "control": "", "p": "", "smd": ""})
-             for x in b]
+        a, texts = T.align(b, T.lines(pair["after"]))
+        b = [{**x, "text": t} for x, t in zip(b, texts)]
     return b, a
 
 

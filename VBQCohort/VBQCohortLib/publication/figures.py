@@ -140,9 +140,19 @@ def save_figure(fig, folder, name: str, *, dpi: int = 300, width: float | None =
     folder.mkdir(parents=True, exist_ok=True)
     _resize(fig, width)
     out = {}
+    png = None
     for fmt in formats:
         p = folder / f"{name}.{fmt}"
-        p.write_bytes(figure_bytes(fig, fmt, dpi=int(dpi)))
+        if fmt == "tiff" and png is not None:  # the same pixels as the PNG: no second rendering
+            from PIL import Image
+
+            with Image.open(io.BytesIO(png)) as im:
+                im.save(p, format="TIFF", compression="tiff_lzw", dpi=(int(dpi), int(dpi)))
+        else:
+            data = figure_bytes(fig, fmt, dpi=int(dpi))
+            if fmt == "png":
+                png = data
+            p.write_bytes(data)
         out[fmt] = p
     return out
 

@@ -471,6 +471,28 @@ def lines(t1: dict) -> list[dict]:
     return out
 
 
+_EMPTY = {"treated": "", "control": "", "p": "", "smd": ""}
+
+
+def align(base: list[dict], other: list[dict]) -> tuple[list[dict], list[str]]:
+    """``other``'s lines in ``base``'s order (by variable and level; a level absent from one sample is blank)
+    and the Characteristic texts: where the summary differs (mean ± SD before, median (IQR) after) the text
+    says which is which ("VBQ C3, mean ± SD before / median (IQR) after")."""
+    key = {(x["variable"], x["level"]): x for x in other}
+    out, texts = [], []
+    for b in base:
+        o = key.get((b["variable"], b["level"]), _EMPTY)
+        out.append(o)
+        t = b["text"]
+        if o is not _EMPTY and o.get("text") and o["text"] != t and ", " in t and ", " in o["text"]:
+            stem, s1 = t.rsplit(", ", 1)
+            stem2, s2 = o["text"].rsplit(", ", 1)
+            if stem == stem2:
+                t = f"{stem}, {s1} before / {s2} after"
+        texts.append(t)
+    return out, texts
+
+
 def frame(before: dict, after: dict | None = None, *, names: Sequence[str] = ("Treated", "Control")):
     """Display DataFrame: ``Variable`` and ``Level`` (the spreadsheet's names), ``Characteristic``, then
     treated/control/p/SMD for the table(s) given (``... before``/``... after`` headers when both)."""
@@ -481,11 +503,9 @@ def frame(before: dict, after: dict | None = None, *, names: Sequence[str] = ("T
     cols: dict[str, list] = {"Variable": [ln["variable"] for ln in base], "Level": [ln["level"] for ln in base],
                              "Characteristic": [("    " if ln["indent"] else "") + ln["text"] for ln in base]}
     for tag, t1 in parts:
-        ls = lines(t1)
-        if len(ls) != len(base):  # a level absent in one sample: align on (variable, level, text)
-            key = {(x["variable"], x["level"], x["text"]): x for x in ls}
-            ls = [key.get((b["variable"], b["level"], b["text"]),
-                          {"treated": "", "control": "", "p": "", "smd": ""}) for b in base]
+        ls, texts = align(base, lines(t1))
+        if tag == "after":
+            cols["Characteristic"] = [("    " if b["indent"] else "") + x for b, x in zip(base, texts)]
         sfx = f" {tag}" if tag else ""
         cols[f"{names[0]} (n = {t1['n_treated']}){sfx}"] = [x["treated"] for x in ls]
         cols[f"{names[1]} (n = {t1['n_control']}){sfx}"] = [x["control"] for x in ls]

@@ -152,50 +152,54 @@ def _table(doc, t: Table) -> None:
     longest = max([len(str(r[0])) for r in t.rows if r] + [len(str(t.headers[0])), 8])
     first = min(max(25.0, longest * 1.7), 0.4 * total)
     # p and SMD columns are narrow, value columns ("60.4 ± 8.8", "92 (60.1)") wider
-    weights = [0.7 if str(h).strip().lower() in ("p", "smd") or str(h).lower().startswith("p (") else 1.0
+    weights = [0.85 if str(h).strip().lower() in ("p", "smd") or str(h).lower().startswith("p (") else 1.0
                for h in t.headers[1:]]
     unit = (total - first) / max(sum(weights), 1e-9)
     widths = [Mm(first)] + [Mm(unit * w) for w in weights]
     for j, col in enumerate(table.columns):  # the grid (LibreOffice reads it) and every cell (Word reads those)
         col.width = widths[j]
-    for row in table.rows:
-        for j, cell in enumerate(row.cells):
+    # python-docx's table.cell(i, j) rebuilds the whole cell list on every call (quadratic): take each row's
+    # cells once; merged cells are handled through the cell that merge() returns
+    grid = [list(row.cells) for row in table.rows]
+    for cells in grid:
+        for j, cell in enumerate(cells):
             cell.width = widths[j]
     size = 8 if ncol > 5 else 9
     thick, thin = 12, 6  # 1.5 pt and 0.75 pt rules
     if t.groups:
+        for j in range(ncol):  # borders first: a merge keeps the first cell's properties
+            has_group = any(text for text, _ in _spans_at(t.groups, j))
+            _border(grid[0][j], top=thick, bottom=thin if has_group else 0)
         col = 0
         for text, span in t.groups:
-            cell = table.cell(0, col)
+            cell = grid[0][col]
             if span > 1:
-                cell = cell.merge(table.cell(0, col + span - 1))
+                cell = cell.merge(grid[0][col + span - 1])
             _cell_text(cell, text, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, size=size)
             col += span
-        for j in range(ncol):
-            has_group = any(text for text, _ in _spans_at(t.groups, j))
-            _border(table.cell(0, j), top=thick, bottom=thin if has_group else 0)
     hr = head_rows - 1
     for j, h in enumerate(t.headers):
-        _cell_text(table.cell(hr, j), h, bold=True, size=size,
+        _cell_text(grid[hr][j], h, bold=True, size=size,
                    align=WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.CENTER)
-        _border(table.cell(hr, j), top=0 if t.groups else thick, bottom=thin)
+        _border(grid[hr][j], top=0 if t.groups else thick, bottom=thin)
     last = head_rows + len(t.rows) - 1
     for i, row in enumerate(t.rows):
         ri = head_rows + i
+        cells = grid[ri]
         section = (i < len(t.bold) and t.bold[i]) and not any(str(x) for x in row[1:])
         if section:  # a section row ("VBQ score"): one cell across the table
-            cell = table.cell(ri, 0).merge(table.cell(ri, ncol - 1))
-            _cell_text(cell, row[0], bold=True, size=size)
             for j in range(ncol):
-                _border(table.cell(ri, j), bottom=thick if ri == last else 0)
+                _border(cells[j], bottom=thick if ri == last else 0)
+            cell = cells[0].merge(cells[ncol - 1])
+            _cell_text(cell, row[0], bold=True, size=size)
             continue
+        ind = bool(t.indent[i]) if i < len(t.indent) else False
+        bold = bool(t.bold[i]) if i < len(t.bold) else False
         for j in range(ncol):
             text = row[j] if j < len(row) else ""
-            ind = bool(t.indent[i]) if i < len(t.indent) else False
-            bold = bool(t.bold[i]) if i < len(t.bold) else False
-            _cell_text(table.cell(ri, j), text, bold=bold and j == 0, indent_mm=4 if (ind and j == 0) else 0,
+            _cell_text(cells[j], text, bold=bold and j == 0, indent_mm=4 if (ind and j == 0) else 0,
                        align=WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.CENTER, size=size)
-            _border(table.cell(ri, j), bottom=thick if ri == last else 0)
+            _border(cells[j], bottom=thick if ri == last else 0)
     if t.footnote:
         p = doc.add_paragraph()
         p.paragraph_format.space_before = Pt(2)
