@@ -38,3 +38,25 @@ def test_non_finite_numbers_are_refused_like_json(bad):
         json.dumps(bad, indent=1, allow_nan=False)
     with pytest.raises(ValueError):
         dumps(bad)
+
+
+def test_score_side_cleaners_are_the_one_rule():
+    """``measuring.result.clean_value``, ``measuring.overlap``'s metric cleaner and the batch journal use
+    ``json_text``'s rule (issue 16): they used to disagree (a float32 NaN broke the journal, tuples stayed tuples)."""
+    import json
+
+    import numpy as np
+
+    from VBQScoreLib.batch.journal import json_line
+    from VBQScoreLib.json_text import finite_or_none, jsonable
+    from VBQScoreLib.measuring import overlap
+    from VBQScoreLib.measuring.result import clean_value
+
+    values = [1.5, -2, float("nan"), float("inf"), -float("inf"), np.float32("nan"), np.float64("-inf"),
+              np.int64(7), np.float32(0.25), True, None, "C3", (1, 2), [np.float32("inf"), 3], {"a": np.nan}]
+    for v in values:
+        assert clean_value(v) == jsonable(v)
+    for v in [1.5, -2, float("nan"), float("inf"), -float("inf"), np.float32("nan"), np.float64(3.0), None]:
+        assert overlap._f(v) == finite_or_none(v)
+    rec = {"case_id": "a", "x": np.float32("nan"), "y": [np.float64("inf"), -float("inf")], "z": np.int64(2)}
+    assert json.loads(json_line(rec)) == {"case_id": "a", "x": None, "y": [None, None], "z": 2}

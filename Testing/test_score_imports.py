@@ -66,7 +66,32 @@ def test_vbq_score_imports_only_what_it_needs(phantom, tmp_path, kind):
     if kind == "labelmap":
         assert not _top(mods) & {"slicerio", "nrrd"}
     else:
-        assert "slicerio" in mods  # .seg.nrrd is read by slicerio, as it should be
+        # .seg.nrrd is read by slicerio's own segmentation module, loaded without the package's __init__ (which
+        # imports every submodule and importlib.metadata: issue 16's start-up cost)
+        assert "VBQScoreLib.input._slicerio_segmentation" in mods and "nrrd" in mods
+        assert "slicerio" not in mods and "importlib.metadata" not in mods and "email" not in _top(mods)
+
+
+def test_slicerio_module_loaded_alone_is_slicerio(phantom):
+    """The module that reads .seg.nrrd in `vbq score` is slicerio's file: the same header and voxels as the
+    package's read_segmentation (a 3-D file here; the 4-D/cropped variants go through the same functions in
+    test_score_io)."""
+    import numpy as np
+    import slicerio
+
+    r = subprocess.run([sys.executable, "-c", "import sys, json\n"
+                        "from VBQScoreLib.input.segmentations import slicerio_segmentation as s\n"
+                        f"seg = s().read_segmentation({str(phantom['seg_nrrd'])!r})\n"
+                        "print(json.dumps({'names': [x['name'] for x in seg['segments']], "
+                        "'ijk': seg['ijkToLPS'].tolist(), 'sum': int(seg['voxels'].sum()), "
+                        "'file': s().__file__, 'pkg': 'slicerio' in sys.modules}))"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    ref = slicerio.read_segmentation(str(phantom["seg_nrrd"]))
+    assert got["names"] == [x["name"] for x in ref["segments"]] and got["ijk"] == ref["ijkToLPS"].tolist()
+    assert got["sum"] == int(np.asarray(ref["voxels"]).sum()) and got["pkg"] is False
+    assert got["file"] == slicerio.segmentation.__file__
 
 
 def test_other_commands_still_listed(capsys):

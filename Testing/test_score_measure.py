@@ -95,10 +95,13 @@ def test_presets_and_custom_aggregation():
     assert r.overall["levels"] == ["C3", "C4"] and "MISSING_LEVEL" not in codes(r)
     r = score_arrays(img, segs, ScoreOptions(levels="C4-C5"))  # override of lu2024 -> custom
     assert r.overall["preset"] == "custom" and r.overall["vbq"] == pytest.approx(100 / 50, rel=1e-15)
-    r = score_arrays(img, segs, ScoreOptions(preset="ehresman2020"))  # lumbar: no level present
-    assert r.overall["vbq"] is None
-    assert [f.level for f in r.flags if f.code == "MISSING_LEVEL"] == ["L1", "L2", "L3", "L4"]
-    assert len(r.levels) == 3  # cervical levels are still measured and reported
+    # lumbar preset, cervical segmentation: no level of the preset present -> an error naming both (issue 16;
+    # it was an overall VBQ of None with exit 0)
+    with pytest.raises(VBQInputError, match=r"preset ehresman2020 \(L1, L2, L3, L4\) has a segment; segments "
+                                            r"found: C3, C4, C5, CSF"):
+        score_arrays(img, segs, ScoreOptions(preset="ehresman2020"))
+    r = score_arrays(img, segs, ScoreOptions(preset="custom", levels="C4-C7"))  # some present: flags, as before
+    assert [f.level for f in r.flags if f.code == "MISSING_LEVEL"] == ["C6", "C7"]
 
 
 def test_require_all_levels_is_an_error():

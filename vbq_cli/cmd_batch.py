@@ -12,7 +12,8 @@ import sys
 EPILOG = """\
 MANIFEST is a CSV with columns case_id,image,segmentation[,labels] (relative paths are relative to the
 manifest's folder), or a folder searched with --pattern (default: {case_id}/image.nii.gz and
-{case_id}/segmentation.seg.nrrd).
+{case_id}/segmentation.seg.nrrd, else the layout vbq demo writes: {case_id}/t1.nii.gz, t1_labels.nii.gz,
+t1_labels.txt).
 
 examples:
   vbq batch cases.csv --out results.csv                    # all cores of this machine
@@ -20,6 +21,7 @@ examples:
   vbq batch cases.csv --out results.csv --scheduler tcp://10.0.0.5:8786
   vbq batch study/ --pattern '{case_id}/t1.nii.gz' '{case_id}/*.seg.nrrd' --out results.csv
   vbq batch cases.csv --out results.csv --resume           # skip cases already ok in results.csv
+  vbq batch vbq-demo/mri --out results.csv                 # the MRIs of vbq demo, as they are
 
 Writes results.csv (one row per case: case_id, status, VBQ_C2..VBQ_C7, VBQ_overall, CSF_SI, flags, error;
 joins with a clinical spreadsheet on case_id) and results_long.csv (one row per case and ROI).

@@ -172,8 +172,10 @@ def run(args) -> int:
 
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
+            from VBQScoreLib.csv_safe import safe_cell
+
             w.writerow(("path", "reason"))
-            w.writerows(scan.unreadable)
+            w.writerows([[safe_cell(str(c)) for c in row] for row in scan.unreadable])
             write_text_atomic(unread, buf.getvalue())
             for path, reason in scan.unreadable[:10]:
                 print(f"vbq intake: unreadable: {path} ({reason})", file=sys.stderr)

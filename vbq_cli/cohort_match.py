@@ -80,13 +80,13 @@ def register(csub) -> None:
     one_line_errors(p)
 
 
-def read_data(path: str, sheet: str | None = None, warnings: list | None = None):
+def read_data(path: str, sheet: str | None = None, warnings: list | None = None, needed=None):
     """DATA as :func:`VBQCohortLib.reading.spreadsheet.read_table` reads it (index: spreadsheet row numbers);
     reading warnings (Excel error cells, decimal commas, encoding, first of several sheets) are appended to
-    ``warnings`` when given."""
+    ``warnings`` when given. ``needed``: the columns the command uses (a very wide table is read with those only)."""
     from VBQCohortLib.reading.spreadsheet import read_table
 
-    df, read_warnings = read_table(path, sheet=sheet)
+    df, read_warnings = read_table(path, sheet=sheet, needed=needed)
     if warnings is not None:
         warnings.extend(read_warnings)
     return df
@@ -117,10 +117,12 @@ def _run(args) -> int:
     from VBQCohortLib.matching.nearest import match
     from VBQScoreLib import json_text
     from VBQScoreLib.atomic import atomic_write, write_text_atomic
+    from VBQScoreLib.csv_safe import safe_frame
     from VBQScoreLib.errors import VBQInputError
 
     read_warnings: list[str] = []
-    df = read_data(args.data, args.sheet, read_warnings)
+    needed = [args.id, args.group, *args.covariates, *(args.exact or []), *(args.categorical or [])]
+    df = read_data(args.data, args.sheet, read_warnings, needed=needed)
     source = args.data
     treated, notes = check_match_input(df, id=args.id, group=args.group, treated=args.treated,
                                        covariates=args.covariates, exact=args.exact, categorical=args.categorical,
@@ -157,7 +159,7 @@ def _run(args) -> int:
     for kind, path, obj in outputs:
         if kind == "csv":
             with atomic_write(path, "w", newline="") as f:
-                obj.to_csv(f, index=False)
+                safe_frame(obj).to_csv(f, index=False)
         else:
             write_text_atomic(path, obj + "\n")
     if args.table1:

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
+from VBQScoreLib.csv_safe import safe_frame
+
 from .data import slug
 from .stats import ICC_FORMS, ICC_TYPES
 from ..report.html import CSS, esc, figure_class, fmt, img, table, write_report_folder
@@ -366,7 +368,7 @@ def write_agreement(results: dict, out_dir, frames: Optional[dict] = None) -> di
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "tables").mkdir()
         for name, df in tables.items():
-            df.to_csv(tmp / "tables" / f"{name}.csv", index=False)
+            safe_frame(df).to_csv(tmp / "tables" / f"{name}.csv", index=False)
         if figs:
             (tmp / "figures").mkdir()
             for name, (png, svg) in figs.items():

@@ -284,8 +284,12 @@ def _check_plan_columns(df, plan: Plan, source: str) -> None:
             continue
         missing = [c for c in cols if " ".join(str(c).split()).casefold() not in have]
         if missing:
+            hint = f"name your columns with --{flag}"
+            if key == "levels":  # the VBQ columns may be in the table of vbq batch
+                hint = ("name your VBQ columns with --levels, or give the VBQ table of vbq batch with "
+                        "--vbq-results")
             raise VBQInputError(f"{source}: no column {', '.join(repr(c) for c in missing)} ({key} of plan "
-                                f"{plan.source}); name your columns with --{flag}")
+                                f"{plan.source}); {hint}")
 
 
 def _read(data, sheet=None):

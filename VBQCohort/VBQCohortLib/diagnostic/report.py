@@ -20,6 +20,8 @@ from typing import Optional
 
 import numpy as np
 
+from VBQScoreLib.csv_safe import safe_frame
+
 __all__ = ["write_diagnostic_report", "summary_sentences", "make_tables", "render_html", "slug"]
 
 PLOT_POINTS = 4000      # ROC curve points drawn (the tables hold all of them)
@@ -374,7 +376,7 @@ def write_diagnostic_report(res: dict, out_dir, frames: Optional[dict] = None, *
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "tables").mkdir()
         for name, df in tables.items():
-            df.to_csv(tmp / "tables" / f"{name}.csv", index=False)
+            safe_frame(df).to_csv(tmp / "tables" / f"{name}.csv", index=False)  # OWASP: text cells quoted
         (tmp / "figures").mkdir()
         for name, (png, svg) in figs.items():
             (tmp / "figures" / f"{name}.png").write_bytes(png)

@@ -19,10 +19,21 @@ def check_match_input(df, *, id: str, group: str, treated, covariates, exact=Non
         if c not in df.columns:
             raise VBQInputError(f"{source}: column {c!r} not found; columns are {', '.join(map(str, df.columns))}")
     check_numeric_covariates(df, covariates, categorical, source)
+    from ..reading.cells import check_id_spellings, is_missing
+
+    check_id_spellings([None if is_missing(v) else _id_text(v) for v in df[id]], list(df.index),
+                       f"{source}: id column {id!r}")
     treated, notes = resolve_labels(df, id=id, group=group, treated=treated, covariates=covariates, exact=exact,
                                     source=source)
     check_group_sizes(df, group, treated, source)
     return treated, notes
+
+
+def _id_text(v) -> str:
+    """An id as the user sees it: 7.0 (a number column) as 7, text stripped."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
 
 
 def check_numeric_covariates(df, covariates, categorical, source: str) -> None:

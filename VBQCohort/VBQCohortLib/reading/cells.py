@@ -59,3 +59,31 @@ def check_header(path: Path, header: list[str]) -> None:
             dups.append(h)
     if dups:
         raise VBQInputError(f"{path}: duplicate column name(s): {', '.join(repr(d) for d in dups)}")
+
+
+_WHOLE_RE = re.compile(r"^[+-]?\d+(?:\.0*)?$")
+
+
+def id_number_key(text: str) -> str:
+    """The key under which an id is compared with the ids of another table: a whole number without its leading
+    zeros or ``.0`` (``"007"``, ``"7"``, ``"7.0"`` -> ``"7"``: a spreadsheet drops leading zeros), any other text
+    as it is."""
+    s = str(text).strip()
+    return str(int(s.split(".")[0])) if _WHOLE_RE.match(s) else s
+
+
+def check_id_spellings(ids, rows, where: str) -> None:
+    """One rule for ids in every table (clinical, VBQ, matching input): two different spellings of the same whole
+    number (``007`` and ``7``) in one table are an error, never two patients and never one. Across tables the
+    same number matches, with a warning (:func:`VBQCohortLib.reading.join.join_vbq`). ``ids``: the id texts
+    (None for missing), ``rows``: their row numbers, ``where``: the table and column for the message."""
+    first: dict[str, tuple] = {}
+    for v, r in zip(ids, rows):
+        if v is None:
+            continue
+        t = str(v).strip()
+        seen = first.setdefault(id_number_key(t), (t, r))
+        if seen[0] != t:
+            raise VBQInputError(f"{where}: ids '{seen[0]}' (row {seen[1]}) and '{t}' (row {r}) are the same number "
+                                "written differently (leading zeros?); one patient twice or two patients? Write "
+                                "each id the same way everywhere (as text, e.g. 007) or make them distinct")

@@ -41,7 +41,7 @@ from typing import Any, Mapping, Sequence
 
 from VBQScoreLib.errors import VBQInputError
 
-from .cells import FEMALE, MALE, NO, NUM_RE, YES, is_missing, normalise_label, rows_text
+from .cells import FEMALE, MALE, NO, NUM_RE, YES, check_id_spellings, is_missing, normalise_label, rows_text
 from .labels import check_column_spellings, find_column, how_differs, match_value, raw_column_name, stripped_note
 from .terms import binary_order_note, collation_note, sort_levels
 
@@ -327,6 +327,7 @@ def prepare_cohort(df, spec: CohortSpec) -> Cohort:
         parts = [f"'{k}' (rows {', '.join(map(str, v))})" for k, v in list(dups.items())[:4]]
         more = f" and {len(dups) - 4} more" if len(dups) > 4 else ""
         raise VBQInputError(f"id column '{idcol}': duplicate ids {'; '.join(parts)}{more}")
+    check_id_spellings(ids, rows, f"id column '{idcol}'")  # '007' and '7': the one rule for ids
     out[spec.id] = pd.Series(ids, index=rows, dtype=object)
 
     # group

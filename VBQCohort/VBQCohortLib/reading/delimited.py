@@ -28,11 +28,13 @@ __all__ = ["frame_from_text"]
 _UNSAFE = '"\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\ufeff'
 
 
-def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
-    """The table of ``text`` (delimiter ``sep``) as ``read_table`` builds it, or None (see the module doc)."""
+def frame_from_text(path: Path, text: str, sep: str, warnings: list[str], keep=None):
+    """The table of ``text`` (delimiter ``sep``) as ``read_table`` builds it, or None (see the module doc).
+    ``keep``: a set of folded column names (:func:`.labels.fold`): only those columns are read (pandas
+    ``usecols``)."""
     import pandas as pd
 
-    from .labels import RAW_COLUMNS, RAW_TEXT
+    from .labels import RAW_COLUMNS, RAW_TEXT, fold
     from .cells import COMMA_NUM_RE, ID_LIKE_RE, MISSING_TOKENS, NUM_RE, check_header
 
     if any(c in text for c in _UNSAFE):
@@ -54,6 +56,8 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
         pos, line_no = end + 1, line_no + 1
     width = len(cells)
     body = "" if end < 0 else text[end + 1:]
+    header = [h.strip() for h in cells]
+    use = list(range(width)) if keep is None else [j for j, h in enumerate(header) if fold(h) in keep]
     try:
         with warnings_module.catch_warnings():
             # a first row wider than the header is cut with a ParserWarning, a later one raises: either way
@@ -61,19 +65,20 @@ def frame_from_text(path: Path, text: str, sep: str, warnings: list[str]):
             warnings_module.simplefilter("error", pd.errors.ParserWarning)
             raw = pd.read_csv(io.StringIO(body), sep=sep, header=None, names=list(range(width)), dtype=object,
                               na_filter=False, keep_default_na=False, skip_blank_lines=False,
-                              quoting=csv.QUOTE_NONE, engine="c", index_col=False)
+                              quoting=csv.QUOTE_NONE, engine="c", index_col=False,
+                              usecols=None if keep is None else use)
     except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError):
         return None
     n = len(raw)
     if n != body.count("\n") + (0 if body.endswith("\n") or not body else 1):
         return None  # one row per line, or let the general reader decide
-    spaced = {h.strip(): h for h in cells if h != h.strip() and h.strip()}
-    header = [h.strip() for h in cells]
+    spaced = {cells[j].strip(): cells[j] for j in use if cells[j] != cells[j].strip() and cells[j].strip()}
     check_header(path, header)
+    header = [header[j] for j in use]
     decimal_comma = sep == ";"
     parts = []
     blank = np.ones(n, dtype=bool)
-    for j in range(width):
+    for j in use:
         codes, uniques = pd.factorize(raw[j].to_numpy(dtype=object))
         uniques = uniques.tolist()
         stripped = [u.strip() for u in uniques]

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from VBQScoreLib.errors import VBQInputError
 
+from .cells import check_id_spellings
+
 # acquisition columns of a vbq batch table (DICOM input) carried into the join as covariates, when present
 ACQUISITION_COLUMNS = ("magnetic_field_strength", "repetition_time", "echo_time", "pixel_bandwidth",
                        "slice_thickness", "manufacturer", "model")
@@ -108,6 +110,9 @@ def _read_vbq_table(path_or_df, *, id_col: str | None = None):
     if idc is None:
         raise VBQInputError(f"{source}: no case id column (expected 'case_id'"
                             f"{' or ' + repr(id_col) if id_col else ''})")
+    # '007' and '7' in one table: the one rule for ids (reading.cells.check_id_spellings), as in the clinical table
+    check_id_spellings([None if _norm_id(v) is None else _id_text(v) for v in raw[idc]],
+                       [int(i) + 2 if isinstance(i, (int,)) else i for i in raw.index], f"{source}: column '{idc}'")
     levc, vbqc = _find_col(raw.columns, "level", source=source), _find_col(raw.columns, "vbq", source=source)
     failed: list[str] = []
 

@@ -25,21 +25,32 @@ from .cells import (COMMA_NUM_RE, EXCEL_ERRORS, ID_LIKE_RE, MISSING_TOKENS, NUM_
                     normalise_label, rows_text)
 from .labels import RAW_COLUMNS, RAW_TEXT
 
-__all__ = ["read_table", "MISSING_TOKENS", "normalise_label"]
+__all__ = ["read_table", "MISSING_TOKENS", "normalise_label", "MAX_COLUMNS", "WIDE_TABLE"]
+
+#: more columns than a spreadsheet program holds (Excel: 16,384): not a cohort table (a wrong delimiter, a
+#: transposed export); refused with one line before anything is parsed
+MAX_COLUMNS = 16_384
+#: a table wider than this is read with only the columns a command names (``read_table(needed=...)``)
+WIDE_TABLE = 1_000
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------------------------------------------
 
-def read_table(path, sheet: str | int | None = None):
+def read_table(path, sheet: str | int | None = None, needed=None):
     """Read a CSV, TSV or XLSX table. Returns ``(DataFrame, warnings)``.
 
     All cells are kept as text except that columns whose every non-missing cell is a number become float
     columns (not when a value has leading zeros, like ``007``, or more than 15 digits: such columns are
     identifiers and stay text); missing tokens (``MISSING_TOKENS``, Excel error cells) become missing. Blank rows are dropped (and
     counted in a warning); the index holds the spreadsheet row number. ``sheet`` selects an XLSX worksheet by
-    name or 0-based position (default: the first). The file is only read."""
+    name or 0-based position (default: the first). The file is only read.
+
+    A delimited table with more than :data:`MAX_COLUMNS` columns is refused (one line). ``needed``: the column
+    names a command uses (compared as :func:`.labels.fold` does: case and spacing aside); when given and the
+    table is wider than :data:`WIDE_TABLE` columns, only those columns are read (pandas ``usecols``) and a
+    warning says so, so that a wide export costs the memory of the columns used, not of all."""
     path = Path(path)
     if not path.exists():
         raise VBQInputError(f"{path}: file not found")
@@ -55,21 +66,37 @@ def read_table(path, sheet: str | int | None = None):
     elif ext in (".csv", ".tsv", ".tab", ".txt", ""):
         if sheet is not None:
             raise VBQInputError(f"{path}: --sheet applies to .xlsx files only")
-        text, sep = _decode_delimited(path, ext, warnings)
+        text, sep, width = _decode_delimited(path, ext, warnings)
         from .delimited import frame_from_text  # pandas' C tokenizer; None when the text needs the csv module
 
-        df = frame_from_text(path, text, sep, warnings)
+        keep = None
+        if needed is not None and width > WIDE_TABLE:
+            from .labels import fold
+
+            wanted = {fold(c) for c in needed if c is not None}
+            keep = wanted
+        df = frame_from_text(path, text, sep, warnings, keep=keep)
         if df is not None:
+            if keep is not None:
+                warnings.append(f"{path.name}: {width} columns; only the {df.shape[1]} named by the command were "
+                                "read")
             return df, warnings
         header, rows, rownums = _split_delimited(path, text, sep)
+        if keep is not None:
+            from .labels import fold
+
+            cols = [j for j, h in enumerate(header) if fold(h) in keep]
+            header = [header[j] for j in cols]
+            rows = [[r[j] for j in cols] for r in rows]
+            warnings.append(f"{path.name}: {width} columns; only the {len(cols)} named by the command were read")
         decimal_comma = sep == ";"
     else:
         raise VBQInputError(f"{path}: unsupported spreadsheet type '{ext}' (use .csv, .tsv or .xlsx)")
     return _to_frame(path, header, rows, rownums, warnings, decimal_comma), warnings
 
 
-def _decode_delimited(path: Path, ext: str, warnings: list[str]) -> tuple[str, str]:
-    """The file's text and its delimiter."""
+def _decode_delimited(path: Path, ext: str, warnings: list[str]) -> tuple[str, str, int]:
+    """The file's text, its delimiter and the number of columns of its header line."""
     raw = path.read_bytes()
     if not raw.strip():
         raise VBQInputError(f"{path}: the file is empty")
@@ -83,6 +110,18 @@ def _decode_delimited(path: Path, ext: str, warnings: list[str]) -> tuple[str, s
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
         warnings.append(f"{path.name}: not UTF-8; read as Windows-1252 text")
+    first_end = 0
+    while True:  # the first non-blank line, found without splitting a huge text into lines
+        nl = text.find("\n", first_end)
+        line = text[first_end:] if nl < 0 else text[first_end:nl]
+        if line.strip() or nl < 0:
+            break
+        first_end = nl + 1
+    widest = max(line.count(d) for d in (",", "\t", ";")) + 1
+    if widest > MAX_COLUMNS:
+        raise VBQInputError(f"{path}: the header has {widest:,} columns, more than a spreadsheet holds "
+                            f"({MAX_COLUMNS:,}); a cohort table has one column per variable (check the delimiter, "
+                            "or that the table is not transposed)")
     lines = _head_lines(text)
     first = next((ln for ln in lines if ln.strip()), "")
     if ext in (".tsv", ".tab"):
@@ -98,7 +137,7 @@ def _decode_delimited(path: Path, ext: str, warnings: list[str]) -> tuple[str, s
         hc = {d: first.count(d) for d in (",", "\t", ";")}
         if hc.get(sep, 0) == 0 and max(hc.values()) > 0:
             sep = max(hc, key=hc.get)
-    return text, sep
+    return text, sep, first.count(sep) + 1
 
 
 def _head_lines(text: str, n: int = 50) -> list[str]:

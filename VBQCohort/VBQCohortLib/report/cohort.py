@@ -748,6 +748,7 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
     """Write results.json, report.html, tables/*.csv, figures/*.png and matched.csv into ``out_dir``
     (atomically: on error nothing is written). ``frames`` is the second return value of
     ``run_analysis(..., return_frames=True)`` (needed for box plots and matched.csv). Returns the paths."""
+    from VBQScoreLib.csv_safe import safe_frame
     from VBQScoreLib.progress import report
 
     from ..publication.figures import capture_figures, save_figure, width_mm
@@ -780,7 +781,7 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
         write_tables_xlsx(excel_sheets(tables), tmp / "tables.xlsx")
         (tmp / "tables").mkdir()
         for name, df in tables.items():
-            df.to_csv(tmp / "tables" / f"{name}.csv", index=df.index.name is not None)
+            safe_frame(df).to_csv(tmp / "tables" / f"{name}.csv", index=df.index.name is not None)
         (tmp / "figures").mkdir()
         for name, png in figs.items():
             if not png:
@@ -790,7 +791,7 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
             else:
                 (tmp / "figures" / f"{name}.png").write_bytes(png)
         if frames and frames.get("matched") is not None:
-            frames["matched"].to_csv(tmp / "matched.csv", index=True)  # index = spreadsheet row number
+            safe_frame(frames["matched"]).to_csv(tmp / "matched.csv", index=True)  # index = spreadsheet row number
             written["matched"] = out_dir / "matched.csv"
 
     write_report_folder(out_dir, REPORT_FILES, ("results.json", "report.html", "report.docx", "tables.xlsx",

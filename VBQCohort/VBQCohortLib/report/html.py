@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Callable, Optional
 
-from VBQScoreLib.atomic import atomic_directory
+from VBQScoreLib.atomic import atomic_directory, clean_leftovers
 
 __all__ = ["CSS", "esc", "fmt", "fmt_p", "fmt_p_text", "table", "figure_class", "png_bytes", "img",
            "previous_listed_files", "write_report_folder"]
@@ -125,20 +125,19 @@ def previous_listed_files(out_dir: Path, list_file: str, top_level, extensions=N
 def write_report_folder(out_dir, list_file: str, top_level, fill: Callable[[Path], None], *,
                         extensions=None) -> Path:
     """Write a report folder atomically: ``fill(tmp)`` writes the files into a temporary folder that then
-    replaces ``out_dir`` (on error nothing is written); ``list_file`` in it lists the files written. A file that an
+    replaces ``out_dir`` as one unit (on error nothing is written; a kill leaves the old folder or the new one);
+    ``list_file`` in it lists the files written. A file that an
     earlier run listed (:func:`previous_listed_files` with ``top_level``/``extensions``) and this run did not write
     again (e.g. forest.png when the logistic model is now off, a reader pair since renamed) would pass for a result
     of this run: it is removed. Returns ``out_dir``."""
     out_dir = Path(out_dir)
+    clean_leftovers(out_dir)  # a swap killed half-way is rolled back before the previous run's list is read
     previous = previous_listed_files(out_dir, list_file, top_level, extensions)
-    with atomic_directory(out_dir) as tmp:
+    drop: set = set()
+    with atomic_directory(out_dir, drop=drop) as tmp:
         tmp = Path(tmp)
         fill(tmp)
         produced = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         (tmp / list_file).write_text(json.dumps(produced, indent=0) + "\n", encoding="utf-8")
-    for rel in sorted(previous - set(produced)):
-        try:
-            (out_dir / rel).unlink()
-        except OSError:
-            pass
+        drop |= previous - set(produced)
     return out_dir

@@ -12,12 +12,12 @@ The inputs, outputs, failures and ``resume`` are described in :mod:`.execution`.
 
 from .execution import SYNCHRONOUS, BatchSummary, run_batch, score_case
 from .journal import journal_path_for
-from .manifest import (DEFAULT_PATTERN, MANIFEST_COLUMNS, OPTIONAL_MANIFEST_COLUMNS, Case, discover_cases, load_cases,
-                       read_manifest)
+from .manifest import (DEFAULT_PATTERN, DEMO_PATTERN, MANIFEST_COLUMNS, OPTIONAL_MANIFEST_COLUMNS, Case,
+                       discover_cases, load_cases, read_manifest)
 from .records import (DICOM_COLUMNS, HASH_COLUMNS, LONG_COLUMNS, WIDE_HEAD, WIDE_TAIL, long_path_for,
                       record_from_result, write_tables)
 
-__all__ = ["DEFAULT_PATTERN", "DICOM_COLUMNS", "HASH_COLUMNS", "LONG_COLUMNS", "MANIFEST_COLUMNS",
+__all__ = ["DEFAULT_PATTERN", "DEMO_PATTERN", "DICOM_COLUMNS", "HASH_COLUMNS", "LONG_COLUMNS", "MANIFEST_COLUMNS",
            "OPTIONAL_MANIFEST_COLUMNS", "SYNCHRONOUS", "WIDE_HEAD", "WIDE_TAIL", "BatchSummary", "Case",
            "discover_cases", "journal_path_for", "load_cases", "long_path_for", "read_manifest",
            "record_from_result", "run_batch", "score_case", "write_tables"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 from ..errors import VBQInputError
+from ..json_text import jsonable
 
 
 def journal_path_for(out_csv) -> Path:
@@ -99,21 +99,11 @@ def check_compatible(cid: str, wide: dict, options, preset) -> None:
                 f"without --resume to start over")
 
 
-def _clean_json(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _clean_json(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean_json(x) for x in v]
-    return v
-
-
 def json_line(rec: dict) -> str:
     try:
         return json.dumps(rec, allow_nan=False, default=_json_default) + "\n"
     except ValueError:  # a NaN/inf slipped through: store it as null (an empty cell)
-        return json.dumps(_clean_json(rec), allow_nan=False, default=_json_default) + "\n"
+        return json.dumps(jsonable(rec), allow_nan=False, default=_json_default) + "\n"
 
 
 def _json_default(o):

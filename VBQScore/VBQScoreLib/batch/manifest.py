@@ -14,6 +14,7 @@ import csv
 import io
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -21,6 +22,9 @@ from typing import Optional
 from ..errors import VBQInputError
 
 DEFAULT_PATTERN = ("{case_id}/image.nii.gz", "{case_id}/segmentation.seg.nrrd")
+#: the layout ``vbq demo`` writes (``mri/<id>/t1.nii.gz`` + labelmap + label names): tried when no pattern is
+#: given and :data:`DEFAULT_PATTERN` finds nothing, so that ``vbq batch vbq-demo/mri`` works as it is
+DEMO_PATTERN = ("{case_id}/t1.nii.gz", "{case_id}/t1_labels.nii.gz", "{case_id}/t1_labels.txt")
 MANIFEST_COLUMNS = ("case_id", "image", "segmentation")
 OPTIONAL_MANIFEST_COLUMNS = ("labels",)
 
@@ -97,7 +101,7 @@ def read_manifest(path, need_segmentation: bool = True, skipped: Optional[list] 
             f"{path}: manifest is missing column(s) {', '.join(missing)} "
             f"(header is: {', '.join(h for h in header if h) or 'empty'}; need case_id,image,segmentation"
             f"[,labels])")
-    dup_cols = sorted({h for h in header if h and header.count(h) > 1})
+    dup_cols = sorted(h for h, n in Counter(header).items() if h and n > 1)  # linear: many columns are fine
     if dup_cols:
         raise VBQInputError(f"{path}: manifest has duplicate column(s) {', '.join(dup_cols)}")
     idx = {c: header.index(c) for c in MANIFEST_COLUMNS + OPTIONAL_MANIFEST_COLUMNS + ("status",) if c in header}
@@ -203,12 +207,36 @@ def _fill(folder: Path, pattern: str, case_id: str) -> str:
 def discover_cases(folder, pattern=DEFAULT_PATTERN) -> list[Case]:
     """Find cases in ``folder`` by naming patterns (see the module docstring); ordered by case id.
 
-    ``pattern`` is ``(image_pattern, segmentation_pattern[, labels_pattern])`` or the same joined with commas.
+    ``pattern`` is ``(image_pattern, segmentation_pattern[, labels_pattern])`` or the same joined with commas;
+    None: :data:`DEFAULT_PATTERN`, else the demo's layout (:data:`DEMO_PATTERN`) when the default finds nothing.
     Every file matching the image pattern is a case; a missing segmentation makes that case fail alone.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise VBQInputError(f"{folder}: not a folder")
+    if pattern is None:
+        for candidate in (DEFAULT_PATTERN, DEMO_PATTERN):
+            try:
+                return _discover(folder, candidate)
+            except _NoMatch:
+                pass
+        raise VBQInputError(
+            f"{folder}: no file matches the image pattern '{DEFAULT_PATTERN[0]}' (nor the demo's "
+            f"'{DEMO_PATTERN[0]}'); say how your files are named with --pattern IMAGE,SEGMENTATION[,LABELS], "
+            f"e.g. --pattern '{{case_id}}/t1.nii.gz,{{case_id}}/t1.seg.nrrd'")
+    try:
+        return _discover(folder, pattern)
+    except _NoMatch as exc:
+        raise VBQInputError(f"{folder}: no file matches the image pattern '{exc.args[0]}'; check --pattern "
+                            "IMAGE,SEGMENTATION[,LABELS] (e.g. '{case_id}/t1.nii.gz,{case_id}/t1.seg.nrrd')"
+                            ) from None
+
+
+class _NoMatch(Exception):
+    pass
+
+
+def _discover(folder: Path, pattern) -> list[Case]:
     parts = _split_pattern(pattern)
     rx = _pattern_regex(parts[0])
     depth = len(Path(parts[0]).parts)
@@ -233,7 +261,7 @@ def discover_cases(folder, pattern=DEFAULT_PATTERN) -> list[Case]:
                         f"({found[cid]} and {rel}); make the pattern more specific")
                 found[cid] = rel
     if not found:
-        raise VBQInputError(f"{folder}: no file matches the image pattern '{parts[0]}'")
+        raise _NoMatch(parts[0])
     cases = []
     for cid in sorted(found):
         img = str(root / found[cid])
@@ -248,7 +276,7 @@ def load_cases(source, pattern=None, skipped: Optional[list] = None) -> list[Cas
     :func:`read_manifest`."""
     source = Path(source)
     if source.is_dir():
-        return discover_cases(source, pattern if pattern is not None else DEFAULT_PATTERN)
+        return discover_cases(source, pattern)
     if pattern is not None:
         raise VBQInputError(f"{source}: a naming pattern applies to a folder, not to a manifest file")
     return read_manifest(source, skipped=skipped)

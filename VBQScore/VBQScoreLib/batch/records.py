@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..atomic import atomic_write
+from ..csv_safe import safe_cell
 from ..measuring.levels import level_sort_key
 from ..measuring.result import ROI_FIELDS, clean_value
 
@@ -124,7 +125,7 @@ def _fmt(v) -> str:
         return "true" if v else "false"
     if isinstance(v, float):
         return repr(v) if math.isfinite(v) else ""
-    return str(v)
+    return safe_cell(str(v))
 
 
 def long_path_for(out_csv) -> Path:

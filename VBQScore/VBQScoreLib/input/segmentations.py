@@ -279,6 +279,47 @@ def looks_like_seg_nrrd(p: Path) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- readers
+_SLICERIO_SEGMENTATION = "VBQScoreLib.input._slicerio_segmentation"
+
+
+def slicerio_segmentation():
+    """slicerio's ``segmentation`` module (``read_segmentation``, ``segment_mask``), without running the package's
+    ``__init__``, which imports every submodule (volumes, markups, test-data downloads) and ``importlib.metadata``
+    for its version: a fifth of a whole ``vbq score`` of a .seg.nrrd. The module is slicerio's own file, loaded
+    under a private name (:data:`_SLICERIO_SEGMENTATION`; slicerio's namespace is not touched, a later ``import
+    slicerio`` loads the package as usual); once slicerio is imported, this is simply ``slicerio.segmentation``.
+    The module imports nothing at its top (pynrrd and numpy inside its functions), which is what makes this
+    possible; if a future slicerio does not fit, the package is imported as usual."""
+    import sys
+
+    mod = sys.modules.get("slicerio.segmentation") or sys.modules.get(_SLICERIO_SEGMENTATION)
+    if mod is not None:
+        return mod
+    if "slicerio" not in sys.modules:
+        from importlib.machinery import PathFinder, SourceFileLoader
+
+        spec = PathFinder.find_spec("slicerio")  # finds the package folder without importing it
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        sub_spec = PathFinder.find_spec("slicerio.segmentation", locations) if locations else None
+        if sub_spec is not None and str(sub_spec.origin).endswith(".py"):
+            import types
+
+            loader = SourceFileLoader(_SLICERIO_SEGMENTATION, sub_spec.origin)  # uses its cached bytecode
+            mod = types.ModuleType(_SLICERIO_SEGMENTATION)
+            mod.__file__, mod.__loader__, mod.__package__ = sub_spec.origin, loader, "slicerio"
+            sys.modules[_SLICERIO_SEGMENTATION] = mod
+            try:
+                loader.exec_module(mod)
+                if callable(getattr(mod, "read_segmentation", None)) and callable(getattr(mod, "segment_mask", None)):
+                    return mod
+            except Exception:  # pragma: no cover - a slicerio this loader does not fit: import it as usual
+                pass
+            sys.modules.pop(_SLICERIO_SEGMENTATION, None)
+    import slicerio.segmentation
+
+    return slicerio.segmentation
+
+
 def _voxels_via_sitk(path, ijk_to_lps=None):
     """The voxel array of a .seg.nrrd in slicerio's layout ((i, j, k), or (layer, i, j, k) for a 4-D file), read
     by SimpleITK's C++ NRRD reader (several times faster than pure-Python decoding); ``None`` when SimpleITK
@@ -289,9 +330,7 @@ def _voxels_via_sitk(path, ijk_to_lps=None):
 
     try:
         if ijk_to_lps is None:
-            import slicerio
-
-            ijk_to_lps = slicerio.read_segmentation(str(path), skip_voxels=True)["ijkToLPS"]
+            ijk_to_lps = slicerio_segmentation().read_segmentation(str(path), skip_voxels=True)["ijkToLPS"]
         img = sitk.ReadImage(str(path))
     except Exception:
         return None
@@ -319,8 +358,8 @@ def read_seg_nrrd(path) -> list[Segment]:
     selects each segment's voxels by (layer, label value), within the segment's bounding box.
     """
     import numpy as np
-    import slicerio
 
+    slicerio = slicerio_segmentation()  # read_segmentation, segment_mask
     try:
         seg = slicerio.read_segmentation(str(path), skip_voxels=True)
         voxels = _voxels_via_sitk(path, seg["ijkToLPS"])

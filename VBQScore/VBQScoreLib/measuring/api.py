@@ -16,8 +16,49 @@ from ..progress import ProgressCallback, report
 __all__ = ["score_files", "score_arrays"]
 
 #: the message when no voxel of a segmentation lies in the MRI (another scan, another space)
-NO_OVERLAP = ("segmentation does not overlap the image (all segment voxels lie outside it); check that both "
-              "come from the same scan and space")
+NO_OVERLAP = ("the whole segmentation does not overlap the image (all segment voxels lie outside it); check that "
+              "both come from the same scan and space")
+
+
+def _ras_box(img, nonzero: bool = False):
+    """Physical bounding box of ``img`` (its voxels' outer faces; with ``nonzero``, of its non-zero voxels only)
+    in RAS mm as Slicer shows it: ``((min R, min A, min S), (max R, max A, max S))``, or None when empty."""
+    import itertools
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    size = img.GetSize()
+    lo, hi = np.zeros(3), np.array(size, float) - 1
+    if nonzero:
+        nz = np.nonzero(sitk.GetArrayViewFromImage(img))
+        if not len(nz[0]):
+            return None
+        lo = np.array([nz[2].min(), nz[1].min(), nz[0].min()], float)
+        hi = np.array([nz[2].max(), nz[1].max(), nz[0].max()], float)
+    corners = [img.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner])
+               for corner in itertools.product(*[(lo[i] - 0.5, hi[i] + 0.5) for i in range(3)])]
+    pts = np.array(corners) * np.array([-1.0, -1.0, 1.0])  # LPS -> RAS
+    return pts.min(axis=0), pts.max(axis=0)
+
+
+def _box_text(box) -> str:
+    lo, hi = box
+    return f"R {lo[0]:.1f} to {hi[0]:.1f}, A {lo[1]:.1f} to {hi[1]:.1f}, S {lo[2]:.1f} to {hi[2]:.1f}"
+
+
+def no_overlap_message(image, segments) -> str:
+    """:data:`NO_OVERLAP` with where each lies: the physical bounding boxes (RAS, mm) of the image and of the
+    voxels of all ``segments`` (the same message for ``vbq score``, the web app and Slicer)."""
+    import numpy as np
+
+    boxes = [b for b in (_ras_box(s.mask, nonzero=True) for s in segments) if b is not None]
+    where = f"image: {_box_text(_ras_box(image))}"
+    if boxes:
+        seg_box = (np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0))
+        where += f"; segmentation: {_box_text(seg_box)}"
+    return ("the whole segmentation does not overlap the image (all segment voxels lie outside it; "
+            f"{where}, RAS mm); check that both come from the same scan and space")
 
 
 def _fmt(x) -> str:
@@ -119,6 +160,13 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
     if csf_parsed.location and ref not in ("", "any") and csf_parsed.location.lower() != ref:
         flags.append(F.flag("CSF_LOCATION", "CSF", f"CSF segment '{csf_seg.name}' is at {csf_parsed.location}, "
                             f"but preset {preset.name} references CSF at {preset.csf_reference}"))
+    found = sorted(by_level, key=level_sort_key) + [s.name for s, _ in csf_segments]
+    if options.levels is not None:  # --levels C3-C6: the other levels were not asked for (not measured, no flags)
+        by_level = {lvl: segs for lvl, segs in by_level.items() if lvl in preset.levels}
+    if preset.levels and not any(lvl in by_level for lvl in preset.levels):
+        raise VBQInputError(f"none of the levels of preset {preset.name} ({', '.join(preset.levels)}) has a "
+                            f"segment; segments found: {', '.join(found) if found else 'none'}; choose another "
+                            "preset or name the levels (--levels)")
     level_segs = {}
     for lvl in sorted(by_level, key=level_sort_key):
         segs = by_level[lvl]
@@ -147,13 +195,19 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
         n_eroded = int(np.count_nonzero(mask))
         mask = restrict_mid_slices(mask, sag, options.mid_sagittal_slices)
         values = roi_values(image_array, roi.start, mask)
-        measured[name] = dict(seg=seg, roi=roi, n_mapped=n_mapped, n_eroded=n_eroded,
+        n_nonfinite = 0
+        if values.dtype.kind == "f":
+            finite = np.isfinite(values)
+            n_nonfinite = int(values.size - np.count_nonzero(finite))
+            if n_nonfinite:  # NaN/inf voxels: excluded from the statistics, flagged below
+                values = values[finite]
+        measured[name] = dict(seg=seg, roi=roi, n_mapped=n_mapped, n_eroded=n_eroded, n_nonfinite=n_nonfinite,
                               stats=roi_stats(values, voxel_volume),
                               border=touches_border(roi.start, mask, size))
     report(progress, len(todo), len(todo), "done")
     non_empty = [m for m in measured.values() if m["roi"].n_segment > 0]
     if non_empty and all(m["n_mapped"] == 0 and m["roi"].n_outside == m["roi"].n_segment for m in non_empty):
-        raise VBQInputError(NO_OVERLAP)
+        raise VBQInputError(no_overlap_message(image, segments))  # all segments, as mrml.read_segmentation_node
 
     def why_empty(m) -> str:
         if m["roi"].n_segment == 0:
@@ -162,10 +216,15 @@ def _score(image, segments, options, preset, prov: dict, progress: ProgressCallb
             return "lies outside the image"
         if m["n_eroded"] == 0:
             return f"has no voxels left after erosion by {float(options.erode_mm):g} mm"
+        if m["n_nonfinite"]:
+            return f"has only voxels whose image value is NaN or infinite ({m['n_nonfinite']})"
         return "has no voxels left"  # pragma: no cover (mid-slice restriction keeps >= 1 slice)
 
     def roi_flags(level, m):
         st, roi = m["stats"], m["roi"]
+        if m["n_nonfinite"]:
+            flags.append(F.flag("NONFINITE_VOXELS", level, f"ROI '{m['seg'].name}' has {m['n_nonfinite']} voxel(s) "
+                                "whose image value is NaN or infinite; they were excluded from its statistics"))
         if roi.n_outside and roi.n_outside < roi.n_segment and m["n_mapped"] > 0:
             flags.append(F.flag("ROI_PARTLY_OUTSIDE", level, f"{roi.n_outside} of {roi.n_segment} voxels "
                                 f"({100 * roi.fraction_outside:.1f}%) of segment '{m['seg'].name}' lie outside "

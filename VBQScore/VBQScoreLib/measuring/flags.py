@@ -19,6 +19,9 @@ NOT_T1              DICOM TR/TE look T2-weighted (TR >= 1500 ms or TE >= 50 ms) 
 UNKNOWN_SEGMENT     a segment's name is neither a spine level nor CSF (ignored)
 DUPLICATE_LEVEL     several segments name the same level (the first is used)
 CSF_LOCATION        the CSF ROI is labelled at another place than the preset's CSF reference
+NONFINITE_VOXELS    image voxels in the ROI are NaN or infinite: they are excluded from the ROI's statistics (every
+                    format alike: NIfTI, NRRD, MHA, DICOM; see ``input.images`` for NIfTI, whose reader stores them
+                    as 0); the message names the ROI and the count
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from .result import Flag
 
 CODES = ("MISSING_LEVEL", "EMPTY_ROI", "TINY_ROI", "ROI_AT_BORDER", "ROI_PARTLY_OUTSIDE", "CSF_NOT_DARKER",
          "VBQ_OUT_OF_RANGE", "HETEROGENEOUS_ROI", "FAT_SATURATION", "CONTRAST_ENHANCED", "NOT_T1",
-         "UNKNOWN_SEGMENT", "DUPLICATE_LEVEL", "CSF_LOCATION")
+         "UNKNOWN_SEGMENT", "DUPLICATE_LEVEL", "CSF_LOCATION", "NONFINITE_VOXELS")
 
 
 def flag(code: str, level: Optional[str], message: str) -> Flag:

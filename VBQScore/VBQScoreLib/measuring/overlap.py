@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import VBQInputError
+from ..json_text import finite_or_none
 from ..progress import ProgressCallback, report
 
 METRICS = ("dice", "jaccard", "hd95_mm", "hd_max_mm", "volume_a_mm3", "volume_b_mm3", "volume_diff_mm3",
@@ -35,11 +36,7 @@ METRICS = ("dice", "jaccard", "hd95_mm", "hd_max_mm", "volume_a_mm3", "volume_b_
            "n_voxels_b")
 
 
-def _f(v) -> Optional[float]:
-    if v is None:
-        return None
-    v = float(v)
-    return v if np.isfinite(v) else None
+_f = finite_or_none  # the one rule of VBQScoreLib.json_text: NaN, ±inf -> None
 
 
 def segments_by_level(segments) -> dict:

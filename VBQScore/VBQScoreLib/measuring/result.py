@@ -18,9 +18,10 @@ Numbers are plain Python floats/ints (JSON-safe); a value that cannot be compute
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
+
+from ..json_text import jsonable
 
 ROI_FIELDS = ("n_voxels", "volume_mm3", "mean", "median", "sd", "p5", "p95", "min", "max", "cv")
 #: columns of :meth:`VBQResult.level_rows` / :meth:`VBQResult.to_csv` (``vbq score --csv``)
@@ -29,15 +30,9 @@ LEVEL_CSV_COLUMNS = ("level", "segment") + ROI_FIELDS + (
 
 
 def clean_value(x):
-    """A value as JSON can hold it: NaN and ±inf become None, numpy scalars Python numbers."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if hasattr(x, "item") and not isinstance(x, (list, dict, str)):
-        try:
-            return clean_value(x.item())
-        except Exception:  # pragma: no cover
-            return x
-    return x
+    """A value as JSON can hold it: NaN and ±inf become None, numpy scalars Python numbers (the one rule,
+    :func:`VBQScoreLib.json_text.jsonable`)."""
+    return jsonable(x)
 
 
 @dataclass
@@ -140,8 +135,11 @@ class VBQResult:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(LEVEL_CSV_COLUMNS), lineterminator="\n")
         w.writeheader()
+        from ..csv_safe import safe_cell
+
         for r in self.level_rows():
-            w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+            w.writerow({k: ("" if v is None else repr(v) if isinstance(v, float) else safe_cell(v))
+                        for k, v in r.items()})
         return buf.getvalue()
 
     @classmethod

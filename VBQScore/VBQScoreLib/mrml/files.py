@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -15,11 +14,12 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
+from ..atomic import clean_leftovers, temporary_name
 from ..errors import VBQInputError
 from ..input.images import file_stem
 from ..input.resample import ImageGrid, map_segment
 from ..input.segmentations import looks_like_seg_nrrd, read_segmentation
-from ..measuring.api import NO_OVERLAP
+from ..measuring.api import no_overlap_message
 from ..measuring.levels import parse_segment_name
 from .conversion import ijk_to_ras_vtk, volume_to_sitk
 from .segments import create_level_segments
@@ -42,7 +42,7 @@ def read_segmentation_node(path, volumeNode, labels=None, name: Optional[str] = 
 
     The file is read first by :func:`VBQScoreLib.segments.read_segmentation`, so a file that ``vbq score``
     rejects is refused with the same one-line message, and refused when none of its voxels lies in the volume
-    (the message of ``vbq score``, :data:`VBQScoreLib.api.NO_OVERLAP`).
+    (the message of ``vbq score``, :func:`VBQScoreLib.measuring.api.no_overlap_message`).
     A Slicer ``.seg.nrrd`` is then loaded by Slicer's own storage node (names, colours,
     terminology, layers and geometry kept); a labelmap (with ``labels``) becomes one segment per label on the
     labelmap's grid, level and CSF segments with the IDs, colours and terminology of
@@ -53,7 +53,7 @@ def read_segmentation_node(path, volumeNode, labels=None, name: Optional[str] = 
     grid = ImageGrid(image)
     mapped = [map_segment(seg, image, grid) for seg in segments]
     if any(m.n_segment for m in mapped) and not any(m.n_voxels for m in mapped):
-        raise VBQInputError(f"{path}: {NO_OVERLAP}")
+        raise VBQInputError(f"{path}: {no_overlap_message(image, segments)}")
     scene = volumeNode.GetScene()
     node = slicer.vtkMRMLSegmentationNode()
     node.SetName(name or file_stem(path))
@@ -100,9 +100,11 @@ def write_seg_nrrd(segmentationNode, path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise VBQInputError(f"{path}: output folder {folder} does not exist")
+    clean_leftovers(path)  # what a killed save left (our own temporary names only)
+    tmp = str(temporary_name(path, ".tmp.seg.nrrd"))  # created by the storage node: the umask's mode
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:-len('.seg.nrrd')]}.", suffix=".tmp.seg.nrrd", dir=folder)
-        os.close(fd)
+        with open(tmp, "xb"):
+            pass
     except OSError as exc:
         raise VBQInputError(f"{path}: cannot write in {folder} ({exc.strerror or exc})") from None
     scene = segmentationNode.GetScene()
