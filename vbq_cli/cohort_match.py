@@ -178,7 +178,7 @@ def _run(args) -> int:
 def _table1_csv(df, res, args) -> str:
     """Table 1 of the covariates before and after matching (side by side) as CSV text, formula-like text
     neutralised."""
-    from VBQCohortLib.publication.excel import safe_frame
+    from VBQScoreLib.csv_safe import safe_frame
     from VBQCohortLib.publication.table1 import frame, table1
     from VBQCohortLib.publication.variables import Variables, read_dictionary
 

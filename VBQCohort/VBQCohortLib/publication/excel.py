@@ -2,8 +2,8 @@
 
 Text cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
 return, unless they read as a number such as ``-0.21``) get a single quote character in front (OWASP's advice
-against CSV/XLSX formula injection). Sheet names are cut to Excel's 31
-characters and made unique.
+against CSV/XLSX formula injection; :mod:`VBQScoreLib.csv_safe`, the rule of every CSV writer too). Sheet
+names are cut to Excel's 31 characters and made unique.
 """
 
 from __future__ import annotations
@@ -12,35 +12,11 @@ import re
 from pathlib import Path
 from typing import Mapping
 
+from VBQScoreLib.csv_safe import safe_cell, safe_frame  # the package's one rule for formula-like text
+
 __all__ = ["safe_cell", "safe_frame", "write_tables_xlsx", "sheet_name"]
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?%?$")
 _BAD_SHEET = re.compile(r"[\[\]\*\?/\\:]")
-
-
-def safe_cell(v):
-    """``v`` unless it is text that a spreadsheet would evaluate; then ``'`` + ``v``."""
-    if isinstance(v, str) and v.startswith(_FORMULA_START) and not _NUMBER.match(v.strip()):
-        return "'" + v
-    return v
-
-
-def safe_frame(df):
-    """A copy of ``df`` with every text cell (and the column and index names) passed through :func:`safe_cell`."""
-    import pandas as pd
-
-    def texty(dtype) -> bool:
-        return pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
-
-    out = df.copy()
-    for c in out.columns:
-        if texty(out[c].dtype):
-            out[c] = out[c].map(safe_cell).astype(object)
-    out.columns = [safe_cell(str(c)) if not isinstance(c, (int, float)) else c for c in out.columns]
-    if texty(out.index.dtype):
-        out.index = out.index.map(safe_cell)
-    return out
 
 
 def sheet_name(name: str, used: set) -> str:
