@@ -115,7 +115,7 @@ def _level_smds(codes: np.ndarray, t: np.ndarray, w: np.ndarray | None, k: int) 
     weighted proportions by group, the treated SD sqrt(p(1-p)) over all treated rows (the unmatched sample),
     MatchIt's pooled SD for binary variables when that is 0, unstandardised below sqrt(eps). Equal to
     ``balance_table`` (tested); one pass over the rows instead of one per level."""
-    from ..matching.balance import _SQRT_EPS
+    sqrt_eps = float(np.sqrt(np.finfo(float).eps))  # MatchIt: sqrt(.Machine$double.eps)
 
     i1, i0 = t == 1, t == 0
     n1, n0 = int(i1.sum()), int(i0.sum())
@@ -137,7 +137,7 @@ def _level_smds(codes: np.ndarray, t: np.ndarray, w: np.ndarray | None, k: int) 
     n = n1 + n0
     for j in range(k):
         mdiff = np.float64(m1[j]) - np.float64(m0[j])
-        if abs(mdiff) <= _SQRT_EPS:
+        if abs(mdiff) <= sqrt_eps:
             out.append(_f(mdiff))
             continue
         if few:
@@ -145,7 +145,7 @@ def _level_smds(codes: np.ndarray, t: np.ndarray, w: np.ndarray | None, k: int) 
             continue
         p = s1[j] / n1
         std = float(np.sqrt(np.float64(p * (1 - p))))
-        if not np.isfinite(std) or std < _SQRT_EPS:
+        if not np.isfinite(std) or std < sqrt_eps:
             std = float(np.sqrt((s1[j] * (1 - s1[j] / n1) + s0[j] * (1 - s0[j] / n0)) / n))
         out.append(_f(np.float64(mdiff) / np.float64(std)))
     return out
