@@ -102,6 +102,7 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.guessButton.connect("clicked(bool)", self.onGuess)
         self.ui.runButton.connect("clicked(bool)", self.onRun)
         self.ui.openReportButton.connect("clicked(bool)", self.onOpenReport)
+        self.ui.exportWordButton.connect("clicked(bool)", self.onExportWord)
         self.ui.agreementButton.connect("clicked(bool)", self.onAgreement)
         self.ui.diagnosticButton.connect("clicked(bool)", self.onDiagnostic)
         # a ctkPathLineEdit binds only to pathlib types; the folder is kept as text in the parameter node
@@ -162,6 +163,7 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.runButton.toolTip = "Run the analysis" if ready else \
             "Select a table (or Load a spreadsheet), map id, group and level columns, and choose an output folder"
         self.ui.openReportButton.enabled = self._lastReport is not None
+        self.ui.exportWordButton.enabled = self._lastReport is not None
 
     def onLoad(self) -> None:
         with slicer.util.tryWithErrorDisplay("Failed to load the spreadsheet.", waitCursor=True):
@@ -222,6 +224,18 @@ class VBQCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onOpenReport(self) -> None:
         if self._lastReport:
             qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(self._lastReport)))
+
+    def onExportWord(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Export to Word failed.", waitCursor=True):
+            from VBQCohortModuleLib.helpers import export_word
+
+            if not self._lastReport:
+                raise ValueError("run the analysis first")
+            target = qt.QFileDialog.getSaveFileName(self.parent, "Export Word", "report.docx",
+                                                    "Word document (*.docx)")
+            if target:
+                saved = export_word(self._lastReport, target)
+                slicer.util.infoDisplay(f"Saved {saved}")
 
     def onAgreement(self) -> None:
         with slicer.util.tryWithErrorDisplay("Agreement analysis failed.", waitCursor=True):

@@ -65,7 +65,8 @@ def register(csub) -> None:
         description="Propensity-score matching, per-level comparison (Shapiro-Wilk, rank-sum, signed-rank on "
         "pairs, Holm), across-level tests (Kruskal-Wallis, Friedman, Dunn), sex-stratified sub-study and "
         "logistic regression, as described by an analysis plan (default: the built-in lu2024). Flags override "
-        "the plan. Writes OUT/results.json, OUT/report.html, OUT/tables/*.csv, OUT/figures/*.png, OUT/matched.csv.",
+        "the plan. Writes OUT/results.json, OUT/report.html, OUT/report.docx, OUT/tables.xlsx, OUT/tables/*.csv "
+        "(Table 1: tables/table1_before.csv, table1_after.csv), OUT/figures/*.{pdf,svg,png,tiff}, OUT/matched.csv.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  vbq cohort analyze clinical.csv --id patient_id --group diagnosis --treated OPLL "
         "--control CSM \\\n      --levels C2-C7 --covariates age,sex,bmi,smoking --vbq-results vbq.csv --out study/",
@@ -93,6 +94,14 @@ def register(csub) -> None:
                    help="VBQ results to join by patient id: the CSV of 'vbq batch', or a long table "
                    "(case_id, level, vbq)")
     add_matching_options(p)
+    g = p.add_argument_group("publication output (Table 1, report.docx, tables.xlsx, figures)")
+    g.add_argument("--dictionary", default=None, metavar="FILE",
+                   help="data dictionary (CSV/XLSX with variable,label,unit,levels such as 1=Male;0=Female, or "
+                   "REDCap's data-dictionary export): labels for tables and figures")
+    g.add_argument("--dpi", type=int, default=300, metavar="N",
+                   help="resolution of the PNG and TIFF figures (default 300; PDF and SVG are vector)")
+    g.add_argument("--figure-width", default=None, metavar="single|double|MM",
+                   help="figure width: single column (85 mm), double column (174 mm) or a width in mm")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; files replaced)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     p.set_defaults(func=run, command="cohort analyze")  # main.py prints "vbq <command>: error: ..."
@@ -109,7 +118,7 @@ def overrides_from_args(args) -> dict:
         "no_matching": args.no_matching or None, "method": args.method, "distance": args.distance,
         "ratio": args.ratio, "caliper": args.caliper, "no_caliper": args.no_caliper or None,
         "std_caliper": args.std_caliper, "replace": args.replace, "exact": args.exact, "order": args.order,
-        "seed": args.seed, "compat": args.compat,
+        "seed": args.seed, "compat": args.compat, "dictionary": getattr(args, "dictionary", None),
     }
 
 
@@ -172,6 +181,14 @@ def run(args) -> int:
                             f"use --no-caliper for none")
     from VBQScoreLib.atomic import check_output_directory
 
+    if not 72 <= args.dpi <= 2400:
+        raise VBQInputError(f"--dpi {args.dpi}: must be between 72 and 2400")
+    if args.figure_width is not None:
+        from VBQCohortLib.publication.figures import width_mm
+
+        width_mm(args.figure_width)  # one line naming the flag when wrong
+    if args.dictionary is not None and not Path(args.dictionary).is_file():
+        raise VBQInputError(f"--dictionary {args.dictionary}: file not found")
     out = Path(args.out)
     check_output_directory(out)
     _check_inputs_not_replaced(out, [("DATA", args.data), ("--vbq-results", args.vbq_results),
@@ -207,7 +224,8 @@ def run(args) -> int:
             diag = run_plan_section(args, plan, command)
             results["diagnostic"] = {"folder": "diagnostic", "markers": diag[0]["markers"],
                                      "conditions": diag[0]["condition_labels"]}
-        written = write_report(results, out, frames, progress=report_progress)
+        written = write_report(results, out, frames, progress=report_progress, dpi=args.dpi,
+                               figure_width=args.figure_width)
         if diag is not None:
             from VBQCohortLib.diagnostic.report import write_diagnostic_report
 

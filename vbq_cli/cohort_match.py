@@ -69,6 +69,11 @@ def register(csub) -> None:
                    help="write the matched rows with distance, weights, subclass")
     p.add_argument("--json", default=None, metavar="OUT", help="write ps, pairs, n_matched, balance as JSON")
     p.add_argument("--love-plot", default=None, metavar="PNG", help="write a love plot (png/svg/pdf)")
+    p.add_argument("--table1", default=None, metavar="FILE.csv",
+                   help="write Table 1 (baseline characteristics before and after matching, with p-values and "
+                        "SMDs; the covariates)")
+    p.add_argument("--dictionary", default=None, metavar="FILE",
+                   help="data dictionary for Table 1's labels (CSV/XLSX variable,label,unit,levels, or REDCap's)")
     p.set_defaults(func=run, command="cohort match")  # main.py prints "vbq <command>: error: ..."
     from .oneline import one_line_errors
 
@@ -157,6 +162,8 @@ def _run(args) -> int:
                 safe_frame(obj).to_csv(f, index=False)
         else:
             write_text_atomic(path, obj + "\n")
+    if args.table1:
+        write_text_atomic(args.table1, _table1_csv(df, res, args))
     if args.love_plot:
         from VBQCohortLib.matching.balance import love_plot
 
@@ -168,6 +175,24 @@ def _run(args) -> int:
     return 0
 
 
+def _table1_csv(df, res, args) -> str:
+    """Table 1 of the covariates before and after matching (side by side) as CSV text, formula-like text
+    neutralised."""
+    from VBQScoreLib.csv_safe import safe_frame
+    from VBQCohortLib.publication.table1 import frame, table1
+    from VBQCohortLib.publication.variables import Variables, read_dictionary
+
+    v = read_dictionary(args.dictionary) if args.dictionary else Variables()
+    data = res.data
+    t = res.treat.to_numpy()
+    cat = args.categorical or []
+    before = table1(data, t, args.covariates, categorical=cat, labels=v)
+    after = table1(data, t, args.covariates, categorical=cat, labels=v, weights=res.weights.to_numpy(),
+                   weighted=bool(args.replace) or args.ratio > 1)
+    names = (f"Treated ({args.group} = {args.treated})", "Control")
+    return safe_frame(frame(before, after, names=names)).to_csv(index=False)
+
+
 def _check_outputs(args) -> None:
     """--out/--json/--love-plot: not an input, not a folder, folder exists, not the same file twice."""
     from pathlib import Path
@@ -176,7 +201,8 @@ def _check_outputs(args) -> None:
 
     from .outputs import check_output_files
 
-    check_output_files([("--out", args.out), ("--json", args.json), ("--love-plot", args.love_plot)],
+    check_output_files([("--out", args.out), ("--json", args.json), ("--love-plot", args.love_plot),
+                        ("--table1", args.table1)],
                        [(args.data, "the input spreadsheet")])
     if args.love_plot and Path(args.love_plot).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise VBQInputError(f"--love-plot {args.love_plot}: give a .png, .svg or .pdf file name")

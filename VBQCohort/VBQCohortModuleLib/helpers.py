@@ -160,3 +160,24 @@ def frame_to_columns(df) -> list[tuple[str, str, list]]:
         else:
             cols.append((str(name), "string", ["" if _missing(v) else str(v) for v in s]))
     return cols
+
+
+def export_word(report_html, target) -> "Path":  # noqa: F821
+    """Copy the ``report.docx`` written next to ``report_html`` to ``target`` (``.docx`` added when missing),
+    atomically; the report folder is not changed. Raises ``ValueError`` naming what is missing."""
+    import shutil
+    from pathlib import Path
+
+    from VBQScoreLib.atomic import atomic_write
+
+    src = Path(report_html).with_name("report.docx")
+    if not src.is_file():
+        raise ValueError(f"{src}: no Word report next to the HTML report (run the analysis again)")
+    dst = Path(target)
+    if dst.suffix.lower() != ".docx":
+        dst = dst.with_name(dst.name + ".docx")
+    if dst.resolve() == src.resolve():
+        return dst
+    with open(src, "rb") as f, atomic_write(dst, "wb") as out:
+        shutil.copyfileobj(f, out)
+    return dst

@@ -314,6 +314,14 @@ def cohort_report_figures(agreement: dict, frames: Optional[dict]) -> dict:
     return {f"bland_altman_{slug(name)}": png for name, (png, _svg) in ba_figures(agreement, frames).items()}
 
 
+def _bias_text(bias) -> str:
+    """``{'R1': 0.0, 'R2': 0.1}`` as a reader reads it: "R1 0.00, R2 +0.10" (no Python repr)."""
+    if isinstance(bias, dict):
+        return ", ".join(f"{k} {v:+.2f}" if isinstance(v, (int, float)) and v else f"{k} 0.00"
+                         for k, v in bias.items())
+    return "" if bias is None else str(bias)
+
+
 def cohort_report_section(results: dict, figs: dict) -> str:
     """The agreement section of a cohort report (the demo's reliability substudy, with its planted values)."""
     agreement = results["agreement"]
@@ -323,7 +331,7 @@ def cohort_report_section(results: dict, figs: dict) -> str:
     intro = ""
     if planted:
         intro = (f"<p class='box warn'>Synthetic reliability substudy: readers R1 and R2 read the phantom MRIs "
-                 f"with planned biases {esc(planted.get('reader_bias'))} and reading noise SD "
+                 f"with planned biases {esc(_bias_text(planted.get('reader_bias')))} and reading noise SD "
                  f"{esc(planted.get('noise_sd'))}; R1 re-read {len(planted.get('reread_cases') or [])} of them; R2's "
                  f"segmentations of {len(planted.get('overlap_cases') or [])} phantoms are shifted by "
                  f"{esc(planted.get('overlap_shift_mm'))} mm. The full agreement report is in "

@@ -101,6 +101,7 @@ class Plan:
     source: str = "<dict>"
     overrides: dict = field(default_factory=dict)
     diagnostic: dict | None = None  # the diagnostic-accuracy section (VBQCohortLib.diagnostic.plan)
+    labels: dict = field(default_factory=dict)  # readable names: {column: label | {label, unit, levels}}
 
     @property
     def diagnostic_only(self) -> bool:
@@ -137,6 +138,7 @@ class Plan:
             "sex_stratified": copy.deepcopy(self.sex_stratified), "logistic": copy.deepcopy(self.logistic),
             "source": self.source, "overrides": copy.deepcopy(self.overrides),
             **({"diagnostic": copy.deepcopy(self.diagnostic)} if self.diagnostic is not None else {}),
+            **({"labels": copy.deepcopy(self.labels)} if self.labels else {}),
         }
 
     def with_overrides(self, **kw) -> "Plan":
@@ -230,6 +232,12 @@ def _from_dict(raw: dict, source: str) -> Plan:
     raw = dict(raw)
     raw.pop("source", None)
     overrides = raw.pop("overrides", None) or {}
+    labels = raw.pop("labels", None) or {}
+    if not isinstance(labels, dict):
+        raise VBQInputError(f"plan {source}: labels must be a mapping of column: label (or label, unit, levels)")
+    from ..publication.variables import from_mapping
+
+    from_mapping(labels, f"plan {source}: labels")  # checked here: a wrong entry is named before any work
     d = _merge(DEFAULTS, raw, f"plan {source}")
     from ..diagnostic.plan import check_section
 
@@ -241,7 +249,7 @@ def _from_dict(raw: dict, source: str) -> Plan:
         return Plan(name=str(d["name"]), title=str(d["title"] or ""), citation=str(d["citation"] or ""),
                     columns=cols, matching=d["matching"], comparison=d["comparison"], segmental=d["segmental"],
                     sex_stratified=d["sex_stratified"], logistic=d["logistic"], source=source,
-                    overrides=dict(overrides), diagnostic=diag)
+                    overrides=dict(overrides), diagnostic=diag, labels=copy.deepcopy(labels))
     _check_types(d, source)
     cols, m = d["columns"], d["matching"]
     for k in ("id", "group", "treated", "control"):
@@ -298,7 +306,7 @@ def _from_dict(raw: dict, source: str) -> Plan:
     return Plan(name=str(d["name"]), title=str(d["title"] or ""), citation=str(d["citation"] or ""),
                 columns=cols, matching=m, comparison=d["comparison"], segmental=d["segmental"],
                 sex_stratified=d["sex_stratified"], logistic=d["logistic"], source=source,
-                overrides=dict(overrides), diagnostic=diag)
+                overrides=dict(overrides), diagnostic=diag, labels=copy.deepcopy(labels))
 
 
 def plan_from_dict(d: dict, source: str = "<dict>") -> Plan:

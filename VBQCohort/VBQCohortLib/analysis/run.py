@@ -416,6 +416,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
                             f"{'have' if len(empty) > 1 else 'has'} no values (all {len(work)} rows missing); "
                             f"leave {'them' if len(empty) > 1 else 'it'} out of the levels")
     work = _drop_without_vbq(work, exclusions, warnings, levels, id_col)
+    variables = _variables(plan, (overrides or {}).get("dictionary"))
     tr_all = work[work[TREAT_COL] == 1]
     co_all = work[work[TREAT_COL] == 0]
     if len(tr_all) < 2 or len(co_all) < 2:
@@ -451,6 +452,9 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
             {"enabled": False, "n_matched": {"treated": int(len(tr_all)), "control": int(len(co_all))},
              "note": "no matching: the unmatched groups are compared", "balance": None}
         matched = work
+
+    # --- Table 1 (baseline characteristics before and after matching) -------------------------------------
+    results["table1"] = _table1(work, mr, plan, levels, variables)
 
     # --- per-level comparison ---------------------------------------------------------------------------
     sample = matched if plan.comparison["sample"] == "matched" and mr is not None else work
@@ -493,13 +497,15 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     if has_sex:
         tick("sex-stratified sub-study")
         results["sex_stratified"] = _sex_stratified(work, plan, id_col, tname, cname,
-                                                     exclusions.get("codings"), binary_levels)
+                                                     exclusions.get("codings"), binary_levels, variables)
     else:
         results["sex_stratified"] = {"enabled": False, "note": "disabled in the plan"}
 
     # --- logistic -------------------------------------------------------------------------------------------
     tick("logistic regression")
     results["logistic"] = _logistic(work, plan, group_col, tname, binary_levels)
+
+    results["warnings"] = list(results["warnings"]) + small_sample_warnings(results)
 
     tick("provenance")
     results["provenance"] = {
@@ -520,6 +526,60 @@ def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_
     return results
 
 
+MIN_GROUP_AFTER_MATCHING = 10
+MIN_TEST_PER_GROUP = 5
+
+
+def small_sample_warnings(results: dict) -> list[str]:
+    """Plain-language warnings for small samples (issue 17): fewer than 10 subjects in a group after matching;
+    per-level tests on fewer than 5 per group (n is reported; the p-value is R's but cannot carry weight);
+    fewer than 10 events per predictor term or separation in the logistic regression."""
+    out = []
+    g = results["groups"]
+    m = results.get("matching") or {}
+    if m.get("enabled"):
+        nm = m.get("n_matched") or {}
+        small = [f"{name} {nm.get(key, 0)}" for key, name in (("treated", g["treated"]), ("control", g["control"]))
+                 if nm.get(key, 0) < MIN_GROUP_AFTER_MATCHING]
+        if small:
+            out.append(f"Small matched sample: fewer than {MIN_GROUP_AFTER_MATCHING} subjects in a group after "
+                       f"matching ({', '.join(small)}); treat every test below as exploratory.")
+    for where, comp in (("Per-level comparison", results.get("comparison") or {}),
+                        ("Sex-stratified sub-study", results.get("sex_stratified") or {})):
+        few = []
+        for col, e in (comp.get("levels") or {}).items():
+            n = e.get("n") or {}
+            if n and min(n.values()) < MIN_TEST_PER_GROUP:
+                few.append(f"{e.get('level', col)} (n = {' vs '.join(str(v) for v in n.values())})")
+        if few:
+            out.append(f"{where}: tests on fewer than {MIN_TEST_PER_GROUP} subjects per group: "
+                       f"{', '.join(few)}; these p-values cannot support a conclusion.")
+    lg = results.get("logistic") or {}
+    n_terms = len([t for t in (lg.get("terms") or {}) if t != "(Intercept)"])
+    if lg.get("n_events") is not None and n_terms:
+        n_ev = min(int(lg["n_events"]), int(lg.get("n", 0)) - int(lg["n_events"]))
+        if n_ev / n_terms < 10:
+            out.append(f"Logistic regression: {n_ev / n_terms:.1f} events per predictor term ({n_ev} events, "
+                       f"{n_terms} terms; fewer than 10, Peduzzi et al. 1996): odds ratios may be unstable or "
+                       f"far too large.")
+    if lg.get("separation"):
+        sep = lg["separation"]
+        msg = sep if isinstance(sep, str) else (sep.get("message") if isinstance(sep, dict) else None)
+        out.append("Logistic regression: " + (msg or "(quasi-)separation: some odds ratios are not estimable"))
+    return out
+
+
+def _variables(plan: Plan, dictionary=None):
+    """Labels, units and level names: defaults, then the data dictionary (``--dictionary``), then the plan's
+    ``labels:`` (:mod:`VBQCohortLib.publication.variables`)."""
+    from ..publication.variables import Variables, from_mapping, read_dictionary
+
+    v = Variables()
+    if dictionary:
+        v = v.merged(read_dictionary(dictionary))
+    return v.merged(from_mapping(getattr(plan, "labels", None) or {}, f"{plan.source}: labels"))
+
+
 def _adjust(comp_levels: dict, levels, method: str) -> None:
     from .. import stats
 
@@ -537,7 +597,42 @@ def _adjust(comp_levels: dict, levels, method: str) -> None:
             comp_levels[c][test]["p_adjust"] = method
 
 
-def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary_levels=None) -> dict:
+OVERALL_COL = "vbq_overall"  # Table 1's overall VBQ: the mean of a subject's level VBQs (all levels present)
+
+
+def _with_overall(df, levels):
+    """``df`` with ``vbq_overall`` = the mean of the level VBQs (missing when a level is missing). With one CSF
+    reference per patient this equals mean(level SI) / CSF SI, the lu2024 overall VBQ."""
+    if len(levels) < 2 or OVERALL_COL in df.columns:
+        return df, (OVERALL_COL if OVERALL_COL in df.columns else None)
+    out = df.copy()
+    out[OVERALL_COL] = df[list(levels)].mean(axis=1, skipna=False)
+    return out, OVERALL_COL
+
+
+def _table1(work, mr, plan: Plan, levels, variables, covariates=None, categorical=None) -> dict:
+    """``results["table1"]``: ``before`` (the cohort that entered matching) and ``after`` (the matched sample;
+    None without matching), each ``{n_treated, n_control, rows}`` (:func:`VBQCohortLib.publication.table1`)."""
+    from ..publication.table1 import table1
+
+    covs = list(plan.covariates if covariates is None else covariates)
+    cat = list(plan.categorical if categorical is None else categorical)
+    lv = [c for c in levels if c in work.columns]
+    data, overall = _with_overall(work, lv)
+    before = table1(data, data[TREAT_COL].to_numpy(), covs, vbq=lv, overall=overall, categorical=cat,
+                    labels=variables)
+    after = None
+    if mr is not None:
+        m = plan.matching
+        mdata, _ = _with_overall(mr.data, lv)
+        after = table1(mdata, mdata[TREAT_COL].to_numpy(), covs, vbq=lv, overall=overall, categorical=cat,
+                       labels=variables, weights=mr.weights.to_numpy(),
+                       weighted=bool(m["replace"]) or int(m["ratio"]) > 1)
+    return {"before": before, "after": after}
+
+
+def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary_levels=None,
+                    variables=None) -> dict:
     ss = plan.sex_stratified
     sex_col = ss["column"]
     within_val = 1 if ss["within"] == "treated" else 0
@@ -594,6 +689,7 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary
                 warns.append(msg)
         out["matching"] = {"n_matched": md["n_matched"], "pairs": md["pairs"], "balance": md["balance"],
                            "sample_sizes": md.get("sample_sizes"), "warnings": warns}
+        out["table1"] = _table1(sub, mr, plan, plan.levels, variables, covs, cat)
         sample = mr.matched_data()
         pairs = mr.pairs
         out["sample"] = "matched"
@@ -601,6 +697,7 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary
         sample = sub
         out["sample"] = "full"
         out["matching"] = None
+        out["table1"] = _table1(sub, None, plan, plan.levels, variables, covs, cat)
     a, b = sample[sample[TREAT_COL] == 1], sample[sample[TREAT_COL] == 0]
     out["levels"] = compare_levels(a, b, plan.levels, names=(l1, l0), pairs=pairs, id_col=id_col,
                                    p_adjust_method=ss["p_adjust"], shapiro=True, ranksum=True,

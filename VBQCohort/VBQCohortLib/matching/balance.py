@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["balance_table", "love_plot", "love_plot_bytes", "COLUMNS"]
+__all__ = ["balance_table", "std_mean_diff", "love_plot", "love_plot_bytes", "COLUMNS"]
 
 COLUMNS = ["Means Treated", "Means Control", "Std. Mean Diff.", "Var. Ratio", "eCDF Mean", "eCDF Max",
            "Std. Pair Dist."]
@@ -89,6 +89,35 @@ def _pair_positions(match_matrix) -> tuple[np.ndarray, np.ndarray]:
     ti = np.fromiter((t_idx[r] for r, row in enumerate(mm) for _ in row), dtype=np.int64)
     ci = np.fromiter((c for row in mm for c in row), dtype=np.int64)
     return ti, ci
+
+
+def std_mean_diff(x, t, w=None) -> float:
+    """Only the ``Std. Mean Diff.`` of :func:`bal1var` (the same formula and helpers, without the eCDF and
+    variance-ratio work): weighted mean difference over the treated SD in the unmatched sample (``sqrt(p(1-p))``
+    for 0/1 variables; MatchIt's pooled SD when that is 0), left unstandardised below sqrt(eps); nan where
+    MatchIt gives NA. Table 1 (issue 17) uses it for a million subjects."""
+    x = np.asarray(x, dtype=float)
+    t = np.asarray(t)
+    i1, i0 = t == 1, t == 0
+    x1 = x[i1]
+    bin_var = bool(np.all((x == 0) | (x == 1)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if w is None:  # _wm with unit weights
+            mdiff = np.float64(np.sum(x1)) / np.float64(x1.size) - np.float64(np.sum(x[i0])) / np.float64(i0.sum())
+            few = x1.size < 2 and int(i0.sum()) < 2
+        else:
+            w = np.asarray(w, dtype=float)
+            w1, w0 = w[i1], w[i0]
+            mdiff = _wm(x1, w1) - _wm(x[i0], w0)
+            few = np.sum(w1 != 0) < 2 and np.sum(w0 != 0) < 2
+        if abs(mdiff) <= _SQRT_EPS:
+            return float(mdiff)
+        if few:
+            return float("nan")
+        std = float(np.sqrt(_wvar(x1, bin_var)))
+        if not np.isfinite(std) or std < _SQRT_EPS:
+            std = _pooled_sd(x, t, bin_var)
+        return float(np.float64(mdiff) / np.float64(std))
 
 
 def bal1var(x, t, w=None, match_matrix=None, order=None, groups=None) -> list[float]:
@@ -196,8 +225,9 @@ def love_plot(before, after, path, *, threshold: float = 0.1, title: str = "Cova
 
 
 def love_plot_bytes(before, after, *, fmt: str = "png", threshold: float = 0.1,
-                    title: str = "Covariate balance") -> bytes:
-    """The love plot of :func:`love_plot` as the bytes of a ``fmt`` file (png, svg, pdf)."""
+                    title: str = "Covariate balance", labels=None) -> bytes:
+    """The love plot of :func:`love_plot` as the bytes of a ``fmt`` file (png, svg, pdf). ``labels``:
+    ``{row name: readable label}`` for the y axis (R's term names otherwise)."""
     import io
 
     import matplotlib
@@ -211,18 +241,21 @@ def love_plot_bytes(before, after, *, fmt: str = "png", threshold: float = 0.1,
     y = np.arange(len(names))[::-1]
     fig = Figure(figsize=(6.0, 0.35 * len(names) + 1.4))
     ax = fig.add_subplot(1, 1, 1)
-    ax.scatter(b, y, marker="o", facecolors="none", edgecolors="tab:red", label="All (before matching)")
-    ax.scatter(a, y, marker="o", color="tab:blue", label="Matched")
+    # Okabe-Ito vermillion (open) and blue (filled): colour-blind safe, and open vs filled in grayscale
+    ax.scatter(b, y, marker="o", facecolors="none", edgecolors="#D55E00", label="All (before matching)")
+    ax.scatter(a, y, marker="o", color="#0072B2", label="Matched")
     for yi, bi, ai in zip(y, b, a):
         ax.plot([bi, ai], [yi, yi], color="0.75", lw=0.8, zorder=0)
     ax.axvline(threshold, color="0.4", ls="--", lw=0.8)
     ax.axvline(0, color="0.2", lw=0.8)
     ax.set_yticks(y)
-    ax.set_yticklabels(names)
+    ax.set_yticklabels([(labels or {}).get(n, n) for n in names])
     ax.set_xlabel("Absolute standardized mean difference")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=120)
-    return buf.getvalue()
+    from ..publication.figures import note_figure
+
+    return note_figure(fig, buf.getvalue())

@@ -26,8 +26,7 @@ from ..reading.terms import describe_term
 from .html import (CSS, esc, figure_class, fmt, fmt_p, fmt_p_text, img, png_bytes,  # noqa: F401  (re-exported)
                    previous_listed_files, table, write_report_folder)
 
-GROUP_COLORS = ("#c0392b", "#2471a3")  # treated, control
-SEX_COLORS = ("#8e44ad", "#16a085")
+from ..publication.figures import GROUP_COLORS, SEX_COLORS  # noqa: E402  colour-blind safe, apart in grayscale
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -135,8 +134,9 @@ def fig_segmental(seg: dict, levels, names) -> bytes:
     return png_bytes(fig)
 
 
-def fig_forest(logit: dict) -> Optional[bytes]:
-    """Odds ratios with Wald 95% CIs on a log axis (intercept left out)."""
+def fig_forest(logit: dict, labels: Optional[dict] = None) -> Optional[bytes]:
+    """Odds ratios with Wald 95% CIs on a log axis (intercept left out). ``labels``: ``{term: readable
+    label}`` (else :func:`forest_labels`)."""
     import numpy as np
 
     terms = [(k, v) for k, v in (logit.get("terms") or {}).items()
@@ -144,7 +144,7 @@ def fig_forest(logit: dict) -> Optional[bytes]:
     terms = [(k, v) for k, v in terms if v.get("odds_ratio") is not None]
     if not terms:
         return None
-    labels = forest_labels(logit, [k for k, _ in terms])
+    labels = ([labels.get(k, k) for k, _ in terms] if labels else forest_labels(logit, [k for k, _ in terms]))
     Figure = figure_class()
     fig = Figure(figsize=(max(7.5, 5.5 + 0.08 * max(map(len, labels))), 0.45 * len(terms) + 1.5))
     ax = fig.add_subplot(1, 1, 1)
@@ -152,7 +152,7 @@ def fig_forest(logit: dict) -> Optional[bytes]:
     for yi, (k, v) in zip(y, terms):
         orr = v["odds_ratio"]
         lo, hi = v.get("ci_low"), v.get("ci_high")  # Wald 95% limits of the odds ratio (logistic.py)
-        col = "#c0392b" if _sig(v.get("p")) else "0.3"
+        col = "#D55E00" if _sig(v.get("p")) else "0.3"
         if lo is not None and hi is not None:
             ax.plot([lo, hi], [yi, yi], color=col, lw=1.6)
         ax.plot([orr], [yi], "s", color=col, ms=6)
@@ -201,7 +201,10 @@ def fig_love(results: dict) -> Optional[bytes]:
         return None
     before = pd.DataFrame.from_dict(bal["before"], orient="index")
     after = pd.DataFrame.from_dict(bal["after"], orient="index")
-    return love_plot_bytes(before, after, title="Covariate balance (|SMD|)")
+    from ..publication.cohort import term_label
+
+    labels = {k: ("Propensity score" if k == "distance" else term_label(results, k)) for k in before.index}
+    return love_plot_bytes(before, after, title="Covariate balance (|SMD|)", labels=labels)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -242,7 +245,9 @@ def _tables(results: dict) -> dict:
 
     g = results["groups"]
     names = (g["treated"], g["control"])
-    out = {}
+    from ..publication.cohort import table1_frames
+
+    out = dict(table1_frames(results))  # tables/table1_before.csv, table1_after.csv (and the sex sub-study's)
     m = results.get("matching") or {}
     if m.get("sample_sizes"):
         out["sample_sizes"] = pd.DataFrame.from_dict(m["sample_sizes"], orient="index").rename_axis("sample")
@@ -466,10 +471,14 @@ def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
         rows.append(r)
         sig_rows.append(_sig(padj))
     h = "".join(f"<th>{c}</th>" for c in headers)
+    # grouped headers: which test each p belongs to (issue 17: no unlabelled "p / p adj." pairs)
+    groups = [("", 1), (esc(na), 2), (esc(nb), 2), ("Shapiro-Wilk", 2), ("Wilcoxon rank-sum", 5)] + \
+        ([("Wilcoxon signed-rank, matched pairs", 4)] if paired else [])
+    g = "".join(f"<th colspan='{n}'>{t}</th>" for t, n in groups)
     body = "".join(("<tr class=\"sig\">" if s else "<tr>") + "".join(f"<td>{c}</td>" for c in r) + "</tr>"
                    for r, s in zip(rows, sig_rows))
     methods = sorted({(e.get("ranksum") or {}).get("method") for e in levels_dict.values()} - {None})
-    return (f'<table class="comparison"><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'<table class="comparison"><thead><tr>{g}</tr><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
             f'<p class="note">Rank-sum: {esc("; ".join(methods))}. W = Mann-Whitney U of {esc(na)} (R\'s W); '
             f'r &gt; 0 means higher VBQ in {esc(na)}; HL shift = Hodges-Lehmann estimate of {esc(na)} minus '
             f'{esc(nb)}. "p adj." is adjusted across levels; shaded rows are significant after adjustment.</p>')
@@ -534,12 +543,16 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
                  f"{esc(results['provenance']['created_utc'])} by SlicerVBQ.</p>")
     if results.get("demo"):
         parts.append(f"<p class='box warn'>{esc(results['demo'].get('note', ''))}</p>")
+    if results.get("warnings"):  # at the top: small samples, exclusions, separation (issue 17)
+        parts.append("<h2>Warnings</h2><ul class='box warn'>" +
+                     "".join(f"<li>{esc(w)}</li>" for w in results["warnings"]) + "</ul>")
     parts.append("<h2>Summary</h2><div class='box'><ul>" +
                  "".join(f"<li>{s}</li>" for s in summary_sentences(results)) + "</ul></div>")
     parts.append("<h2>Methods</h2><p class='methods'>" + methods_paragraph(results) + "</p>")
     # cohort
     parts.append("<h2>Cohort</h2>")
     parts.append(table(["Group", "Patients analysed"], [[esc(t), g["n"][t]], [esc(c), g["n"][c]]]))
+    parts.append(img(figs.get("flow"), "Flow diagram (STROBE)"))
     parts.append("<h3>Exclusions</h3>" + _exclusions_html(results))
     j = results.get("join")
     if j:
@@ -549,8 +562,12 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
             ["in clinical table only", esc(", ".join(j["only_in_clinical"][:30]) or "none")],
             ["in VBQ table only", esc(", ".join(j["only_in_vbq"][:30]) or "none")],
             ["failed measurements", esc(", ".join(j["failed"][:30]) or "none")]]))
-    if results.get("warnings"):
-        parts.append("<ul class='warn'>" + "".join(f"<li>{esc(w)}</li>" for w in results["warnings"]) + "</ul>")
+    if (results.get("table1") or {}).get("before"):
+        from ..publication.cohort import table1_html
+
+        parts.append("<h2>Table 1</h2>" + table1_html(
+            results["table1"], (t, c), f"Baseline characteristics of {t} and {c} patients before and after "
+                                       f"propensity-score matching"))
     # matching
     parts.append("<h2>Propensity-score matching</h2>")
     if m.get("enabled"):
@@ -614,6 +631,11 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
                      + ".</p>")
         for w in mm.get("warnings", []) or []:
             parts.append(f"<p class='warn'>Sex-stratified matching: {esc(w)}</p>")
+        if (ss.get("table1") or {}).get("before"):
+            from ..publication.cohort import table1_html
+
+            parts.append(table1_html(ss["table1"], tuple(ss["groups"]),
+                                     f"Baseline characteristics by sex within {ss['within']}"))
         parts.append(_comparison_html(ss["levels"], tuple(ss["groups"]), ss.get("matching") is not None))
         parts.append(img(figs.get("sex_boxplots"), "Box plots by sex"))
     else:
@@ -665,6 +687,9 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     g = results["groups"]
     names = (g["treated"], g["control"])
     levels = list(results["comparison"]["levels"])
+    from ..publication.flow import flow_counts, flow_figure
+
+    figs["flow"] = png_bytes(flow_figure(flow_counts(results)))  # the report's first figure
     figs["love_plot"] = fig_love(results)
     if frames and frames.get("work") is not None:
         work = frames["work"]
@@ -695,7 +720,9 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     figs["segmental"] = fig_segmental(results["segmental"], levels, names)
     lg = results.get("logistic") or {}
     if lg.get("terms"):
-        figs["forest"] = fig_forest(lg)
+        from ..publication.cohort import logistic_labels
+
+        figs["forest"] = fig_forest(lg, logistic_labels(results))
     if results.get("agreement"):
         from ..agreement.report import cohort_report_figures
 
@@ -703,19 +730,33 @@ def make_figures(results: dict, frames: Optional[dict]) -> dict:
     return figs
 
 
+FIGURE_CAPTIONS = {
+    "flow": "Flow diagram (STROBE): rows read, exclusions by reason, patients analysed per group, matched sets.",
+    "love_plot": "Covariate balance before and after matching (absolute standardized mean differences).",
+    "boxplots": "VBQ per vertebral level by group.",
+    "sex_boxplots": "VBQ per vertebral level by sex (sex-stratified sub-study).",
+    "segmental": "VBQ across vertebral levels (median and IQR per group).",
+    "forest": "Odds ratios with 95% Wald confidence intervals (multivariable logistic regression).",
+}
+
 #: list of the files a report wrote into its folder (so that a later report can remove the ones it replaces)
 REPORT_FILES = ".vbq_report_files.json"
 
 
-def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progress=None) -> dict:
+def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progress=None, dpi: int = 300,
+                 figure_width=None) -> dict:
     """Write results.json, report.html, tables/*.csv, figures/*.png and matched.csv into ``out_dir``
     (atomically: on error nothing is written). ``frames`` is the second return value of
     ``run_analysis(..., return_frames=True)`` (needed for box plots and matched.csv). Returns the paths."""
     from VBQScoreLib.csv_safe import safe_frame
     from VBQScoreLib.progress import report
 
+    from ..publication.figures import capture_figures, save_figure, width_mm
+
+    width = width_mm(figure_width) if figure_width is not None else None
     report(progress, 0, 3, "figures")
-    figs = make_figures(results, frames)
+    with capture_figures() as drawn:
+        figs = make_figures(results, frames)
     tables = _tables(results)
     report(progress, 1, 3, "report")
     page = render_html(results, figs, tables)
@@ -723,22 +764,40 @@ def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progr
     out_dir = Path(out_dir)
     written = {}
 
+    from ..publication.cohort import docx_blocks, excel_sheets
+    from ..publication.excel import write_tables_xlsx
+    from ..publication.word import docx_bytes
+
+    plan = results["provenance"]["plan"]
+    docx = docx_bytes(plan.get("title") or "VBQ cohort analysis",
+                      docx_blocks(results, figs, tables, methods=methods_paragraph(results),
+                                  summary=summary_sentences(results), figure_captions=FIGURE_CAPTIONS),
+                      subtitle=f"Plan {plan['name']}. Generated {results['provenance']['created_utc']} by SlicerVBQ.")
+
     def fill(tmp: Path) -> None:
         (tmp / "results.json").write_text(text, encoding="utf-8")
         (tmp / "report.html").write_text(page, encoding="utf-8")
+        (tmp / "report.docx").write_bytes(docx)
+        write_tables_xlsx(excel_sheets(tables), tmp / "tables.xlsx")
         (tmp / "tables").mkdir()
         for name, df in tables.items():
             safe_frame(df).to_csv(tmp / "tables" / f"{name}.csv", index=df.index.name is not None)
         (tmp / "figures").mkdir()
         for name, png in figs.items():
-            if png:
+            if not png:
+                continue
+            if id(png) in drawn:  # journal exports: PDF and SVG (TrueType text), PNG and LZW TIFF at `dpi`
+                save_figure(drawn[id(png)][0], tmp / "figures", name, dpi=dpi, width=width)
+            else:
                 (tmp / "figures" / f"{name}.png").write_bytes(png)
         if frames and frames.get("matched") is not None:
             safe_frame(frames["matched"]).to_csv(tmp / "matched.csv", index=True)  # index = spreadsheet row number
             written["matched"] = out_dir / "matched.csv"
 
-    write_report_folder(out_dir, REPORT_FILES, ("results.json", "report.html", "matched.csv"), fill)
+    write_report_folder(out_dir, REPORT_FILES, ("results.json", "report.html", "report.docx", "tables.xlsx",
+                                                "matched.csv"), fill)
     report(progress, 3, 3, "written")
     written.update({"results": out_dir / "results.json", "report": out_dir / "report.html",
-                    "tables": out_dir / "tables", "figures": out_dir / "figures"})
+                    "tables": out_dir / "tables", "figures": out_dir / "figures",
+                    "docx": out_dir / "report.docx", "xlsx": out_dir / "tables.xlsx"})
     return written

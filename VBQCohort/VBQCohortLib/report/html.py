@@ -40,7 +40,8 @@ def fmt(x, d=2) -> str:
         return "–"
     if isinstance(x, (int,)) and not isinstance(x, bool):
         return str(x)
-    return f"{x:.{d}f}"
+    s = f"{x:.{d}f}"
+    return s[1:] if s.startswith("-") and float(s) == 0 else s  # never "-0.00"
 
 
 def esc(s) -> str:
@@ -67,9 +68,13 @@ def figure_class():
 
 
 def png_bytes(fig) -> bytes:
+    """The figure as a screen PNG (110 dpi, embedded in the HTML); an active
+    :class:`VBQCohortLib.publication.figures.capture_figures` keeps the figure for the journal exports."""
+    from ..publication.figures import note_figure
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
+    return note_figure(fig, buf.getvalue())
 
 
 CSS = """

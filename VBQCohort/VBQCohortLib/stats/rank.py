@@ -22,6 +22,20 @@ from .rnumerics import (ExactDistribution, as_vector, average_ranks, check_alter
 __all__ = ["RankSumResult", "SignedRankResult", "ranksum", "signed_rank"]
 
 
+def _ranksum_w(both: np.ndarray, n1: int) -> tuple[float, float]:
+    """R's W (the rank sum of the first ``n1`` values minus n1(n1+1)/2, mid-ranks for ties) and
+    sum(t^3 - t) over the tie groups, from one sort (the rank-sum test of a million values in ~0.1 s;
+    Table 1 runs it on every skewed row)."""
+    order = np.argsort(both)
+    s = both[order]
+    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
+    counts = np.diff(np.append(starts, s.size))
+    mid = starts + (counts + 1) / 2.0                      # 1-based mid-rank of each tie group
+    r1 = float(np.repeat(mid, counts)[order < n1].sum())
+    c = counts.astype(float)
+    return r1 - n1 * (n1 + 1) / 2, float(np.sum(c ** 3 - c))
+
+
 def _continuity(z: float, alt: str, correct: bool) -> float:
     """R's continuity correction of a centred rank statistic: 0.5 towards zero (two-sided: sign(z) * 0.5,
     "greater": 0.5, "less": -0.5); 0 when ``correct`` is false."""
@@ -154,9 +168,8 @@ def ranksum(x, y, *, exact: bool | None = None, correct: bool = True, conf_level
         return RankSumResult(n1 * n2 / 2, math.nan, "Wilcoxon rank sum test", int(n1), int(n2), False, None, 0.0,
                              None, 0.0, None, None, None, alt, mx + my,
                              ("all values are identical: the test is undefined (p is missing)",))
-    r = average_ranks(both)
-    W = float(r[:n1].sum() - n1 * (n1 + 1) / 2)
-    ties = np.unique(r).size != r.size
+    W, both_tie_sum = _ranksum_w(both, n1)
+    ties = both_tie_sum > 0
     if exact is None:
         exact = n1 < 50 and n2 < 50
     warns: list[str] = []
@@ -175,11 +188,17 @@ def ranksum(x, y, *, exact: bool | None = None, correct: bool = True, conf_level
             hl = est
     else:
         method = "Wilcoxon rank sum test" + (" with continuity correction" if correct else "")
-        res = mannwhitneyu(xa, ya, alternative=scipy_alt, method="asymptotic", use_continuity=correct)
-        p = float(res.pvalue)
-        sigma = math.sqrt((n1 * n2 / 12) * ((n1 + n2 + 1) - tie_sum(r) / ((n1 + n2) * (n1 + n2 - 1))))
+        from scipy.stats import norm
+
+        sigma = math.sqrt((n1 * n2 / 12) * ((n1 + n2 + 1) - both_tie_sum / ((n1 + n2) * (n1 + n2 - 1))))
         zz = W - n1 * n2 / 2
         z = (zz - _continuity(zz, alt, correct)) / sigma if sigma > 0 else math.nan
+        # R: 2 * min(pnorm(z), pnorm(z, lower.tail = FALSE)) two-sided, else the matching tail (what
+        # mannwhitneyu(method="asymptotic") computes, without its second ranking of the data)
+        if alt == "two.sided":
+            p = float(min(1.0, 2 * min(norm.cdf(z), norm.sf(z))))
+        else:
+            p = float(norm.sf(z) if alt == "greater" else norm.cdf(z))
         if exact and ties:
             warns.append("cannot compute exact p-value with ties")
         if conf_int:
