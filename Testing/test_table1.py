@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from VBQCohortLib.matching.balance import balance_table
-from VBQCohortLib.publication import table1 as T
-from VBQCohortLib.publication import variables as V
+from VBQCohortLib.publication import table1 as T, variables as V
 from VBQScoreLib.errors import VBQInputError
 
 
@@ -154,7 +154,6 @@ def test_before_after_with_different_summaries_stay_aligned():
     """A variable summarised by mean ± SD before and by median (IQR) after matching keeps one line whose text
     says which is which (the after cells are not left blank)."""
     rng = np.random.default_rng(11)
-    n = 200
     t = np.r_[np.ones(100, int), np.zeros(100, int)]
     x = np.r_[rng.normal(0, 1, 100), rng.normal(0, 1, 100)]
     w = np.r_[np.ones(100), np.zeros(100)]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from r_compare import assert_same_json  # Testing/r_compare.py
 from VBQCohortLib.publication import table1 as T
 from VBQCohortLib.publication.contingency import chisq_test, fisher_test
@@ -182,8 +183,9 @@ def test_weighted_statistics_equal_direct_computation(name):
     for v, R in ref["categorical"].items():
         row = rows[v]
         assert row["p"] is None
-        assert [lv["treated"]["percent"] for lv in row["levels"]] == pytest.approx(R["weighted_percent_treated"], rel=1e-12)
-        assert [lv["control"]["percent"] for lv in row["levels"]] == pytest.approx(R["weighted_percent_control"], rel=1e-12)
+        for side in ("treated", "control"):
+            assert [lv[side]["percent"] for lv in row["levels"]] == pytest.approx(R[f"weighted_percent_{side}"],
+                                                                                  rel=1e-12)
     assert t1["n_control"] == int(((d["w"] > 0) & (d["group"] == 0)).sum())
 
 

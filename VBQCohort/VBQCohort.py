@@ -15,8 +15,12 @@ import slicer
 import vtk
 from slicer import vtkMRMLTableNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
 from slicer.util import VTKObservationMixin
 
 PLAN_CHOICES = ["lu2024", "custom"]
@@ -431,7 +435,8 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
             series = [self._series("Before matching", t, "SMD before", "covariate", (0.75, 0.22, 0.17))]
             if any(r[2] is not None for r in rows):  # no matching: balance of the unmatched sample only
                 series.append(self._series("After matching", t, "SMD after", "covariate", (0.14, 0.44, 0.64)))
-            out["loveChart"] = self._chart("VBQ cohort: love plot", series, "Covariate", "|Standardized mean difference|")
+            out["loveChart"] = self._chart("VBQ cohort: love plot", series, "Covariate",
+                                           "|Standardized mean difference|")
         levels, medians = level_medians(results)
         t = self._node("vtkMRMLTableNode", "VBQ cohort: medians per level")
         cols = {"index": [float(i + 1) for i in range(len(levels))], "level": levels}
@@ -499,8 +504,12 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         import pandas as pd
 
         from VBQCohortLib.diagnostic.analysis import run_diagnostic
-        from VBQCohortLib.diagnostic.report import make_tables, roc_plot_columns, summary_sentences, \
-            write_diagnostic_report
+        from VBQCohortLib.diagnostic.report import (
+            make_tables,
+            roc_plot_columns,
+            summary_sentences,
+            write_diagnostic_report,
+        )
 
         if not source:
             raise ValueError("select a table or a file")
@@ -510,7 +519,8 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
                                          command="Slicer VBQCohort diagnostic", return_frames=True)
         tables = make_tables(results, frames)
         out = {"results": results, "summary": summary_sentences(results), "report": None, "rocChart": None}
-        out["rocTable"] = self.dataframeToTableNode(tables["roc"], self._node("vtkMRMLTableNode", "VBQ diagnostic: ROC"))
+        out["rocTable"] = self.dataframeToTableNode(tables["roc"],
+                                                    self._node("vtkMRMLTableNode", "VBQ diagnostic: ROC"))
         out["cutoffTable"] = self.dataframeToTableNode(tables["cutoffs"], self._node("vtkMRMLTableNode",
                                                                                       "VBQ diagnostic: cut-offs"))
         if results.get("condition"):
@@ -560,7 +570,8 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         s.SetYColumnName(yColumn)
         s.SetLabelColumnName(labelColumn)
         s.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
-        s.SetLineStyle(slicer.vtkMRMLPlotSeriesNode.LineStyleSolid if line else slicer.vtkMRMLPlotSeriesNode.LineStyleNone)
+        styles = slicer.vtkMRMLPlotSeriesNode
+        s.SetLineStyle(styles.LineStyleSolid if line else styles.LineStyleNone)
         s.SetMarkerStyle(slicer.vtkMRMLPlotSeriesNode.MarkerStyleCircle)
         s.SetColor(*color)
         return s

@@ -79,7 +79,8 @@ def main() -> None:
     print(f"n = {a.n:,} subjects, {len(res['rows'])} rows, tests used: {', '.join(tests)}")
     print(f"baseline pandas groupby().describe() of {len(numeric)} numeric columns: {base:.3f} s "
           f"(CPU {cpu['base']:.3f} s)")
-    print(f"table1 before matching (with tests):   {before:.3f} s  (ratio {before / base:.2f}; CPU {cpu['before']:.3f} s, "
+    print(f"table1 before matching (with tests):   {before:.3f} s  (ratio {before / base:.2f}; "
+          f"CPU {cpu['before']:.3f} s, "
           f"ratio {cpu['before'] / cpu['base']:.2f}; goal < 2 s)")
     print(f"table1 after matching (weighted):      {after:.3f} s  (ratio {after / base:.2f}; CPU {cpu['after']:.3f} s, "
           f"ratio {cpu['after'] / cpu['base']:.2f})")

@@ -12,10 +12,10 @@ def _csv_list(text: str) -> list[str]:
 
 def _levels_arg(text: str) -> list[str]:
     """``VBQ_C2,VBQ_C3`` as they are; a level range like ``C2-C7`` becomes ``VBQ_C2..VBQ_C7``."""
+    import re
+
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.measuring.levels import parse_level_list
-
-    import re
 
     out = []
     for tok in _csv_list(text):
@@ -160,18 +160,16 @@ def _check_inputs_not_replaced(out, inputs) -> None:
 
 
 def run(args) -> int:
+    import math
     import shlex
     import sys
     from pathlib import Path
 
+    from VBQCohortLib.analysis.plan import load_plan
+    from VBQCohortLib.analysis.run import run_analysis
+    from VBQCohortLib.report.cohort import write_report
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
-
-    from VBQCohortLib.analysis.run import run_analysis
-    from VBQCohortLib.analysis.plan import load_plan
-    from VBQCohortLib.report.cohort import write_report
-
-    import math
 
     # checked here (not as argparse types) so that main() returns 2 with one line, as for every bad input
     if args.ratio is not None and args.ratio < 1:

@@ -178,9 +178,9 @@ def _run(args) -> int:
 def _table1_csv(df, res, args) -> str:
     """Table 1 of the covariates before and after matching (side by side) as CSV text, formula-like text
     neutralised."""
-    from VBQScoreLib.csv_safe import safe_frame
     from VBQCohortLib.publication.table1 import frame, table1
     from VBQCohortLib.publication.variables import Variables, read_dictionary
+    from VBQScoreLib.csv_safe import safe_frame
 
     v = read_dictionary(args.dictionary) if args.dictionary else Variables()
     data = res.data
@@ -217,7 +217,8 @@ def _summary(res) -> str:
                 f" (= {res.caliper:.6g} in distance units)" if res.caliper is not None else "")
              + (", with replacement" if s["replace"] else "")
              + (f", exact on {', '.join(s['exact'])}" if s["exact"] else "")
-             + (f", order {s['order_used']}" if s["method"] == "nearest" else "") + (f", compat {s['compat']}" if s.get("compat") else ""),
+             + (f", order {s['order_used']}" if s["method"] == "nearest" else "")
+             + (f", compat {s['compat']}" if s.get("compat") else ""),
              "", "Sample sizes:"]
     nn = res.sample_sizes.copy()
     lines.append(nn.to_string(float_format=lambda v: f"{v:g}"))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 _ID_RE = re.compile(r"^(patient[\s_\-]*id|case[\s_\-]*id|subject[\s_\-]*id|subject|patient|mrn|id|pid)$", re.I)
 _GROUP_RE = re.compile(r"^(diagnosis|dx|group|arm|cohort|disease|condition|treatment|treated)$", re.I)
@@ -41,7 +42,7 @@ def _distinct(values) -> list:
     return seen
 
 
-def guess_columns(columns: Sequence[str], values: Optional[dict] = None, plan_columns: Optional[dict] = None) -> dict:
+def guess_columns(columns: Sequence[str], values: dict | None = None, plan_columns: dict | None = None) -> dict:
     """Guess the role of each column for the mapping panel.
 
     ``values``: ``{column: list of cell values}`` (to find the group's two labels and an id column with unique
@@ -99,7 +100,7 @@ def _is_number(v) -> bool:
         return False
 
 
-def love_plot_rows(results: dict) -> list[tuple[str, Optional[float], Optional[float]]]:
+def love_plot_rows(results: dict) -> list[tuple[str, float | None, float | None]]:
     """``[(covariate, |SMD| before, |SMD| after), ...]`` from ``results["matching"]["balance"]`` (MatchIt's
     ``Std. Mean Diff.``), without the distance row; ``after`` is None when there was no matching."""
     bal = ((results.get("matching") or {}).get("balance")) or {}
@@ -115,7 +116,7 @@ def love_plot_rows(results: dict) -> list[tuple[str, Optional[float], Optional[f
     return rows
 
 
-def level_medians(results: dict) -> tuple[list[str], dict[str, list[Optional[float]]]]:
+def level_medians(results: dict) -> tuple[list[str], dict[str, list[float | None]]]:
     """Levels and, per group, the median VBQ per level of the compared sample (``results["comparison"]``)."""
     comp = results["comparison"]
     names = list(comp.get("groups") or (results["groups"]["treated"], results["groups"]["control"]))
@@ -162,7 +163,7 @@ def frame_to_columns(df) -> list[tuple[str, str, list]]:
     return cols
 
 
-def export_word(report_html, target) -> "Path":  # noqa: F821
+def export_word(report_html, target) -> Path:  # noqa: F821
     """Copy the ``report.docx`` written next to ``report_html`` to ``target`` (``.docx`` added when missing),
     atomically; the report folder is not changed. Raises ``ValueError`` naming what is missing."""
     import shutil

@@ -11,14 +11,12 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Optional
 
 from VBQScoreLib.csv_safe import safe_frame
 
+from ..report.html import CSS, esc, figure_class, fmt, fmt_p as _fp, img, table, write_report_folder
 from .data import slug
 from .stats import ICC_FORMS, ICC_TYPES
-from ..report.html import CSS, esc, figure_class, fmt, img, table, write_report_folder
-from ..report.html import fmt_p as _fp
 
 AGREEMENT_FILES = ("agreement.json", "report.html")
 LIST_FILE = ".vbq_agreement_files.json"  # what the last run wrote, so that the next removes what it replaces
@@ -38,7 +36,7 @@ def _icc_rows(analysis: str, rows, extra: dict) -> list:
         "mcgraw_wong": ICC_FORMS[r["type"]]["mcgraw_wong"]} for r in rows or []]
 
 
-def agreement_tables(results: dict, frames: Optional[dict] = None) -> dict:
+def agreement_tables(results: dict, frames: dict | None = None) -> dict:
     """``{name: DataFrame}``: ``icc_inter``, ``icc_intra``, ``icc_mcgraw_wong``, ``bland_altman``,
     ``bland_altman_points``, ``excluded``, ``overlap`` (those that apply)."""
     import pandas as pd
@@ -174,7 +172,7 @@ def ba_plot_columns(results: dict, frames: dict, comparison: str):
             {"x": x, "bias": [b["bias"]] * 2, "loa_low": [b["loa_low"]] * 2, "loa_high": [b["loa_high"]] * 2})
 
 
-def ba_figures(results: dict, frames: Optional[dict]) -> dict:
+def ba_figures(results: dict, frames: dict | None) -> dict:
     """``{comparison: (png_bytes, svg_bytes)}`` for the overall Bland-Altman analyses."""
     pts = (frames or {}).get("ba_points")
     out = {}
@@ -222,11 +220,11 @@ def _six_table(lst) -> str:
                    "Koo &amp; Li (CI)"], rows)
 
 
-def agreement_section_html(results: dict, frames: Optional[dict] = None, *, figs: Optional[dict] = None,
-                           heading: str = "h2", truth: Optional[dict] = None) -> str:
+def agreement_section_html(results: dict, frames: dict | None = None, *, figs: dict | None = None,
+                           heading: str = "h2", truth: dict | None = None) -> str:
     """The agreement results as HTML (headings from ``heading`` down). ``truth``: planted values to show beside
     the estimates (the demo's reliability substudy)."""
-    h1, h2 = heading, "h3" if heading == "h2" else "h4"
+    h1 = heading
     figs = ba_figures(results, frames) if figs is None else figs
     parts = []
     des = results.get("design") or {}
@@ -308,7 +306,7 @@ def agreement_section_html(results: dict, frames: Optional[dict] = None, *, figs
     return "\n".join(parts)
 
 
-def cohort_report_figures(agreement: dict, frames: Optional[dict]) -> dict:
+def cohort_report_figures(agreement: dict, frames: dict | None) -> dict:
     """The Bland-Altman PNGs for a cohort report (:func:`VBQCohortLib.report.make_figures`), named
     ``bland_altman_<comparison>``."""
     return {f"bland_altman_{slug(name)}": png for name, (png, _svg) in ba_figures(agreement, frames).items()}
@@ -340,7 +338,7 @@ def cohort_report_section(results: dict, figs: dict) -> str:
             + agreement_section_html(agreement, figs=own, heading="h3", truth=planted.get("planted_bias")))
 
 
-def render_agreement_html(results: dict, frames: Optional[dict] = None, figs: Optional[dict] = None) -> str:
+def render_agreement_html(results: dict, frames: dict | None = None, figs: dict | None = None) -> str:
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>VBQ reader agreement</title>"
              f"<style>{CSS}</style></head><body><h1>VBQ reader agreement</h1>"
              f"<p class='note'>Generated {esc(results.get('created_utc'))} by SlicerVBQ"
@@ -354,7 +352,7 @@ def render_agreement_html(results: dict, frames: Optional[dict] = None, figs: Op
     return "\n".join(parts)
 
 
-def write_agreement(results: dict, out_dir, frames: Optional[dict] = None) -> dict:
+def write_agreement(results: dict, out_dir, frames: dict | None = None) -> dict:
     """Write ``agreement.json``, ``report.html``, ``tables/*.csv``, ``figures/bland_altman_*.png|svg`` into
     ``out_dir`` atomically. Returns the paths."""
     figs = ba_figures(results, frames)

@@ -141,7 +141,7 @@ class Plan:
             **({"labels": copy.deepcopy(self.labels)} if self.labels else {}),
         }
 
-    def with_overrides(self, **kw) -> "Plan":
+    def with_overrides(self, **kw) -> Plan:
         """A new plan with column / matching settings replaced (``None`` values are ignored).
 
         Keys: ``id, group, treated, control, levels, covariates, categorical, predictors`` (columns; when
@@ -317,7 +317,7 @@ def builtin_plan_path(name: str) -> Path:
     return Path(__file__).resolve().parent.parent / "plans" / f"{name}.yaml"  # VBQCohortLib/plans
 
 
-def load_plan(name_or_path: "str | Path | Plan | dict | None" = "lu2024") -> Plan:
+def load_plan(name_or_path: str | Path | Plan | dict | None = "lu2024") -> Plan:
     """A built-in plan by name (``"lu2024"``) or a YAML/JSON plan file; a :class:`Plan`/dict passes through."""
     if name_or_path is None:
         name_or_path = "lu2024"

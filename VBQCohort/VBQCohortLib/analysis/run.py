@@ -27,16 +27,17 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from VBQScoreLib.errors import VBQInputError
-from VBQScoreLib.json_text import finite_or_none as _f  # JSON-safe float: None for None, NaN, ±inf
-from VBQScoreLib.json_text import jsonable
+from VBQScoreLib.json_text import (
+    finite_or_none as _f,  # JSON-safe float: None for None, NaN, ±inf
+    jsonable,
+)
 from VBQScoreLib.progress import ProgressCallback, report
 from VBQScoreLib.provenance import software_versions
 
 from .. import __version__
-
 from .plan import Plan, load_plan
 
 TREAT_COL = "treated"  # the 0/1 group indicator of prepare_cohort (1 = treated group)
@@ -200,7 +201,8 @@ def _match(df, plan: Plan, covariates, categorical, id_col, drop_exact=(), binar
     exact = [c for c in (m["exact"] or []) if c not in drop_exact]
     return match(df, TREAT_COL, covariates, id=id_col, distance=m["distance"], ratio=int(m["ratio"]),
                  caliper=m["caliper"], std_caliper=bool(m["std_caliper"]), replace=bool(m["replace"]),
-                 exact=exact or None, **({"compat": m["compat"]} if m.get("compat") else {}), order=m["order"], seed=m["seed"], method=m["method"],
+                 exact=exact or None, **({"compat": m["compat"]} if m.get("compat") else {}), order=m["order"],
+                 seed=m["seed"], method=m["method"],
                  categorical=[c for c in categorical if c in covariates] or None,
                  binary_levels={c: v for c, v in (binary_levels or {}).items() if c in covariates} or None)
 
@@ -321,9 +323,9 @@ def _read(data, sheet=None):
 
 # ---------------------------------------------------------------------------------------------------------------
 
-def run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_results=None,
-                 progress: ProgressCallback = None, command: Optional[str] = None,
-                 sheet: Optional[str] = None, extra_provenance: Optional[dict] = None,
+def run_analysis(data, plan="lu2024", *, overrides: dict | None = None, vbq_results=None,
+                 progress: ProgressCallback = None, command: str | None = None,
+                 sheet: str | None = None, extra_provenance: dict | None = None,
                  return_frames: bool = False):
     """Run the study described by ``plan`` on ``data`` (a path to CSV/TSV/XLSX or a DataFrame).
 
@@ -355,9 +357,9 @@ def run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_r
     return out
 
 
-def _run_analysis(data, plan="lu2024", *, overrides: Optional[dict] = None, vbq_results=None,
-                  progress: ProgressCallback = None, command: Optional[str] = None,
-                  sheet: Optional[str] = None, extra_provenance: Optional[dict] = None,
+def _run_analysis(data, plan="lu2024", *, overrides: dict | None = None, vbq_results=None,
+                  progress: ProgressCallback = None, command: str | None = None,
+                  sheet: str | None = None, extra_provenance: dict | None = None,
                   return_frames: bool = False):
     """The body of :func:`run_analysis`."""
 

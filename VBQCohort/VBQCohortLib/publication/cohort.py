@@ -5,7 +5,6 @@ tables and figures."""
 from __future__ import annotations
 
 import html as _html
-from typing import Optional
 
 from . import table1 as T
 
@@ -34,7 +33,7 @@ def table1_frames(results: dict) -> dict:
     return out
 
 
-def _pair_lines(pair: dict) -> tuple[list, Optional[list]]:
+def _pair_lines(pair: dict) -> tuple[list, list | None]:
     b = T.lines(pair["before"])
     a = None
     if pair.get("after"):
@@ -103,7 +102,7 @@ def table1_word(pair: dict, names, caption: str):
     return Table(caption, headers, rows, footnote=note, groups=groups, indent=indent, bold=bold)
 
 
-def _frame_table(df, caption: str, footnote: str = "", index_name: Optional[str] = None):
+def _frame_table(df, caption: str, footnote: str = "", index_name: str | None = None):
     from .word import Table
 
     d = df.reset_index() if df.index.name is not None else df
@@ -155,8 +154,9 @@ def per_level_word(levels: dict, names, caption: str, p_adjust: str = "holm"):
             r += [T.fmt_p(sr.get("p")), T.fmt_p(_adjusted(sr))]
         rows.append(r)
     note = ("Median (IQR, R quantile type 7) of the VBQ score per group. Wilcoxon rank-sum test (R wilcox.test "
-            "defaults) between the groups; ") + ("Wilcoxon signed-rank test on the matched pairs; " if paired else "") + \
-        f"p-values adjusted across levels by the {adj} method. IQR, interquartile range."
+            "defaults) between the groups; "
+            + ("Wilcoxon signed-rank test on the matched pairs; " if paired else "")
+            + f"p-values adjusted across levels by the {adj} method. IQR, interquartile range.")
     return Table(caption, headers, rows, footnote=note, groups=groups)
 
 

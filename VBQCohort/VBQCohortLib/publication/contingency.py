@@ -214,7 +214,7 @@ def _fisher_network(a: np.ndarray) -> float:
                 else:
                     nxt[key] = (q, mult)
         nodes = nxt
-    for (m, _), (past, mult) in nodes.items():  # complete tables left undecided (m == 0 by construction)
+    for (_m, _), (past, mult) in nodes.items():  # complete tables left undecided (m == 0 by construction)
         if past - lnorm <= thresh:
             p += mult * math.exp(past - lnorm)
     return float(min(1.0, p))

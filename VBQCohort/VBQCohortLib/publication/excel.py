@@ -9,8 +9,8 @@ names are cut to Excel's 31 characters and made unique.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from VBQScoreLib.csv_safe import safe_cell, safe_frame  # the package's one rule for formula-like text
 
@@ -30,7 +30,7 @@ def sheet_name(name: str, used: set) -> str:
     return s
 
 
-def write_tables_xlsx(tables: Mapping[str, "pandas.DataFrame"], path) -> Path:  # noqa: F821
+def write_tables_xlsx(tables: Mapping[str, pandas.DataFrame], path) -> Path:  # noqa: F821
     """Write ``{sheet: DataFrame}`` to ``path`` (one worksheet per table, header row bold and frozen, columns
     sized to their text). The caller writes into a temporary folder (the report is written atomically)."""
     import pandas as pd

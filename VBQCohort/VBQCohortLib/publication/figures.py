@@ -10,11 +10,11 @@ luminance 0.15 vs 0.42 and 0.22 vs 0.75; :func:`grayscale_distinct` checks a pai
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-__all__ = ["capture_figures", "note_figure", "PALETTE", "GROUP_COLORS", "SEX_COLORS", "WIDTHS_MM", "FORMATS", "width_mm", "journal_rc", "save_figure",
-           "figure_bytes", "luminance", "grayscale_distinct"]
+__all__ = ["capture_figures", "note_figure", "PALETTE", "GROUP_COLORS", "SEX_COLORS", "WIDTHS_MM", "FORMATS",
+           "width_mm", "journal_rc", "save_figure", "figure_bytes", "luminance", "grayscale_distinct"]
 
 # Okabe-Ito: vermillion, blue, bluish green, orange, sky blue, reddish purple, yellow, black
 PALETTE = ("#D55E00", "#0072B2", "#009E73", "#E69F00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
@@ -25,7 +25,7 @@ FORMATS = ("pdf", "svg", "png", "tiff")
 MM_PER_INCH = 25.4
 
 
-_CAPTURE: "contextvars.ContextVar[dict | None]"  # noqa: F821
+_CAPTURE: contextvars.ContextVar[dict | None]  # noqa: F821
 
 
 def _capture_var():
@@ -39,7 +39,7 @@ def _capture_var():
         return _CAPTURE
 
 
-class capture_figures:
+class capture_figures:  # noqa: N801 - used like a function: `with capture_figures() as figs:`
     """``with capture_figures() as got:`` -- every figure rendered by the report code meanwhile (through
     :func:`note_figure`) is kept as ``got[id(png_bytes)] = Figure``, so that the report can save the same
     figures again as vector files and at print resolution."""

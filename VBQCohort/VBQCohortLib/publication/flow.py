@@ -59,9 +59,10 @@ def flow_lines(fc: dict) -> list[tuple[str, list[str]]]:
     s = fc.get("sex")
     if s and len(s["groups"]) == 2:
         a, b = s["groups"]
+        unit = "pair" if s["matched"]["treated"] == s["matched"]["control"] == s["pairs"] else "set"
         out.append(("sex", [f"Sex-stratified sub-study within {s['within']}:",
                             f"{a} n = {s['n'].get(a, 0)}, {b} n = {s['n'].get(b, 0)}",
-                            f"Matched: {_plural(s['pairs'], 'pair' if s['matched']['treated'] == s['matched']['control'] == s['pairs'] else 'set')} ({a} n = {s['matched']['treated']}, "
+                            f"Matched: {_plural(s['pairs'], unit)} ({a} n = {s['matched']['treated']}, "
                             f"{b} n = {s['matched']['control']})"]))
     return out
 
@@ -87,13 +88,13 @@ def flow_figure(fc: dict, *, width_mm: float = 174.0):
     main_x, main_w = 0.1, w_in * (0.6 if side else 0.8)
     y = total_h - 0.1
     centers = []
-    for (stage, lines), h in zip(main, heights):
+    for (_stage, lines), h in zip(main, heights):
         ax.add_patch(_box(main_x, y - h, main_w, h))
         ax.text(main_x + main_w / 2, y - h / 2, "\n".join(lines), ha="center", va="center", fontsize=7.5,
                 linespacing=1.5)
         centers.append((y, y - h))
         y -= h + gap
-    for (top0, bot0), (top1, _) in zip(centers, centers[1:]):
+    for (_top0, bot0), (top1, _) in zip(centers, centers[1:]):
         ax.annotate("", xy=(main_x + main_w / 2, top1), xytext=(main_x + main_w / 2, bot0),
                     arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 0.8})
     if side:

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from VBQScoreLib.errors import VBQInputError
 
 from .contingency import chisq_test, expected_counts, fisher_test
@@ -330,7 +331,8 @@ def table1(data, treat, covariates: Sequence[str], *, vbq: Sequence[str] = (), o
     with weight > 0, the SMDs MatchIt's convention over all rows (the treated SD of the unmatched sample).
     ``weighted``: whether the weights are real weights (ratio > 1 or replacement); None = when they are not
     all equal within each group. ``vbq``/``overall``: the VBQ columns of the second block (``block: "vbq"``).
-    ``labels``: a :class:`.variables.Variables` or ``{column: label}``; missing ones from :func:`VBQCohortLib.publication.variables.default_label`.
+    ``labels``: a :class:`.variables.Variables` or ``{column: label}``; missing ones from
+    :func:`VBQCohortLib.publication.variables.default_label`.
     """
     from .variables import default_label
 

@@ -10,9 +10,9 @@ caption above and its footnote below, every figure embedded as a picture with it
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["Heading", "Paragraph", "Table", "Figure", "write_docx", "docx_bytes"]
 

@@ -19,15 +19,23 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Optional
 
 from ..analysis.run import TREAT_COL, level_label
-from ..reading.terms import describe_term
-from .html import (CSS, esc, figure_class, fmt, fmt_p, fmt_p_text, img, png_bytes,  # noqa: F401  (re-exported)
-                   previous_listed_files, table, write_report_folder)
-
 from ..publication.figures import GROUP_COLORS, SEX_COLORS  # noqa: E402  colour-blind safe, apart in grayscale
-
+from ..reading.terms import describe_term
+from .html import (  # noqa: F401  (re-exported)
+    CSS,
+    esc,
+    figure_class,
+    fmt,
+    fmt_p,
+    fmt_p_text,
+    img,
+    png_bytes,
+    previous_listed_files,
+    table,
+    write_report_folder,
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # formatting
@@ -134,7 +142,7 @@ def fig_segmental(seg: dict, levels, names) -> bytes:
     return png_bytes(fig)
 
 
-def fig_forest(logit: dict, labels: Optional[dict] = None) -> Optional[bytes]:
+def fig_forest(logit: dict, labels: dict | None = None) -> bytes | None:
     """Odds ratios with Wald 95% CIs on a log axis (intercept left out). ``labels``: ``{term: readable
     label}`` (else :func:`forest_labels`)."""
     import numpy as np
@@ -149,7 +157,7 @@ def fig_forest(logit: dict, labels: Optional[dict] = None) -> Optional[bytes]:
     fig = Figure(figsize=(max(7.5, 5.5 + 0.08 * max(map(len, labels))), 0.45 * len(terms) + 1.5))
     ax = fig.add_subplot(1, 1, 1)
     y = np.arange(len(terms))[::-1]
-    for yi, (k, v) in zip(y, terms):
+    for yi, (_k, v) in zip(y, terms):
         orr = v["odds_ratio"]
         lo, hi = v.get("ci_low"), v.get("ci_high")  # Wald 95% limits of the odds ratio (logistic.py)
         col = "#D55E00" if _sig(v.get("p")) else "0.3"
@@ -170,7 +178,7 @@ def fig_forest(logit: dict, labels: Optional[dict] = None) -> Optional[bytes]:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_minor_formatter(NullFormatter())
-    for yi, (k, v) in zip(y, terms):
+    for yi, (_k, v) in zip(y, terms):
         ci = (f" ({v['ci_low']:.2f}–{v['ci_high']:.2f})" if v.get("ci_low") is not None
               and v.get("ci_high") is not None else "")
         ax.annotate(f"{v['odds_ratio']:.2f}{ci}", xy=(1.0, yi), xycoords=("axes fraction", "data"),
@@ -191,7 +199,7 @@ def forest_labels(logit: dict, terms) -> list[str]:
     return [f"{k}: {describe_term(k, tl)}" if k in tl else str(k) for k in terms]
 
 
-def fig_love(results: dict) -> Optional[bytes]:
+def fig_love(results: dict) -> bytes | None:
     import pandas as pd
 
     from ..matching.balance import love_plot_bytes
@@ -210,7 +218,7 @@ def fig_love(results: dict) -> Optional[bytes]:
 # ---------------------------------------------------------------------------------------------------------------
 # tables (DataFrames; the CSVs and the HTML come from the same frames)
 
-def comparison_frame(levels_dict: dict, names) -> "pandas.DataFrame":  # noqa: F821
+def comparison_frame(levels_dict: dict, names) -> pandas.DataFrame:  # noqa: F821
     import pandas as pd
 
     na, nb = names
@@ -307,7 +315,7 @@ def summary_sentences(results: dict) -> list[str]:
     else:
         out.append(f"No matching: {g['n'][t]} {esc(t)} and {g['n'][c]} {esc(c)} patients compared as they are.")
     lower, higher = [], []
-    for col, e in comp["levels"].items():
+    for _col, e in comp["levels"].items():
         rs = e.get("ranksum") or {}
         padj = rs.get("p_holm", rs.get("p_adj"))
         if _sig(padj):
@@ -385,7 +393,8 @@ def methods_paragraph(results: dict) -> str:
     parts = []
     if m.get("enabled"):
         s = plan["matching"]
-        cal = (f" with a caliper of {s['caliper']} standard deviations of the {'logit of the ' if s['distance'] == 'logit' else ''}"
+        logit = "logit of the " if s["distance"] == "logit" else ""
+        cal = (f" with a caliper of {s['caliper']} standard deviations of the {logit}"
                f"propensity score" if s["caliper"] is not None and s["std_caliper"] else
                (f" with a caliper of {s['caliper']}" if s["caliper"] is not None else " without a caliper"))
         dist = f"{'logit of the ' if s['distance'] == 'logit' else ''}propensity score"
@@ -397,10 +406,12 @@ def methods_paragraph(results: dict) -> str:
             how = (f"greedy nearest-neighbour 1:{s['ratio']} matching on the {dist}{cal}, "
                    f"{'with' if s['replace'] else 'without'} replacement, {esc(order)}"
                    f"{', exactly on ' + esc(', '.join(s['exact'])) if s.get('exact') else ''} ")
+        semantics = ("(scipy linear_sum_assignment)" if s["method"] == "optimal" else
+                     "(bug-compatible with R MatchIt 4.5.1)" if s.get("compat") else "(R MatchIt semantics)")
         parts.append(
             f"Propensity scores for {t} versus {c} were estimated by unpenalised logistic regression on "
             f"{esc(', '.join(cols['covariates']))}. {t} patients were matched to {c} patients by {how}"
-            f"{'(scipy linear_sum_assignment)' if s['method'] == 'optimal' else ('(bug-compatible with R MatchIt 4.5.1)' if s.get('compat') else '(R MatchIt semantics)')}; balance was assessed by standardised mean differences "
+            f"{semantics}; balance was assessed by standardised mean differences "
             f"(|SMD| < 0.1 taken as balanced). Matching gave {m['n_matched']['treated']} {t} and "
             f"{m['n_matched']['control']} {c} patients.")
     else:
@@ -436,10 +447,11 @@ def methods_paragraph(results: dict) -> str:
             parts.append("Categorical predictors were coded against a reference level (" + "; ".join(
                 f"{esc(k)}: {esc(v)}" for k, v in refs.items()) + "); each other level entered as a 0/1 term "
                 "named by column and level (as R names it, e.g. sexM).")
+    versions = results["provenance"]["versions"]
     parts.append("Two-sided p < 0.05 was considered significant. Analyses used SlicerVBQ "
-                 f"{esc(results['provenance']['versions'].get('slicervbq', ''))} (Python {esc(results['provenance']['versions'].get('python', ''))}, "
-                 f"SciPy {esc(results['provenance']['versions'].get('scipy', ''))}, statsmodels "
-                 f"{esc(results['provenance']['versions'].get('statsmodels', ''))}).")
+                 f"{esc(versions.get('slicervbq', ''))} (Python {esc(versions.get('python', ''))}, "
+                 f"SciPy {esc(versions.get('scipy', ''))}, statsmodels "
+                 f"{esc(versions.get('statsmodels', ''))}).")
     return " ".join(parts)
 
 
@@ -454,7 +466,7 @@ def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
         headers += ["Pairs", "Signed-rank V", "p", "p adj."]
     rows = []
     sig_rows = []
-    for col, e in levels_dict.items():
+    for _col, e in levels_dict.items():
         da, db = e["describe"][na], e["describe"][nb]
         sw = e.get("shapiro", {})
         rs = e.get("ranksum") or {}
@@ -682,8 +694,8 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
     return "\n".join(parts)
 
 
-def make_figures(results: dict, frames: Optional[dict]) -> dict:
-    figs: dict[str, Optional[bytes]] = {}
+def make_figures(results: dict, frames: dict | None) -> dict:
+    figs: dict[str, bytes | None] = {}
     g = results["groups"]
     names = (g["treated"], g["control"])
     levels = list(results["comparison"]["levels"])
@@ -743,7 +755,7 @@ FIGURE_CAPTIONS = {
 REPORT_FILES = ".vbq_report_files.json"
 
 
-def write_report(results: dict, out_dir, frames: Optional[dict] = None, *, progress=None, dpi: int = 300,
+def write_report(results: dict, out_dir, frames: dict | None = None, *, progress=None, dpi: int = 300,
                  figure_width=None) -> dict:
     """Write results.json, report.html, tables/*.csv, figures/*.png and matched.csv into ``out_dir``
     (atomically: on error nothing is written). ``frames`` is the second return value of

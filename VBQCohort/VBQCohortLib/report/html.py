@@ -10,8 +10,8 @@ import html
 import io
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from VBQScoreLib.atomic import atomic_directory, clean_leftovers
 
@@ -94,7 +94,7 @@ code{background:#f1f1f1;padding:0 .2em}
 """
 
 
-def img(png: Optional[bytes], alt: str) -> str:
+def img(png: bytes | None, alt: str) -> str:
     if not png:
         return ""
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'

@@ -16,8 +16,19 @@ import numpy as np
 from VBQScoreLib.errors import VBQInputError
 from VBQScoreLib.json_text import finite_or_none as _f  # JSON-safe float: None for None, NaN, ±inf
 
-from .rnumerics import (ExactDistribution, as_vector, average_ranks, check_alternative, median_pairwise_diff,
-                        qnorm_upper, r_median, signrank_counts, tie_sum, wilcox_counts, zeroin)
+from .rnumerics import (
+    ExactDistribution,
+    as_vector,
+    average_ranks,
+    check_alternative,
+    median_pairwise_diff,
+    qnorm_upper,
+    r_median,
+    signrank_counts,
+    tie_sum,
+    wilcox_counts,
+    zeroin,
+)
 
 __all__ = ["RankSumResult", "SignedRankResult", "ranksum", "signed_rank"]
 
