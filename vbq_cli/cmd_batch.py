@@ -128,6 +128,8 @@ def run(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+    for note in summary.notes:
+        print(f"vbq batch: {note}", file=sys.stderr)
     skipped = f", {summary.n_skipped} of them kept from the previous run" if summary.n_skipped else ""
     print(f"vbq batch: {summary.n_cases} case(s): {summary.n_ok} ok{skipped}, {summary.n_failed} failed "
           f"({summary.where}, {summary.seconds:.1f} s); wrote {summary.out_csv} and {summary.long_csv}",
