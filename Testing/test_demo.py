@@ -172,3 +172,26 @@ def test_demo_diagnostic_recovers_the_planted_auc(demo_run):
     assert res["correlation"]["VBQ_overall vs dxa_t_lumbar"]["pearson"]["r"] < -0.5
     assert "SYNTHETIC DEMO DATA" in (out / "diagnostic" / "report.html").read_text(encoding="utf-8")
     assert str(out) in res["provenance"]["inputs"][0]["path"]
+
+
+@pytest.mark.slow
+def test_readme_try_it_lines_run_on_the_demo_mris(demo_run, tmp_path, monkeypatch, capsys):
+    """Issue 16: the README's "try it" lines (right after the demo command) for `vbq score` and `vbq batch` run
+    on what `vbq demo --out vbq-demo` wrote, as written (the case folder they name exists; exit 0; the batch
+    table has every demo MRI case)."""
+    import shlex
+    from pathlib import Path
+
+    out, r, _ = demo_run
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    demo_at = readme.index("vbq demo --out vbq-demo")
+    lines = [ln.strip() for ln in readme[demo_at:].splitlines()[1:40] if ln.strip().startswith(".venv/bin/vbq ")]
+    commands = {shlex.split(ln)[1]: shlex.split(ln)[1:] for ln in lines}
+    assert set(commands) >= {"score", "batch"}, lines
+    (tmp_path / "vbq-demo").symlink_to(out, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(commands["score"]) == 0
+    assert "overall VBQ" in capsys.readouterr().out
+    assert main(commands["batch"] + ["--workers", "0"]) == 0
+    table = pd.read_csv(tmp_path / commands["batch"][commands["batch"].index("--out") + 1])
+    assert set(table["case_id"]) == set(r["demo"]["mri_ids"]) and (table["status"] == "ok").all()

@@ -24,7 +24,8 @@ examples:
   vbq batch vbq-demo/mri --out results.csv                 # the MRIs of vbq demo, as they are
 
 Writes results.csv (one row per case: case_id, status, VBQ_C2..VBQ_C7, VBQ_overall, CSF_SI, flags, error;
-joins with a clinical spreadsheet on case_id) and results_long.csv (one row per case and ROI).
+joins with a clinical spreadsheet on case_id), results_long.csv (one row per case and ROI) and results.csv.sha256
+(the SHA-256 of both: `sha256sum -c` tells whether they are still one pair).
 """
 
 
@@ -128,6 +129,8 @@ def run(args) -> int:
     finally:
         if bar is not None:
             bar.close()
+    for note in summary.notes:
+        print(f"vbq batch: {note}", file=sys.stderr)
     skipped = f", {summary.n_skipped} of them kept from the previous run" if summary.n_skipped else ""
     print(f"vbq batch: {summary.n_cases} case(s): {summary.n_ok} ok{skipped}, {summary.n_failed} failed "
           f"({summary.where}, {summary.seconds:.1f} s); wrote {summary.out_csv} and {summary.long_csv}",

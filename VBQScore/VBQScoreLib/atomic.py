@@ -24,7 +24,8 @@ import shutil
 from pathlib import Path
 
 __all__ = ["atomic_write", "write_text_atomic", "write_bytes_atomic", "check_output_directory",
-           "atomic_directory", "temporary_name", "clean_leftovers", "default_mode"]
+           "atomic_directory", "temporary_name", "clean_leftovers", "clean_legacy_leftovers", "default_mode",
+           "checkpoint"]
 
 _TAG = "vbq"
 # the test-only hook: VBQ_TEST_ATOMIC_KILL=<step> makes this process SIGKILL itself at that step (the kill tests
@@ -38,6 +39,12 @@ def _step(name: str) -> None:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def checkpoint(name: str) -> None:
+    """A named step of a multi-file write (e.g. ``pair-long`` in :func:`VBQScoreLib.batch.write_tables`) where
+    the test hook ``VBQ_TEST_ATOMIC_KILL=<name>`` kills this process."""
+    _step(name)
 
 
 def _umask() -> int:
@@ -129,6 +136,43 @@ def clean_leftovers(path) -> list:
                 continue
         _remove(p)
         done.append(p.name)
+    return done
+
+
+#: tempfile's names of the versions before the recognisable ones: ``.<name>.<8 random [a-z0-9_]>.tmp``
+_LEGACY_RANDOM = r"\.[a-z0-9_]{8}\.tmp\Z"
+
+
+def clean_legacy_leftovers(path, first_lines: tuple, min_age: float = 600.0) -> list:
+    """Remove what a killed write of an older version left beside ``path`` under ``tempfile``'s random name
+    (``.<name>.<8 random>.tmp``, no host or process in it), but only files recognisable as ours by content: the
+    file starts with one of ``first_lines`` (bytes; e.g. the header line of the table being written) and was
+    last modified more than ``min_age`` seconds ago (no live writer). Returns the names removed."""
+    import time
+
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    pattern = re.compile(r"\." + re.escape(path.name) + _LEGACY_RANDOM)
+    done = []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return done
+    now = time.time()
+    for e in entries:
+        if not pattern.match(e.name):
+            continue
+        try:
+            if not e.is_file(follow_symlinks=False) or now - e.stat(follow_symlinks=False).st_mtime < min_age:
+                continue
+            with open(e.path, "rb") as f:
+                head = f.read(max(len(x) for x in first_lines) if first_lines else 0)
+        except OSError:
+            continue
+        if any(head.startswith(x) for x in first_lines):
+            with contextlib.suppress(OSError):
+                os.unlink(e.path)
+                done.append(e.name)
     return done
 
 

@@ -138,7 +138,10 @@ def read_long_table(data, *, case: str = "case_id", reader: str = "reader", sess
     if isinstance(data, pd.DataFrame):
         df, warnings, source = data.copy(), [], "<table>"
     else:
-        df, warnings = read_table(data, sheet=sheet)
+        # a very wide table (read_table's WIDE_TABLE) is read with the named columns only
+        needed = [case, reader, value, *(DEFAULT_COLUMNS[r] if n is None else n
+                                         for r, n in (("session", session), ("level", level)) if n != "")]
+        df, warnings = read_table(data, sheet=sheet, needed=needed)
         source = str(data)
     if df.empty:
         raise VBQInputError(f"{source}: the table has no rows")

@@ -126,6 +126,41 @@ class Plan:
         p = self.logistic.get("predictors")
         return list(p) if p else self.covariates
 
+    def column_names(self) -> list[str]:
+        """Every name the plan may use as a column of the data table (id, group, levels, covariates, categorical,
+        predictors, exact-matching and sex columns, the diagnostic section's markers, condition columns,
+        correlate and covariates, labelled columns): what a very wide table is read with
+        (``read_table(needed=...)``). A superset is harmless: names the table lacks are skipped."""
+        names: list = []
+
+        def walk(v):
+            if isinstance(v, str):
+                names.append(v)
+            elif isinstance(v, dict):
+                for x in v.values():
+                    walk(x)
+            elif isinstance(v, (list, tuple)):
+                for x in v:
+                    walk(x)
+
+        walk(self.columns)
+        walk(self.logistic.get("predictors") or [])
+        walk(self.matching.get("exact") or [])
+        walk(self.sex_stratified.get("column"))
+        walk(self.sex_stratified.get("covariates") or [])
+        if self.diagnostic:
+            from ..diagnostic.condition import parse_condition
+
+            for key in ("markers", "correlate", "covariates"):
+                walk(self.diagnostic.get(key) or [])
+            for expr in self.diagnostic.get("conditions") or []:
+                try:
+                    names.append(parse_condition(expr).column)
+                except VBQInputError:
+                    continue  # refused with its own message where the section runs
+        walk(list(self.labels))
+        return list(dict.fromkeys(n for n in names if n))
+
     @property
     def matching_enabled(self) -> bool:
         return bool(self.matching["enabled"])

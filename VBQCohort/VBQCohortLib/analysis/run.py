@@ -294,8 +294,9 @@ def _check_plan_columns(df, plan: Plan, source: str) -> None:
                                 f"{plan.source}); {hint}")
 
 
-def _read(data, sheet=None):
-    """(DataFrame, source name, SHA-256 or None, read warnings) from a path or a DataFrame."""
+def _read(data, sheet=None, needed=None):
+    """(DataFrame, source name, SHA-256 or None, read warnings) from a path or a DataFrame. ``needed``: the
+    columns the plan names (a very wide table is read with those only, ``read_table(needed=...)``)."""
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
@@ -317,7 +318,7 @@ def _read(data, sheet=None):
         raise VBQInputError(f"{path}: is a folder, not a spreadsheet (give a CSV, TSV or XLSX file)")
     if not path.is_file():
         raise VBQInputError(f"{path}: data file not found")
-    df, warns = read_table(path, sheet=sheet)
+    df, warns = read_table(path, sheet=sheet, needed=needed)
     return df, str(path), sha256_file(path), list(warns)
 
 
@@ -381,7 +382,7 @@ def _run_analysis(data, plan="lu2024", *, overrides: dict | None = None, vbq_res
         step += 1
 
     tick("reading data")
-    df, source, digest, read_warnings = _read(data, sheet)
+    df, source, digest, read_warnings = _read(data, sheet, needed=plan.column_names())
     inputs = [{"role": "clinical data", "path": source, "sha256": digest}]
     join_info = None
     if vbq_results is not None:

@@ -43,7 +43,7 @@ CURVE_POINTS = 1000  # at most this many curve points in diagnostic.json (all of
 Z975 = 1.959963984540054
 
 
-def _read(data, sheet=None):
+def _read(data, sheet=None, needed=None):
     import pandas as pd
 
     if isinstance(data, pd.DataFrame):
@@ -55,7 +55,7 @@ def _read(data, sheet=None):
         raise VBQInputError(f"{path}: is a folder, not a spreadsheet (give a CSV, TSV or XLSX file)")
     if not path.is_file():
         raise VBQInputError(f"{path}: data file not found")
-    df, warns = read_table(path, sheet=sheet)
+    df, warns = read_table(path, sheet=sheet, needed=needed)
     import hashlib
 
     h = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -222,7 +222,9 @@ def run_diagnostic(data, markers: Sequence[str], conditions: Sequence[str], *, c
             raise VBQInputError(f"--threshold {t}: must be a finite number")
     parsed = [parse_condition(c) for c in conditions]  # unparsable expressions fail before reading
 
-    df, source, digest, warnings = _read(data, sheet)
+    # a very wide table is read with the columns named here only (read_table's WIDE_TABLE)
+    needed = [id_col, *markers, *correlate, *covariates, *(pc.column for pc in parsed)]
+    df, source, digest, warnings = _read(data, sheet, needed=needed)
     inputs = [{"role": "data", "path": source, "sha256": digest}]
     if id_col is not None:
         id_col = _column(df, id_col, "--id")

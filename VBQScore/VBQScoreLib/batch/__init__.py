@@ -28,6 +28,8 @@ from .records import (
                        LONG_COLUMNS,
                        WIDE_HEAD,
                        WIDE_TAIL,
+                       check_pair,
+                       checksums_path_for,
                        long_path_for,
                        record_from_result,
                        write_tables,
@@ -35,5 +37,6 @@ from .records import (
 
 __all__ = ["DEFAULT_PATTERN", "DEMO_PATTERN", "DICOM_COLUMNS", "HASH_COLUMNS", "LONG_COLUMNS", "MANIFEST_COLUMNS",
            "OPTIONAL_MANIFEST_COLUMNS", "SYNCHRONOUS", "WIDE_HEAD", "WIDE_TAIL", "BatchSummary", "Case",
-           "discover_cases", "journal_path_for", "load_cases", "long_path_for", "read_manifest",
+           "check_pair", "checksums_path_for", "discover_cases", "journal_path_for", "load_cases", "long_path_for",
+           "read_manifest",
            "record_from_result", "run_batch", "score_case", "write_tables"]

@@ -90,7 +90,14 @@ from ..measuring.options import ScoreOptions
 from ..progress import ProgressCallback, report
 from .journal import check_compatible, journal_path_for, json_line, previous_records
 from .manifest import Case
-from .records import WideColumns, failed_record, long_path_for, record_from_vbq_result, write_tables
+from .records import (
+    WideColumns,
+    checksums_path_for,
+    failed_record,
+    long_path_for,
+    record_from_vbq_result,
+    write_tables,
+)
 
 SYNCHRONOUS = "synchronous"
 
@@ -145,6 +152,7 @@ class BatchSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (case_id, error), input order
     seconds: float = 0.0
     where: str = ""
+    notes: list[str] = field(default_factory=list)  # e.g. a table pair that did not match, measured again
 
     def to_dict(self) -> dict:
         return {"n_cases": self.n_cases, "n_ok": self.n_ok, "n_failed": self.n_failed,
@@ -269,11 +277,13 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
     long_csv = long_path_for(out_csv)
     journal = journal_path_for(out_csv)
     inputs = {os.path.abspath(p) for c in cases for p in (c.image, c.segmentation, c.labels) if p}
-    for p in (out_csv, long_csv, journal):
+    for p in (out_csv, long_csv, journal, checksums_path_for(out_csv)):
         if os.path.abspath(p) in inputs:
             raise VBQInputError(f"{p}: output would overwrite an input file")
 
-    from_csv, from_journal = previous_records(out_csv, long_csv, journal, set(seen)) if resume else ({}, {})
+    notes: list[str] = []
+    from_csv, from_journal = (previous_records(out_csv, long_csv, journal, set(seen), notes) if resume
+                              else ({}, {}))
     n_skipped = len(from_csv) + len(from_journal)
     todo = [c for c in cases if c.case_id not in from_csv and c.case_id not in from_journal]
     done = 0
@@ -368,7 +378,7 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
                         failed.append((c.case_id, rec["wide"].get("error", "")))
                     yield rec
 
-            write_tables(journal_records(), out_csv, columns=cols.columns())
+            write_tables(journal_records(), out_csv, columns=cols.columns(), checksums=True)
     except OSError as exc:
         raise VBQInputError(f"{out_csv}: cannot write the results ({exc.strerror or exc}); finished cases are "
                             f"kept in {journal} for resume=True") from None
@@ -378,4 +388,4 @@ def run_batch(cases: Sequence[Case], out_csv, *, options=None, scheduler=None, w
         pass
     return BatchSummary(n_cases=len(cases), n_ok=len(cases) - len(failed), n_failed=len(failed),
                         n_skipped=n_skipped, out_csv=out_csv, long_csv=long_csv, failed=failed,
-                        seconds=time.perf_counter() - t0, where=where)
+                        seconds=time.perf_counter() - t0, where=where, notes=notes)

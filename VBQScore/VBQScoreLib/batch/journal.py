@@ -21,16 +21,25 @@ def journal_path_for(out_csv) -> Path:
 # resume
 
 
-def previous_records(out_csv: Path, long_csv: Path, journal: Path, wanted: set[str]):
+def previous_records(out_csv: Path, long_csv: Path, journal: Path, wanted: set[str], notes: list | None = None):
     """What an earlier run finished ok, for ``resume``: ``(from_csv, from_journal)``.
 
     ``from_csv`` maps case id -> record rebuilt from the final CSVs (only ok cases of ``wanted`` that have
     their long rows); ``from_journal`` maps case id -> byte offset of the case's last journal line when that
     line is ok (the journal of an interrupted run is newer than the CSVs and overrides them). Journal records
     are not held in memory; they are copied by offset.
+
+    When the two tables are not the pair their checksums name (:func:`.records.check_pair`: a run killed between
+    the renames, or a table edited since), the tables are not trusted: their cases are measured again (the
+    journal still counts) and ``notes`` gets one line saying so.
     """
+    from .records import check_pair
+
     from_csv: dict[str, dict] = {}
-    if out_csv.exists():
+    mismatch = check_pair(out_csv) if out_csv.exists() else None
+    if mismatch is not None and notes is not None:
+        notes.append(f"{mismatch}; its cases are measured again")
+    if out_csv.exists() and mismatch is None:
         try:
             with open(out_csv, newline="", encoding="utf-8") as f:
                 reader = csv.DictReader(f)

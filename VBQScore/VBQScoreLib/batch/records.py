@@ -4,16 +4,24 @@ A *record* is ``{"case_id", "status", "wide": {...}, "long": [...]}``: the case'
 row per case) and its rows of the long table (one row per ROI). :func:`record_from_result` makes it from
 ``VBQResult.to_dict()``; :func:`write_tables` writes records as the tables :func:`VBQScoreLib.batch.run_batch`
 writes (also used by the MRML adapter's cohort rows and ``vbq web --worklist``).
+
+The pair changes as one unit as far as a file system allows (two files cannot be renamed at once): the long
+table is renamed in first, then (``checksums=True``, as ``vbq batch`` writes) ``<wide>.sha256`` with the SHA-256
+of both new tables (``sha256sum -c`` format), then the wide table last: its rename is the commit point.
+:func:`check_pair` tells whether the two tables on disk are the pair the checksums name (a run killed between the
+renames, or a table edited afterwards, gives a mismatch); ``vbq batch --resume`` then measures again what it cannot
+trust.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, checkpoint, clean_legacy_leftovers, write_text_atomic
 from ..csv_safe import safe_cell
 from ..measuring.levels import level_sort_key
 from ..measuring.result import ROI_FIELDS, clean_value
@@ -135,6 +143,59 @@ def long_path_for(out_csv) -> Path:
     return out_csv.with_name(f"{stem}_long{suffix or '.csv'}")
 
 
+def checksums_path_for(out_csv) -> Path:
+    """``results.csv`` -> ``results.csv.sha256``: the SHA-256 of the wide and long tables written together."""
+    out_csv = Path(out_csv)
+    return out_csv.with_name(out_csv.name + ".sha256")
+
+
+def _sha256(path: Path) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def check_pair(out_csv) -> str | None:
+    """``None`` when the wide table ``out_csv`` and its long table are the pair their checksums file
+    (:func:`checksums_path_for`) names, or when there is no checksums file (tables of other producers or older
+    versions: nothing to check); otherwise one line saying which table does not match."""
+    out_csv = Path(out_csv)
+    sums = checksums_path_for(out_csv)
+    try:
+        text = sums.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{sums}: cannot read the checksums of the table pair ({exc})"
+    want = {}
+    for line in text.splitlines():
+        digest, _, name = line.partition("  ")
+        if name:
+            want[name.strip()] = digest.strip().lower()
+    long_csv = long_path_for(out_csv)
+    bad = [p.name for p in (long_csv, out_csv) if p.name not in want or _sha256(p) != want[p.name]]
+    if not bad:
+        return None
+    return (f"{out_csv.parent / bad[0]}: not the table {sums.name} names (SHA-256 differs): {out_csv.name} and "
+            f"{long_csv.name} are not one pair (a run interrupted while writing them, or a table edited since)")
+
+
+class _Hashing:
+    """A text file object that also hashes what is written (UTF-8, as the file is written)."""
+
+    def __init__(self, f):
+        self.f, self.h = f, hashlib.sha256()
+
+    def write(self, s: str):
+        self.h.update(s.encode("utf-8"))
+        return self.f.write(s)
+
+
 class WideColumns:
     """Columns of the wide table, from the rows seen: the preset's levels, other levels measured (spine order),
     and the DICOM fields any case has."""
@@ -157,27 +218,41 @@ class WideColumns:
         return list(WIDE_HEAD) + [f"VBQ_{lv}" for lv in levels] + list(WIDE_TAIL) + dicom + list(HASH_COLUMNS)
 
 
-def write_tables(records, out_csv, *, preset_levels: Sequence[str] = (), columns: Sequence[str] | None = None
-                 ) -> None:
+def write_tables(records, out_csv, *, preset_levels: Sequence[str] = (), columns: Sequence[str] | None = None,
+                 checksums: bool = False) -> None:
     """Write the wide table ``out_csv`` and the long table beside it (:func:`long_path_for`) from case records
     (``{"case_id", "status", "wide", "long"}`` as :func:`VBQScoreLib.batch.score_case` returns, in the order
     given), atomically: the tables :func:`VBQScoreLib.batch.run_batch` writes, for other producers of the same
     layout (the reader tables of ``vbq web --worklist``). ``columns``: the wide columns; default from the records
-    and ``preset_levels``."""
+    and ``preset_levels``. ``checksums``: also write :func:`checksums_path_for` (see the module's note on the
+    order of the renames)."""
     if columns is None:
         records = list(records)
         cols = WideColumns(preset_levels)
         for rec in records:
             cols.add(rec["wide"])
         columns = cols.columns()
-    with atomic_write(long_path_for(out_csv), "w", newline="") as lf, atomic_write(out_csv, "w", newline="") as wf:
-        wl = csv.writer(lf, lineterminator="\n")
-        ww = csv.writer(wf, lineterminator="\n")
-        wl.writerow(LONG_COLUMNS)
-        ww.writerow(columns)
-        for rec in records:
-            ww.writerow([_fmt(rec["wide"].get(k)) for k in columns])
-            for row in rec["long"]:
-                wl.writerow([_fmt(row.get(k)) for k in LONG_COLUMNS])
+    out_csv, long_csv = Path(out_csv), long_path_for(out_csv)
+    # temporary files an older version (random tempfile names) left when killed: ours when they hold our header
+    clean_legacy_leftovers(out_csv, (b"case_id,status,",))
+    clean_legacy_leftovers(long_csv, (",".join(LONG_COLUMNS).encode("ascii") + b"\n",))
+    # the long table goes in first, the checksums of the new pair next, the wide table last (the commit point)
+    with atomic_write(out_csv, "w", newline="") as wf:
+        ww = _Hashing(wf)
+        with atomic_write(long_csv, "w", newline="") as lf:
+            hl = _Hashing(lf)
+            wl = csv.writer(hl, lineterminator="\n")
+            cw = csv.writer(ww, lineterminator="\n")
+            wl.writerow(LONG_COLUMNS)
+            cw.writerow(columns)
+            for rec in records:
+                cw.writerow([_fmt(rec["wide"].get(k)) for k in columns])
+                for row in rec["long"]:
+                    wl.writerow([_fmt(row.get(k)) for k in LONG_COLUMNS])
+        checkpoint("pair-long")
+        if checksums:
+            write_text_atomic(checksums_path_for(out_csv), f"{hl.h.hexdigest()}  {long_csv.name}\n"
+                                                           f"{ww.h.hexdigest()}  {out_csv.name}\n")
+            checkpoint("pair-checksums")
 
 
