@@ -134,7 +134,7 @@ def _med_iqr(d: dict) -> str:
     return f"{_num(d['median'])} ({_num(d.get('q1'))}–{_num(d.get('q3'))})"
 
 
-def per_level_word(levels: dict, names, caption: str, p_adjust: str = "holm"):
+def per_level_word(levels: dict, names, caption: str, p_adjust: str = "holm", overall: dict | None = None):
     """The per-level comparison as a journal prints it: median (IQR) per group, then rank-sum p and adjusted p,
     then signed-rank (matched pairs) p and adjusted p, under grouped headers; no "-0.00"."""
     from .word import Table
@@ -144,7 +144,8 @@ def per_level_word(levels: dict, names, caption: str, p_adjust: str = "holm"):
     headers = ["Level", f"{names[0]}", f"{names[1]}", "p", f"p ({adj})"] + (["p", f"p ({adj})"] if paired else [])
     groups = [("", 1), ("Median (IQR)", 2), ("Wilcoxon rank-sum", 2)] + ([("Signed-rank, pairs", 2)] if paired else [])
     rows = []
-    for col, e in levels.items():
+    items = list(levels.items()) + ([("overall", overall)] if overall else [])
+    for col, e in items:
         d = e.get("describe") or {}
         rs = e.get("ranksum") or {}
         r = [str(e.get("level", col)), _med_iqr(d.get(names[0])), _med_iqr(d.get(names[1])), T.fmt_p(rs.get("p")),
@@ -156,7 +157,10 @@ def per_level_word(levels: dict, names, caption: str, p_adjust: str = "holm"):
     note = ("Median (IQR, R quantile type 7) of the VBQ score per group. Wilcoxon rank-sum test (R wilcox.test "
             "defaults) between the groups; "
             + ("Wilcoxon signed-rank test on the matched pairs; " if paired else "")
-            + f"p-values adjusted across levels by the {adj} method. IQR, interquartile range.")
+            + f"p-values adjusted across levels by the {adj} method. "
+            + ("The overall VBQ (mean of the levels per patient) is a separate summary endpoint, not part of the "
+               "family of levels adjusted for multiple testing; its p-values are unadjusted. " if overall else "")
+            + "IQR, interquartile range.")
     return Table(caption, headers, rows, footnote=note, groups=groups)
 
 
@@ -281,7 +285,7 @@ def docx_blocks(results: dict, figs: dict, tables: dict, *, methods: str, summar
     if comp.get("levels"):
         blocks.append(per_level_word(comp["levels"], names, f"Table {n}. VBQ per level, {names[0]} vs {names[1]} "
                                                              f"({comp.get('sample', '')} sample)",
-                                     comp.get("p_adjust", "holm")))
+                                     comp.get("p_adjust", "holm"), comp.get("overall")))
         n += 1
     if ((results.get("matching") or {}).get("balance") or {}).get("before"):
         blocks.append(balance_word(results, caption=f"Table {n}. Covariate balance before and after matching"))
@@ -292,7 +296,7 @@ def docx_blocks(results: dict, figs: dict, tables: dict, *, methods: str, summar
     if ss.get("enabled") and ss.get("levels"):
         blocks.append(per_level_word(ss["levels"], tuple(ss["groups"]),
                                      f"Table {n}. Sex-stratified sub-study within {ss.get('within')}: VBQ per level",
-                                     ss.get("p_adjust", "holm")))
+                                     ss.get("p_adjust", "holm"), ss.get("overall")))
         n += 1
     if (results.get("logistic") or {}).get("terms"):
         blocks.append(logistic_word(results, f"Table {n}. Factors associated with {names[0]}"))

@@ -218,12 +218,14 @@ def fig_love(results: dict) -> bytes | None:
 # ---------------------------------------------------------------------------------------------------------------
 # tables (DataFrames; the CSVs and the HTML come from the same frames)
 
-def comparison_frame(levels_dict: dict, names) -> pandas.DataFrame:  # noqa: F821
+def comparison_frame(levels_dict: dict, names, overall: dict | None = None) -> pandas.DataFrame:  # noqa: F821
+    """One row per level, then (``overall``) the overall VBQ, whose ``*_p_adj`` are empty (not in the family)."""
     import pandas as pd
 
     na, nb = names
     rows = []
-    for col, e in levels_dict.items():
+    items = list(levels_dict.items()) + ([(overall.get("column", "vbq_overall"), overall)] if overall else [])
+    for col, e in items:
         da, db = e["describe"][na], e["describe"][nb]
         sw = e.get("shapiro", {})
         rs = e.get("ranksum", {}) or {}
@@ -266,7 +268,7 @@ def _tables(results: dict) -> dict:
             a = pd.DataFrame.from_dict(bal["after"], orient="index").add_suffix(" (after)")
             b = b.join(a)
         out["balance"] = b.rename_axis("covariate")
-    out["comparison"] = comparison_frame(results["comparison"]["levels"], names)
+    out["comparison"] = comparison_frame(results["comparison"]["levels"], names, results["comparison"].get("overall"))
     seg_rows, dunn_rows = [], []
     for grp, s in results["segmental"].items():
         kw, fr = s.get("kruskal") or {}, s.get("friedman") or {}
@@ -286,7 +288,7 @@ def _tables(results: dict) -> dict:
     out["level_descriptives"] = pd.DataFrame(desc)
     ss = results.get("sex_stratified") or {}
     if ss.get("enabled") and ss.get("levels"):
-        out["sex_stratified"] = comparison_frame(ss["levels"], tuple(ss["groups"]))
+        out["sex_stratified"] = comparison_frame(ss["levels"], tuple(ss["groups"]), ss.get("overall"))
     lg = results.get("logistic") or {}
     if lg.get("terms"):
         out["logistic"] = pd.DataFrame.from_dict(lg["terms"], orient="index").rename_axis("term")
@@ -457,7 +459,12 @@ def methods_paragraph(results: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 
-def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
+OVERALL_NOTE = ("The overall VBQ (mean of the levels per patient) is a separate summary endpoint, tested "
+                "like a level; it is not part of the family of levels adjusted for multiple testing, so its "
+                "p-values are unadjusted.")
+
+
+def _comparison_html(levels_dict: dict, names, paired: bool, overall: dict | None = None) -> str:
     na, nb = names
     headers = ["Level", f"{esc(na)} n", f"{esc(na)} median (IQR)", f"{esc(nb)} n", f"{esc(nb)} median (IQR)",
                f"Shapiro p {esc(na)}", f"Shapiro p {esc(nb)}", "Rank-sum W", "p", "p adj.",
@@ -466,7 +473,8 @@ def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
         headers += ["Pairs", "Signed-rank V", "p", "p adj."]
     rows = []
     sig_rows = []
-    for _col, e in levels_dict.items():
+    items = list(levels_dict.items()) + ([("overall", overall)] if overall else [])
+    for _col, e in items:
         da, db = e["describe"][na], e["describe"][nb]
         sw = e.get("shapiro", {})
         rs = e.get("ranksum") or {}
@@ -493,7 +501,8 @@ def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
     return (f'<table class="comparison"><thead><tr>{g}</tr><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
             f'<p class="note">Rank-sum: {esc("; ".join(methods))}. W = Mann-Whitney U of {esc(na)} (R\'s W); '
             f'r &gt; 0 means higher VBQ in {esc(na)}; HL shift = Hodges-Lehmann estimate of {esc(na)} minus '
-            f'{esc(nb)}. "p adj." is adjusted across levels; shaded rows are significant after adjustment.</p>')
+            f'{esc(nb)}. "p adj." is adjusted across levels; shaded rows are significant after adjustment.'
+            + (f' {OVERALL_NOTE}' if overall else '') + '</p>')
 
 
 def _balance_html(m: dict) -> str:
@@ -604,7 +613,7 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
     # comparison
     paired = m.get("enabled") and any("signed_rank" in e for e in comp["levels"].values())
     parts.append(f"<h2>VBQ per level: {esc(t)} vs {esc(c)} ({esc(comp['sample'])} sample)</h2>")
-    parts.append(_comparison_html(comp["levels"], (t, c), paired))
+    parts.append(_comparison_html(comp["levels"], (t, c), paired, comp.get("overall")))
     if comp.get("weights_note"):
         parts.append(f"<p class='note'>{esc(comp['weights_note'])}.</p>")
     parts.append(img(figs.get("boxplots"), "Box plots per level"))
@@ -648,7 +657,8 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
 
             parts.append(table1_html(ss["table1"], tuple(ss["groups"]),
                                      f"Baseline characteristics by sex within {ss['within']}"))
-        parts.append(_comparison_html(ss["levels"], tuple(ss["groups"]), ss.get("matching") is not None))
+        parts.append(_comparison_html(ss["levels"], tuple(ss["groups"]), ss.get("matching") is not None,
+                                      ss.get("overall")))
         parts.append(img(figs.get("sex_boxplots"), "Box plots by sex"))
     else:
         parts.append(f"<p>Not run: {esc(ss.get('note', ''))}</p>")

@@ -1,0 +1,96 @@
+"""The last gaps of issue 17: the overall VBQ as a row of the per-level comparison (outside the Holm family of
+the levels), readable labels in the balance and logistic tables, plain reliability sentences, journal exports of
+the Bland-Altman and diagnostic figures, labels in the Slicer tables."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from VBQCohortLib.analysis import run_analysis
+from VBQCohortLib.analysis.run import TREAT_COL
+from VBQCohortLib.report import write_report
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    from VBQCohortLib.analysis.plan import load_plan
+    from VBQCohortLib.demo import make_cohort
+
+    d = tmp_path_factory.mktemp("pubfin")
+    p = d / "c.csv"
+    make_cohort(160, 5).to_csv(p, index=False)
+    plan = load_plan("lu2024").to_dict()
+    r, frames = run_analysis(p, plan, return_frames=True)
+    out = d / "out"
+    write_report(r, out, frames, dpi=100, figure_width="single")
+    return r, frames, out
+
+
+def _holm(ps):
+    """Holm's step-down adjustment written out (R p.adjust(method = "holm"))."""
+    ps = np.asarray(ps, dtype=float)
+    order = np.argsort(ps)
+    m = len(ps)
+    adj = np.empty(m)
+    run = 0.0
+    for k, i in enumerate(order):
+        run = max(run, (m - k) * ps[i])
+        adj[i] = min(1.0, run)
+    return adj
+
+
+def test_overall_vbq_row_numbers_and_outside_the_holm_family(report_dir):
+    r, frames, _ = report_dir
+    comp = r["comparison"]
+    ov = comp["overall"]
+    assert ov["level"] == "Overall (mean of levels)"
+    levels = list(comp["levels"])
+    m = frames["matched"]
+    mean = m[levels].mean(axis=1, skipna=False)
+    a = mean[m[TREAT_COL] == 1].dropna().to_numpy()
+    b = mean[m[TREAT_COL] == 0].dropna().to_numpy()
+    rs = ov["ranksum"]
+    ref = sps.mannwhitneyu(a, b, alternative="two-sided", use_continuity=True,
+                           method="exact" if rs["exact"] else "asymptotic")
+    assert rs["W"] == pytest.approx(ref.statistic) and rs["p"] == pytest.approx(ref.pvalue, rel=1e-9)
+    assert ov["describe"]["OPLL"]["median"] == pytest.approx(float(np.median(a)))
+    assert "p_holm" not in rs and "p_adj" not in rs and rs["p_adjust"] == "none"
+    assert ov["signed_rank"]["p"] is not None and "p_holm" not in ov["signed_rank"]
+    # the six levels' Holm p-values are Holm over the six levels only
+    raw = [comp["levels"][c]["ranksum"]["p"] for c in levels]
+    got = [comp["levels"][c]["ranksum"]["p_holm"] for c in levels]
+    assert got == pytest.approx(list(_holm(raw)))
+    assert len(levels) == 6
+
+
+def test_overall_vbq_row_in_html_csv_and_word(report_dir):
+    r, _, out = report_dir
+    ov = r["comparison"]["overall"]
+    html = (out / "report.html").read_text(encoding="utf-8")
+    table = html.split('<table class="comparison">')[1].split("</table>")[0]
+    row = re.search(r"<tr[^>]*><td>Overall \(mean of levels\)</td>(.*?)</tr>", table)
+    assert row, "no overall row in the per-level table"
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+    d = ov["describe"]["OPLL"]
+    assert cells[1] == f"{d['median']:.2f} ({d['q1']:.2f}–{d['q3']:.2f})"
+    assert cells[8] == "–"  # no Holm-adjusted p for the overall VBQ
+    assert "not part of the family of levels adjusted for multiple testing" in html
+    csv = pd.read_csv(out / "tables" / "comparison.csv")
+    last = csv.iloc[-1]
+    assert last["column"] == "vbq_overall" and last["level"] == "Overall (mean of levels)"
+    assert last["ranksum_p"] == pytest.approx(ov["ranksum"]["p"]) and pd.isna(last["ranksum_p_adj"])
+    from docx import Document
+
+    doc = Document(out / "report.docx")
+    per_level = [t for t in doc.tables if any(c.text == "Wilcoxon rank-sum" for c in t.rows[0].cells)][0]
+    first = [row.cells[0].text for row in per_level.rows]
+    assert "Overall (mean of levels)" in first
+    i = first.index("Overall (mean of levels)")
+    assert per_level.rows[i].cells[4].text == "–"
+    notes = "\n".join(p.text for p in doc.paragraphs)
+    assert "not part of the family of levels adjusted for multiple testing" in notes
