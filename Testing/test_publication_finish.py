@@ -94,3 +94,24 @@ def test_overall_vbq_row_in_html_csv_and_word(report_dir):
     assert per_level.rows[i].cells[4].text == "–"
     notes = "\n".join(p.text for p in doc.paragraphs)
     assert "not part of the family of levels adjusted for multiple testing" in notes
+
+
+def test_balance_and_logistic_html_use_labels_and_two_decimals(report_dir):
+    r, _, out = report_dir
+    html = (out / "report.html").read_text(encoding="utf-8")
+    bal_html = html.split("<h3>Covariate balance</h3>")[1].split("</table>")[0]
+    bal = r["matching"]["balance"]
+    smd_age = bal["before"]["age"]["Std. Mean Diff."]
+    assert f"<td>Age (years)</td><td>{bal['before']['age']['Means Treated']:.2f}</td>" in bal_html
+    assert f"<td>{smd_age:.2f}</td>" in bal_html and f"<td>{smd_age:.3f}</td>" not in bal_html
+    assert "<td>Propensity score (logit)</td>" in bal_html
+    assert "<td>distance</td>" not in bal_html and "<td>calcium_supplement</td>" not in bal_html
+    assert "<td>Calcium supplement</td>" in bal_html
+    # MatchIt's "All (ESS)" spelled out and explained
+    assert "All (ESS)" not in html and "<td>All, effective sample size</td>" in html
+    assert "Effective sample size (Kish)" in html
+    lg = html.split("<h2>Logistic regression")[1].split("</table>")[0]
+    assert "<td>Hypertension (yes vs no)</td><td><code>hypertensionyes</code></td>" in lg
+    # R's term names stay in the JSON and the CSVs
+    assert "distance" in pd.read_csv(out / "tables" / "balance.csv")["covariate"].tolist()
+    assert "hypertensionyes" in pd.read_csv(out / "tables" / "logistic.csv")["term"].tolist()

@@ -179,7 +179,7 @@ def balance_word(results: dict, variables=None, caption: str = "Covariate balanc
     headers = ["Covariate", "SMD before", "SMD after"] if after else ["Covariate", "SMD"]
     rows = []
     for term, v in before.items():
-        lab = "Propensity score (distance)" if term == "distance" else term_label(results, term)
+        lab = balance_label(results, term)
         r = [lab, T.fmt_smd(v.get("Std. Mean Diff."))]
         if after:
             r.append(T.fmt_smd((after.get(term) or {}).get("Std. Mean Diff.")))
@@ -187,6 +187,31 @@ def balance_word(results: dict, variables=None, caption: str = "Covariate balanc
     return Table(caption, headers, rows, footnote="SMD, standardized mean difference (MatchIt: difference in means "
                                                    "over the treated group's SD before matching); |SMD| < 0.1 is "
                                                    "taken as balanced.")
+
+
+SAMPLE_SIZE_LABELS = {"All (ESS)": "All, effective sample size", "All": "All",
+                      "Matched (ESS)": "Matched, effective sample size", "Matched": "Matched",
+                      "Unmatched": "Unmatched", "Discarded": "Discarded"}
+ESS_NOTE = ("Effective sample size (Kish): (sum of weights)² / sum of squared weights; it equals the count when "
+            "every weight is 1 (1:1 matching without replacement).")
+BINARY_MEAN_NOTE = "For a yes/no, 0/1 or male/female variable the mean is the proportion with the named level."
+
+
+def sample_size_label(row: str) -> str:
+    """MatchIt's ``summary(m)$nn`` row names spelled out ("All (ESS)" -> "All, effective sample size")."""
+    return SAMPLE_SIZE_LABELS.get(str(row), str(row))
+
+
+def distance_label(results: dict) -> str:
+    """The balance table's ``distance`` row: the propensity score, on the logit scale when matched on it."""
+    plan = (results.get("provenance") or {}).get("plan") or {}
+    logit = ((plan.get("matching") or {}).get("distance")) == "logit"
+    return "Propensity score (logit)" if logit else "Propensity score"
+
+
+def balance_label(results: dict, term: str) -> str:
+    """A readable name of a balance-table row (R's term name): the propensity score or the covariate's label."""
+    return distance_label(results) if term == "distance" else term_label(results, term)
 
 
 def term_label(results: dict, term: str) -> str:
@@ -211,9 +236,14 @@ def logistic_labels(results: dict) -> dict:
     lg = results.get("logistic") or {}
     out = {}
     for term in lg.get("terms") or {}:
+        if str(term).lower() in ("(intercept)", "intercept", "const"):
+            out[term] = "Intercept"
+            continue
         tl = (lg.get("term_levels") or {}).get(term)
         lab = term_label(results, tl["column"] if tl and tl.get("column") else term)
         if tl and tl.get("level") is not None and tl.get("reference") is not None:
+            if str(tl.get("column", "")).lower() == "sex":  # "Male, n (%)" names a level; the term compares two
+                lab = "Sex"
             lab = f"{lab} ({tl['level']} vs {tl['reference']})"
         out[term] = lab
     return out

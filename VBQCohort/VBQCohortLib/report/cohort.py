@@ -505,19 +505,35 @@ def _comparison_html(levels_dict: dict, names, paired: bool, overall: dict | Non
             + (f' {OVERALL_NOTE}' if overall else '') + '</p>')
 
 
-def _balance_html(m: dict) -> str:
+def _balance_html(results: dict, m: dict, names=None) -> str:
+    """The balance table with readable labels (R's term names stay in results.json and tables/balance.csv);
+    SMD with two decimals; the propensity-score row named as such."""
+    from ..publication.cohort import BINARY_MEAN_NOTE, balance_label
+
     bal = m.get("balance") or {}
     if not bal.get("before"):
         return ""
+    na, nb = names or ("Treated", "Control")
     before, after = bal["before"], bal.get("after") or {}
     rows = []
     for k, b in before.items():
         a = after.get(k, {})
-        rows.append([esc(k), fmt(b.get("Means Treated"), 3), fmt(b.get("Means Control"), 3),
-                     fmt(b.get("Std. Mean Diff."), 3), fmt(a.get("Means Treated"), 3) if a else "–",
-                     fmt(a.get("Means Control"), 3) if a else "–", fmt(a.get("Std. Mean Diff."), 3) if a else "–"])
-    return table(["Covariate", "Mean treated (all)", "Mean control (all)", "SMD (all)", "Mean treated (matched)",
-                   "Mean control (matched)", "SMD (matched)"], rows)
+        rows.append([esc(balance_label(results, k)), fmt(b.get("Means Treated")), fmt(b.get("Means Control")),
+                     fmt(b.get("Std. Mean Diff.")), fmt(a.get("Means Treated")) if a else "–",
+                     fmt(a.get("Means Control")) if a else "–", fmt(a.get("Std. Mean Diff.")) if a else "–"])
+    done = "matched" if after else None
+    heads = ["Covariate", f"Mean {esc(na)}", f"Mean {esc(nb)}", "SMD"] + \
+        ([f"Mean {esc(na)}", f"Mean {esc(nb)}", "SMD"] if done else [])
+    groups = [("", 1), ("Before matching", 3)] + ([("After matching", 3)] if done else [])
+    if not done:
+        rows = [r[:4] for r in rows]
+    g = "".join(f"<th colspan='{n}'>{t}</th>" for t, n in groups)
+    h = "".join(f"<th>{c}</th>" for c in heads)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return (f"<table><thead><tr>{g}</tr><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
+            f"<p class='note'>SMD, standardized mean difference (MatchIt: difference in means over the treated "
+            f"group's SD before matching); |SMD| &lt; 0.1 is taken as balanced. {esc(BINARY_MEAN_NOTE)} A "
+            f"categorical variable with more than two levels has one row per level.</p>")
 
 
 def _exclusions_html(results: dict) -> str:
@@ -601,14 +617,18 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
                      f"{', exact on ' + esc(', '.join(s['exact'])) if s['exact'] else ''}.</p>")
         if "sample_sizes" in tables:
             ssz = tables["sample_sizes"]
-            rows = [[esc(i)] + [fmt(float(v), 0) if float(v).is_integer() else fmt(float(v), 1) for v in r]
+            from ..publication.cohort import ESS_NOTE, sample_size_label
+
+            rows = [[esc(sample_size_label(i))] + [fmt(float(v), 0) if float(v).is_integer() else fmt(float(v), 1)
+                                                   for v in r]
                     for i, r in zip(ssz.index, ssz.to_numpy())]
             parts.append(table(["Sample"] + [esc(x) for x in ssz.columns], rows))
+            parts.append(f"<p class='note'>{esc(ESS_NOTE)}</p>")
         for w in m.get("warnings", []) or []:
             parts.append(f"<p class='warn'>{esc(w)}</p>")
     else:
         parts.append(f"<p>{esc(m.get('note', 'No matching.'))}</p>")
-    parts.append("<h3>Covariate balance</h3>" + _balance_html(m))
+    parts.append("<h3>Covariate balance</h3>" + _balance_html(results, m, (t, c)))
     parts.append(img(figs.get("love_plot"), "Love plot"))
     # comparison
     paired = m.get("enabled") and any("signed_rank" in e for e in comp["levels"].values())
@@ -666,14 +686,15 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
     lg = results.get("logistic") or {}
     parts.append(f"<h2>Logistic regression: factors associated with {esc(t)}</h2>")
     if lg.get("terms"):
+        from ..publication.cohort import logistic_labels
+
         rows = []
-        tl = lg.get("term_levels") or {}
+        labels = logistic_labels(results)  # readable; R's term names stay in results.json and logistic.csv
         for k, v in lg["terms"].items():
             lo, hi = v.get("ci_low"), v.get("ci_high")
-            rows.append([esc(k), esc(describe_term(k, tl)) if k in tl else "–", fmt(v.get("coef"), 3),
-                         fmt(v.get("se"), 3), fmt(v.get("odds_ratio"), 3), f"{fmt(lo, 3)}–{fmt(hi, 3)}",
-                         fmt_p(v.get("p"))])
-        parts.append(table(["Term", "Compares", "Coefficient", "SE", "Odds ratio", "95% CI (Wald)", "p"], rows))
+            rows.append([esc(labels.get(k, k)), f"<code>{esc(k)}</code>", fmt(v.get("coef"), 3), fmt(v.get("se"), 3),
+                         fmt(v.get("odds_ratio")), f"{fmt(lo)}–{fmt(hi)}", fmt_p(v.get("p"))])
+        parts.append(table(["Variable", "R term", "Coefficient", "SE", "Odds ratio", "95% CI (Wald)", "p"], rows))
         extra = [f"n = {lg.get('n')}"]
         if lg.get("pseudo_r2") is not None:
             extra.append(f"McFadden pseudo-R² = {fmt(lg['pseudo_r2'], 3)}")
