@@ -115,3 +115,35 @@ def test_balance_and_logistic_html_use_labels_and_two_decimals(report_dir):
     # R's term names stay in the JSON and the CSVs
     assert "distance" in pd.read_csv(out / "tables" / "balance.csv")["covariate"].tolist()
     assert "hypertensionyes" in pd.read_csv(out / "tables" / "logistic.csv")["term"].tolist()
+
+
+def test_reliability_design_in_plain_sentences():
+    from VBQCohortLib.agreement.report import _lead_table, design_sentence
+
+    assert design_sentence(8, 2, 8, raters="sessions") == (
+        "8 cases, 2 sessions; 8 cases left out because they lack a value from one of the sessions "
+        "(the ICC uses complete cases)")
+    assert design_sentence(16, 2, 0) == "16 cases, 2 readers"
+    assert design_sentence(15, 3, 1) == ("15 cases, 3 readers; 1 case left out because it lacks a value from one "
+                                         "of the readers (the ICC uses complete cases)")
+    row = {"icc": 0.9, "lower": 0.8, "upper": 0.95, "p": 0.001, "n_cases": 8, "n_raters": 2, "n_excluded": 8,
+           "koo_li_ci": "good to excellent"}
+    html = _lead_table("t", {"R1": [dict(row, type=t) for t in ("ICC1", "ICC2", "ICC3")]}, raters="sessions")
+    assert "Raters" not in html and "Left out" not in html
+    assert "<td>8 cases, 2 sessions; 8 cases left out because" in html
+
+
+def test_demo_report_reliability_and_one_method_per_sentence(tmp_path):
+    from vbq_cli.main import main
+
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 0
+    html = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
+    assert "Left out" not in html and "<th>Raters</th>" not in html
+    assert "cases left out because they lack a value from one of the sessions" in html
+    # no note runs two methods together: each method is its own sentence
+    assert "exact test; Wilcoxon" not in html and "correction; Wilcoxon" not in html
+    notes = re.findall(r'<table class="comparison">.*?</table><p class="note">(.*?)</p>', html, re.S)
+    assert len(notes) == 2
+    for n in notes:
+        for sent in re.findall(r"Wilcoxon [^.:]*(?:[:.])", n):
+            assert sent.count("Wilcoxon") == 1, sent

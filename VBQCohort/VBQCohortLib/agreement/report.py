@@ -193,7 +193,21 @@ def ba_figures(results: dict, frames: dict | None) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 # HTML
 
-def _lead_table(title, blocks: dict) -> str:
+def design_sentence(n_cases, n_raters, n_excluded, *, raters: str = "readers") -> str:
+    """The design of one ICC in plain words: "16 cases, 2 readers; 8 cases left out because ..." (no
+    "Raters 2, Left out 8")."""
+    def n(k, one, many):
+        return f"{k} {one if k == 1 else many}"
+
+    txt = f"{n(int(n_cases), 'case', 'cases')}, {n(int(n_raters), raters[:-1], raters)}"
+    if n_excluded:
+        txt += (f"; {n(int(n_excluded), 'case', 'cases')} left out because "
+                f"{'it lacks' if int(n_excluded) == 1 else 'they lack'} a value from one of the {raters} "
+                f"(the ICC uses complete cases)")
+    return txt
+
+
+def _lead_table(title, blocks: dict, raters: str = "readers") -> str:
     """One row per analysis: ICC(2,1) with CI and band, plus ICC(3,1) and ICC(1,1) for comparison."""
     rows = []
     for name, lst in blocks.items():
@@ -201,14 +215,15 @@ def _lead_table(title, blocks: dict) -> str:
             continue
         r = {x["type"]: x for x in lst}
         r2 = r["ICC2"]
-        rows.append([esc(name), r2["n_cases"], r2["n_raters"], r2.get("n_excluded", 0),
+        rows.append([esc(name), esc(design_sentence(r2["n_cases"], r2["n_raters"], r2.get("n_excluded", 0),
+                                                    raters=raters)),
                      f"<b>{_fmt(r2['icc'])}</b>", f"{_fmt(r2['lower'])} to {_fmt(r2['upper'])}",
                      esc(r2.get("koo_li_ci") or "–"), _fmt(r["ICC3"]["icc"]), _fmt(r["ICC1"]["icc"]),
                      _fp(r2["p"])])
     if not rows:
         return ""
     return (f"<h3>{esc(title)}</h3>" + table(
-        ["Analysis", "Cases used", "Raters", "Left out", "ICC(2,1)", "95% CI", "Koo &amp; Li (CI)", "ICC(3,1)",
+        ["Analysis", "Cases", "ICC(2,1)", "95% CI", "Koo &amp; Li (CI)", "ICC(3,1)",
          "ICC(1,1)", "p (F test)"], rows))
 
 
@@ -260,10 +275,11 @@ def agreement_section_html(results: dict, frames: dict | None = None, *, figs: d
     intra = icc_d.get("intra") or {}
     if intra:
         parts.append(f"<{h1}>Intra-reader agreement (test-retest ICC)</{h1}>")
-        parts.append(_lead_table("ICC(2,1) per reader, session against session (overall VBQ)", intra))
+        parts.append(_lead_table("ICC(2,1) per reader, session against session (overall VBQ)", intra,
+                                 raters="sessions"))
         for rd, lvs in (icc_d.get("intra_levels") or {}).items():
             parts.append("<details><summary>" + esc(rd) + " per level</summary>"
-                         + _lead_table(f"{rd}: ICC(2,1) per level", lvs) + "</details>")
+                         + _lead_table(f"{rd}: ICC(2,1) per level", lvs, raters="sessions") + "</details>")
     ba = results.get("bland_altman") or {}
     if ba:
         parts.append(f"<{h1}>Bland-Altman</{h1}>")

@@ -497,12 +497,28 @@ def _comparison_html(levels_dict: dict, names, paired: bool, overall: dict | Non
     g = "".join(f"<th colspan='{n}'>{t}</th>" for t, n in groups)
     body = "".join(("<tr class=\"sig\">" if s else "<tr>") + "".join(f"<td>{c}</td>" for c in r) + "</tr>"
                    for r, s in zip(rows, sig_rows))
-    methods = sorted({(e.get("ranksum") or {}).get("method") for e in levels_dict.values()} - {None})
     return (f'<table class="comparison"><thead><tr>{g}</tr><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
-            f'<p class="note">Rank-sum: {esc("; ".join(methods))}. W = Mann-Whitney U of {esc(na)} (R\'s W); '
+            f'<p class="note">{esc(" ".join(method_sentences(dict(items))))} W = Mann-Whitney U of {esc(na)} (R\'s W); '
             f'r &gt; 0 means higher VBQ in {esc(na)}; HL shift = Hodges-Lehmann estimate of {esc(na)} minus '
             f'{esc(nb)}. "p adj." is adjusted across levels; shaded rows are significant after adjustment.'
             + (f' {OVERALL_NOTE}' if overall else '') + '</p>')
+
+
+def method_sentences(levels_dict: dict) -> list[str]:
+    """One sentence per test method (issue 17: "one method per row in captions"): "Wilcoxon rank sum exact
+    test: C2, C3." then "Wilcoxon rank sum test with continuity correction: C4, ..."; the same for the
+    signed-rank test. A method used at every row is named without the list."""
+    out = []
+    for test in ("ranksum", "signed_rank"):
+        by: dict[str, list[str]] = {}
+        for e in levels_dict.values():
+            m = (e.get(test) or {}).get("method")
+            if m:
+                by.setdefault(str(m), []).append(str(e.get("level")))
+        for m, where in by.items():
+            m = m[0].upper() + m[1:]
+            out.append(f"{m}." if len(by) == 1 else f"{m}: {', '.join(where)}.")
+    return out
 
 
 def _balance_html(results: dict, m: dict, names=None) -> str:
