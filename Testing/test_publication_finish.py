@@ -147,3 +147,62 @@ def test_demo_report_reliability_and_one_method_per_sentence(tmp_path):
     for n in notes:
         for sent in re.findall(r"Wilcoxon [^.:]*(?:[:.])", n):
             assert sent.count("Wilcoxon") == 1, sent
+
+
+def _journal_formats(folder, name, dpi, width_mm=None):
+    from PIL import Image
+
+    for ext in ("pdf", "svg", "png", "tiff"):
+        assert (folder / f"{name}.{ext}").is_file(), (name, ext)
+    png = Image.open(folder / f"{name}.png")
+    assert round(png.info["dpi"][0]) == dpi
+    if width_mm is not None:
+        # the figure is laid out at width_mm; the tight box drops the white margin around a square ROC plot
+        assert 0.85 * width_mm / 25.4 * dpi <= png.size[0] <= 1.3 * width_mm / 25.4 * dpi, (name, png.size)
+    assert Image.open(folder / f"{name}.tiff").info.get("compression") == "tiff_lzw"
+    pdf = (folder / f"{name}.pdf").read_bytes()
+    assert (b"/CIDFontType2" in pdf or b"/TrueType" in pdf) and b"/Type3" not in pdf
+    assert b"<text" in (folder / f"{name}.svg").read_bytes()
+
+
+def test_bland_altman_figures_in_journal_formats(tmp_path):
+    from pathlib import Path
+
+    from vbq_cli.main import main
+
+    rref = Path(__file__).parent / "r_reference"
+    out = tmp_path / "agr"
+    assert main(["agreement", str(rref / "agreement_data_retest.csv"), "--out", str(out), "--quiet", "--dpi", "120",
+                 "--figure-width", "single"]) == 0
+    names = sorted(p.stem for p in (out / "figures").glob("bland_altman_*.pdf"))
+    assert names, "no Bland-Altman PDF"
+    for n in names:
+        _journal_formats(out / "figures", n, 120, 85)
+    assert main(["agreement", str(rref / "agreement_data_retest.csv"), "--out", str(tmp_path / "bad"), "--quiet",
+                 "--dpi", "20"]) == 2
+
+
+def test_diagnostic_figures_in_journal_formats(tmp_path):
+    from pathlib import Path
+
+    from vbq_cli.main import main
+
+    asah = Path(__file__).parent / "r_reference" / "diagnostic_data_asah.csv"
+    out = tmp_path / "diag"
+    assert main(["cohort", "diagnostic", str(asah), "--marker", "s100b", "--condition", "outcome == Poor",
+                 "--correlate", "age", "--out", str(out), "--quiet", "--dpi", "150", "--figure-width", "90"]) == 0
+    for n in ("roc_1", "scatter_s100b_vs_age"):
+        _journal_formats(out / "figures", n, 150, 90)
+
+
+def test_cohort_report_exports_bland_altman_like_the_cohort_figures(tmp_path):
+    from vbq_cli.main import main
+
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 0
+    f = tmp_path / "d" / "figures"
+    names = sorted(p.stem for p in f.glob("bland_altman_*.png"))
+    assert names
+    for n in names:
+        _journal_formats(f, n, 300)
+    for n in ("roc_1",):
+        _journal_formats(tmp_path / "d" / "diagnostic" / "figures", n, 300)

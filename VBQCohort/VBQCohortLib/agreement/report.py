@@ -186,7 +186,10 @@ def ba_figures(results: dict, frames: dict | None) -> dict:
         png, svg = io.BytesIO(), io.BytesIO()
         fig.savefig(png, format="png", dpi=110)
         fig.savefig(svg, format="svg")
-        out[name] = (png.getvalue(), svg.getvalue())
+        from ..publication.figures import note_figure
+
+        # kept for the journal exports (cohort report and write_agreement: PDF, SVG, PNG, TIFF at --dpi)
+        out[name] = (note_figure(fig, png.getvalue()), svg.getvalue())
     return out
 
 
@@ -368,10 +371,16 @@ def render_agreement_html(results: dict, frames: dict | None = None, figs: dict 
     return "\n".join(parts)
 
 
-def write_agreement(results: dict, out_dir, frames: dict | None = None) -> dict:
-    """Write ``agreement.json``, ``report.html``, ``tables/*.csv``, ``figures/bland_altman_*.png|svg`` into
-    ``out_dir`` atomically. Returns the paths."""
-    figs = ba_figures(results, frames)
+def write_agreement(results: dict, out_dir, frames: dict | None = None, *, dpi: int = 300,
+                    figure_width=None) -> dict:
+    """Write ``agreement.json``, ``report.html``, ``tables/*.csv``, ``figures/bland_altman_*.{pdf,svg,png,tiff}``
+    into ``out_dir`` atomically (figures as the cohort report's: PDF and SVG with TrueType text, PNG and LZW
+    TIFF at ``dpi``, ``figure_width`` single|double|mm). Returns the paths."""
+    from ..publication.figures import capture_figures, save_figure, width_mm
+
+    width = width_mm(figure_width) if figure_width is not None else None
+    with capture_figures() as drawn:
+        figs = ba_figures(results, frames)
     tables = agreement_tables(results, frames)
     page = render_agreement_html(results, frames, figs)
     text = json.dumps(results, indent=1, allow_nan=False)
@@ -386,10 +395,14 @@ def write_agreement(results: dict, out_dir, frames: dict | None = None) -> dict:
         if figs:
             (tmp / "figures").mkdir()
             for name, (png, svg) in figs.items():
-                (tmp / "figures" / f"bland_altman_{slug(name)}.png").write_bytes(png)
-                (tmp / "figures" / f"bland_altman_{slug(name)}.svg").write_bytes(svg)
+                if id(png) in drawn:
+                    save_figure(drawn[id(png)][0], tmp / "figures", f"bland_altman_{slug(name)}", dpi=dpi,
+                                width=width)
+                else:
+                    (tmp / "figures" / f"bland_altman_{slug(name)}.png").write_bytes(png)
+                    (tmp / "figures" / f"bland_altman_{slug(name)}.svg").write_bytes(svg)
 
-    write_report_folder(out_dir, LIST_FILE, AGREEMENT_FILES, fill, extensions=("csv", "png", "svg"))
+    write_report_folder(out_dir, LIST_FILE, AGREEMENT_FILES, fill, extensions=("csv", "png", "svg", "pdf", "tiff"))
     return {"agreement": out_dir / "agreement.json", "report": out_dir / "report.html",
             "tables": out_dir / "tables", "figures": out_dir / "figures"}
 
