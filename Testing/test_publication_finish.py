@@ -206,3 +206,20 @@ def test_cohort_report_exports_bland_altman_like_the_cohort_figures(tmp_path):
         _journal_formats(f, n, 300)
     for n in ("roc_1",):
         _journal_formats(tmp_path / "d" / "diagnostic" / "figures", n, 300)
+
+
+def test_slicer_tables_get_the_report_labels(report_dir):
+    """The label decision for VBQ Cohort's table nodes (VBQCohort.py only calls it)."""
+    from VBQCohortLib.publication.cohort import labelled_frame
+
+    r, _, out = report_dir
+    bal = labelled_frame(r, "balance", pd.read_csv(out / "tables" / "balance.csv"))
+    assert list(bal.columns[:2]) == ["label", "covariate"]
+    got = dict(zip(bal["covariate"], bal["label"]))
+    assert got["distance"] == "Propensity score (logit)" and got["age"] == "Age (years)"
+    lg = labelled_frame(r, "logistic", pd.read_csv(out / "tables" / "logistic.csv"))
+    assert dict(zip(lg["term"], lg["label"]))["hypertensionyes"] == "Hypertension (yes vs no)"
+    ss = labelled_frame(r, "sample_sizes", pd.read_csv(out / "tables" / "sample_sizes.csv"))
+    assert dict(zip(ss["sample"], ss["label"]))["All (ESS)"] == "All, effective sample size"
+    seg = pd.read_csv(out / "tables" / "segmental.csv")
+    assert labelled_frame(r, "segmental", seg) is seg

@@ -8,7 +8,8 @@ import html as _html
 
 from . import table1 as T
 
-__all__ = ["table1_frames", "table1_html", "table1_word", "docx_blocks", "excel_sheets"]
+__all__ = ["table1_frames", "table1_html", "table1_word", "docx_blocks", "excel_sheets", "labelled_frame",
+           "balance_label", "logistic_labels", "sample_size_label"]
 
 
 def _names(results: dict) -> tuple[str, str]:
@@ -345,3 +346,23 @@ def excel_sheets(tables: dict) -> dict:
     first = {k: v for k, v in tables.items() if k.startswith("table1")}
     rest = {k: v for k, v in tables.items() if not k.startswith("table1")}
     return {**first, **rest}
+
+
+def labelled_frame(results: dict, name: str, df):
+    """A report table (``tables/<name>.csv`` read back) with a ``label`` column first where the HTML shows
+    readable labels (balance: covariates and the propensity score; logistic: terms with the level they code;
+    sample sizes: MatchIt's rows spelled out). R's names stay in their own column. For the Slicer tables of
+    VBQ Cohort; other tables come back unchanged."""
+    key = {"balance": "covariate", "logistic": "term", "sample_sizes": "sample"}.get(name)
+    if key is None or key not in df.columns or "label" in df.columns:
+        return df
+    if name == "balance":
+        lab = [balance_label(results, str(t)) for t in df[key]]
+    elif name == "logistic":
+        labels = logistic_labels(results)
+        lab = [labels.get(str(t), str(t)) for t in df[key]]
+    else:
+        lab = [sample_size_label(str(t)) for t in df[key]]
+    out = df.copy()
+    out.insert(0, "label", lab)
+    return out
