@@ -140,6 +140,9 @@ def test_demo_report_reliability_and_one_method_per_sentence(tmp_path):
     html = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
     assert "Left out" not in html and "<th>Raters</th>" not in html
     assert "cases left out because they lack a value from one of the sessions" in html
+    # the demo's ICC 0.945 has a 95% CI from about 0.01 to 0.99: read from the CI, not called "excellent"
+    assert "poor to excellent reliability by Koo &amp; Li, read from the 95% CI" in html
+    assert "excellent by Koo" not in html
     # no note runs two methods together: each method is its own sentence
     assert "exact test; Wilcoxon" not in html and "correction; Wilcoxon" not in html
     notes = re.findall(r'<table class="comparison">.*?</table><p class="note">(.*?)</p>', html, re.S)
