@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Slicer puts each module's folder on sys.path, so the modules' GUI-free helper packages (VBQScoreModuleLib,
+# VBQCohortModuleLib) import by name there; the wheel does not ship them (they serve the Slicer modules only), so
+# the tests put the same folders on the path as Slicer does.
+for _module_dir in (REPO / "VBQScore", REPO / "VBQCohort"):
+    if str(_module_dir) not in sys.path:
+        sys.path.append(str(_module_dir))
 SHARED_DATA = REPO.parent / "shared" / "data"
 REAL_T1 = SHARED_DATA / "sct_t1w.nii.gz"
 
