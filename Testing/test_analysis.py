@@ -205,7 +205,10 @@ def test_report_of_matched_run(matched_run, tmp_path):
                   "Holm", "ignores the matched pairing", "Friedman"):
         assert words in html
     comp = pd.read_csv(out / "tables" / "comparison.csv")
-    assert comp["ranksum_p"].tolist() == [r["comparison"]["levels"][c]["ranksum"]["p"] for c in comp["column"]]
+    # one row per level, then the overall VBQ (issue 17)
+    assert comp["column"].tolist() == list(r["comparison"]["levels"]) + ["vbq_overall"]
+    assert comp["ranksum_p"].tolist() == [r["comparison"]["levels"][c]["ranksum"]["p"] for c in comp["column"][:-1]] \
+        + [r["comparison"]["overall"]["ranksum"]["p"]]
     lg = pd.read_csv(out / "tables" / "logistic.csv", index_col=0)
     assert lg.loc["bmi", "odds_ratio"] == pytest.approx(r["logistic"]["terms"]["bmi"]["odds_ratio"], rel=1e-12)
 

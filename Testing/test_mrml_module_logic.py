@@ -128,7 +128,15 @@ def test_vbqcohort_run_analysis_into_nodes(monkeypatch, tmp_path):
     assert [logit.GetValueByName(2, c).ToString() for c in ("column", "level", "reference")] == ["sex", "M", "F"]
     assert "column 'sex': spaces around the text of 1 cell removed (row 7: 'F ')" in out["warnings"]
     comparison = out["tables"]["comparison"]
-    assert comparison.GetNumberOfRows() == 6
+    assert comparison.GetNumberOfRows() == 7  # six levels, then the overall VBQ (issue 17)
+    levels_col = [comparison.GetTable().GetValueByName(r, "level").ToString() for r in range(7)]
+    assert levels_col == ["C2", "C3", "C4", "C5", "C6", "C7", "Overall (mean of levels)"]
+    # readable labels beside R's names, as in the HTML report (issue 17)
+    assert [logit.GetValueByName(r, "label").ToString() for r in range(3)] == ["Intercept", "Age (years)",
+                                                                              "Sex (M vs F)"]
+    bal = out["tables"]["balance"].GetTable()
+    assert bal.GetValueByName(0, "label").ToString() == "Age (years)"
+    assert bal.GetValueByName(0, "covariate").ToString() == "age"
     c3_row = [comparison.GetTable().GetValueByName(r, "ranksum_p").ToDouble() for r in range(6)][1]
     assert c3_row == pytest.approx(2.0 / math.comb(24, 12), rel=1e-9)
     chart = out["levelsChart"]
@@ -141,6 +149,7 @@ def test_vbqcohort_run_analysis_into_nodes(monkeypatch, tmp_path):
     assert out["loveChart"].GetNumberOfPlotSeriesNodes() == 1
     smd = out["results"]["matching"]["balance"]["before"]["age"]["Std. Mean Diff."]
     assert love.GetValueByName(0, "covariate").ToString() == "age"
+    assert love.GetValueByName(0, "label").ToString() == "Age (years)"
     assert love.GetValueByName(0, "SMD before").ToDouble() == abs(smd)
     import statistics
 

@@ -162,10 +162,11 @@ def test_cli_analyze_report_says_which_level(tmp_path, ref, capsys):
     assert r["logistic"]["reference_levels"]["sex"] == "F"
     assert list(r["matching"]["propensity_model"]["coef"]) == list(ref["propensity_coef"])
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "<td>sexM</td><td>sex (M vs F)</td>" in html
-    assert "<td>smokingformer</td><td>smoking (former vs current)</td>" in html
-    assert "<td>smokingnever smoked</td><td>smoking (never smoked vs current)</td>" in html  # spaces kept, as R
-    assert "<td>diabetes</td><td>–</td>" in html  # a 0/1 number column: no level to name
+    # readable label beside R's term name (issue 17): the label says which level the term codes
+    assert "<td>Sex (M vs F)</td><td><code>sexM</code></td>" in html
+    assert "<td>Smoking (former vs current)</td><td><code>smokingformer</code></td>" in html
+    assert "<td>Smoking (never smoked vs current)</td><td><code>smokingnever smoked</code></td>" in html  # as R
+    assert "<td>Diabetes</td><td><code>diabetes</code></td>" in html  # a 0/1 number column: no level to name
     assert "sex: F; hypertension: no; smoking: current; diet: High salt; grade: 1" in html
     lg = pd.read_csv(out / "tables" / "logistic.csv", keep_default_na=False)
     row = lg.set_index("term").loc["sexM"]

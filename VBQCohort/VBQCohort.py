@@ -413,6 +413,7 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
     def resultsToNodes(self, results: dict, tablesDir) -> dict:
         """One table node per report table (tables/*.csv, the same numbers as the report), a love plot and
         a VBQ-per-level-by-group plot."""
+        from VBQCohortLib.publication.cohort import balance_label, labelled_frame
         from VBQCohortLib.reading.spreadsheet import read_table
         from VBQCohortModuleLib.helpers import level_medians, love_plot_rows
 
@@ -421,6 +422,7 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
             if not name.endswith(".csv"):
                 continue
             df, _ = read_table(os.path.join(tablesDir, name))
+            df = labelled_frame(results, name[:-4], df)  # readable labels beside R's names, as in the report
             node = self._node("vtkMRMLTableNode", f"VBQ cohort: {name[:-4]}")
             self.dataframeToTableNode(df, node)
             out["tables"][name[:-4]] = node
@@ -430,11 +432,12 @@ class VBQCohortLogic(ScriptedLoadableModuleLogic):
         if rows:
             t = self._node("vtkMRMLTableNode", "VBQ cohort: love plot data")
             cols = {"index": [float(i + 1) for i in range(len(rows))], "covariate": [r[0] for r in rows],
+                    "label": [balance_label(results, r[0]) for r in rows],
                     "SMD before": [r[1] for r in rows], "SMD after": [r[2] for r in rows]}
             self._fill(t, cols)
-            series = [self._series("Before matching", t, "SMD before", "covariate", (0.75, 0.22, 0.17))]
+            series = [self._series("Before matching", t, "SMD before", "label", (0.75, 0.22, 0.17))]
             if any(r[2] is not None for r in rows):  # no matching: balance of the unmatched sample only
-                series.append(self._series("After matching", t, "SMD after", "covariate", (0.14, 0.44, 0.64)))
+                series.append(self._series("After matching", t, "SMD after", "label", (0.14, 0.44, 0.64)))
             out["loveChart"] = self._chart("VBQ cohort: love plot", series, "Covariate",
                                            "|Standardized mean difference|")
         levels, medians = level_medians(results)

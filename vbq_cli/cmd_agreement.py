@@ -46,6 +46,9 @@ def register(sub) -> None:
     g.add_argument("--labels", default=None, metavar="FILE", help="segment names of labelmap segmentations")
     g.add_argument("--manifest", default=None, metavar="CSV",
                    help="many cases: case_id, image, [labels] and one segmentation column per reader")
+    from .figure_options import add_figure_options
+
+    add_figure_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; files replaced)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     p.set_defaults(func=run)
@@ -96,6 +99,9 @@ def run(args) -> int:
     from VBQScoreLib.measuring.presets import get_preset
     from VBQScoreLib.progress import TqdmProgress
 
+    from .figure_options import check_figure_options, figure_kwargs
+
+    check_figure_options(args)
     segs = _pairs(args.segmentations, "--segmentations")
     if args.data and args.reader_table:
         raise VBQInputError("give either DATA (a long table) or --reader-table files, not both")
@@ -143,7 +149,7 @@ def run(args) -> int:
                        overlap_files(args.image, segs, labels=args.labels, progress=bar))
         results, frames = run_agreement(data, preset=args.preset, overlap=overlap, progress=bar, command=command,
                                         return_frames=True)
-        written = write_agreement(results, out, frames)
+        written = write_agreement(results, out, frames, **figure_kwargs(args))
     finally:
         if bar is not None:
             bar.close()

@@ -47,6 +47,9 @@ def register(csub) -> None:
     p.add_argument("--bootstrap", type=int, default=None, metavar="N",
                    help="also a stratified bootstrap CI of the AUC with N resamples")
     p.add_argument("--seed", type=int, default=None, metavar="S", help="seed of the bootstrap")
+    from .figure_options import add_figure_options
+
+    add_figure_options(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; files replaced)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     p.set_defaults(func=run, command="cohort diagnostic")
@@ -86,6 +89,9 @@ def run(args) -> int:
 
     if args.bootstrap is None and args.seed is not None:
         raise VBQInputError("--seed: only with --bootstrap N")
+    from .figure_options import check_figure_options, figure_kwargs
+
+    check_figure_options(args)
     out = Path(args.out)
     check_output_directory(out)
     _check_inputs_not_replaced(out, [("DATA", args.data), ("--vbq-results", args.vbq_results)])
@@ -109,7 +115,7 @@ def run(args) -> int:
             if bar is not None:
                 bar(n_an[0] + done, n_an[0] + total, message)
 
-        written = write_diagnostic_report(res, out, frames, progress=rprog)
+        written = write_diagnostic_report(res, out, frames, progress=rprog, **figure_kwargs(args))
     finally:
         if bar is not None:
             bar.close()
@@ -153,7 +159,9 @@ def run_diagnostic_plan(args, plan, out, command) -> int:
     try:
         res, frames = run_plan_section(args, plan, command, bar=bar)
         res["plan"] = {"name": plan.name, "title": plan.title, "citation": plan.citation, "source": plan.source}
-        written = write_diagnostic_report(res, out, frames)
+        from .figure_options import figure_kwargs
+
+        written = write_diagnostic_report(res, out, frames, **figure_kwargs(args))
     finally:
         if bar is not None:
             bar.close()

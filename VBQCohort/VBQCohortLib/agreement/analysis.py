@@ -248,8 +248,8 @@ def summary_sentences(results: dict) -> list[str]:
     if r is not None and r["icc"] is not None:
         out.append(f"Inter-reader absolute agreement of the overall VBQ, ICC(2,1) (two-way random effects, single "
                    f"reader; {r['n_raters']} readers, {r['n_cases']} cases): {_fmt(r['icc'], 3)} (95% CI "
-                   f"{_fmt(r['lower'], 3)} to {_fmt(r['upper'], 3)}), {r['koo_li']} by Koo & Li "
-                   f"(CI: {r['koo_li_ci']}).")
+                   f"{_fmt(r['lower'], 3)} to {_fmt(r['upper'], 3)}): {r['koo_li_ci'] or r['koo_li']} "
+                   f"reliability by Koo & Li, read from the 95% CI (never from the point estimate alone).")
     lv = {k: _lead(v) for k, v in (inter.get("levels") or {}).items()}
     lv = {k: v for k, v in lv.items() if v is not None and v["icc"] is not None}
     if lv:

@@ -186,14 +186,31 @@ def ba_figures(results: dict, frames: dict | None) -> dict:
         png, svg = io.BytesIO(), io.BytesIO()
         fig.savefig(png, format="png", dpi=110)
         fig.savefig(svg, format="svg")
-        out[name] = (png.getvalue(), svg.getvalue())
+        from ..publication.figures import note_figure
+
+        # kept for the journal exports (cohort report and write_agreement: PDF, SVG, PNG, TIFF at --dpi)
+        out[name] = (note_figure(fig, png.getvalue()), svg.getvalue())
     return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # HTML
 
-def _lead_table(title, blocks: dict) -> str:
+def design_sentence(n_cases, n_raters, n_excluded, *, raters: str = "readers") -> str:
+    """The design of one ICC in plain words: "16 cases, 2 readers; 8 cases left out because ..." (no
+    "Raters 2, Left out 8")."""
+    def n(k, one, many):
+        return f"{k} {one if k == 1 else many}"
+
+    txt = f"{n(int(n_cases), 'case', 'cases')}, {n(int(n_raters), raters[:-1], raters)}"
+    if n_excluded:
+        txt += (f"; {n(int(n_excluded), 'case', 'cases')} left out because "
+                f"{'it lacks' if int(n_excluded) == 1 else 'they lack'} a value from one of the {raters} "
+                f"(the ICC uses complete cases)")
+    return txt
+
+
+def _lead_table(title, blocks: dict, raters: str = "readers") -> str:
     """One row per analysis: ICC(2,1) with CI and band, plus ICC(3,1) and ICC(1,1) for comparison."""
     rows = []
     for name, lst in blocks.items():
@@ -201,14 +218,15 @@ def _lead_table(title, blocks: dict) -> str:
             continue
         r = {x["type"]: x for x in lst}
         r2 = r["ICC2"]
-        rows.append([esc(name), r2["n_cases"], r2["n_raters"], r2.get("n_excluded", 0),
+        rows.append([esc(name), esc(design_sentence(r2["n_cases"], r2["n_raters"], r2.get("n_excluded", 0),
+                                                    raters=raters)),
                      f"<b>{_fmt(r2['icc'])}</b>", f"{_fmt(r2['lower'])} to {_fmt(r2['upper'])}",
                      esc(r2.get("koo_li_ci") or "–"), _fmt(r["ICC3"]["icc"]), _fmt(r["ICC1"]["icc"]),
                      _fp(r2["p"])])
     if not rows:
         return ""
     return (f"<h3>{esc(title)}</h3>" + table(
-        ["Analysis", "Cases used", "Raters", "Left out", "ICC(2,1)", "95% CI", "Koo &amp; Li (CI)", "ICC(3,1)",
+        ["Analysis", "Cases", "ICC(2,1)", "95% CI", "Koo &amp; Li (CI)", "ICC(3,1)",
          "ICC(1,1)", "p (F test)"], rows))
 
 
@@ -260,10 +278,11 @@ def agreement_section_html(results: dict, frames: dict | None = None, *, figs: d
     intra = icc_d.get("intra") or {}
     if intra:
         parts.append(f"<{h1}>Intra-reader agreement (test-retest ICC)</{h1}>")
-        parts.append(_lead_table("ICC(2,1) per reader, session against session (overall VBQ)", intra))
+        parts.append(_lead_table("ICC(2,1) per reader, session against session (overall VBQ)", intra,
+                                 raters="sessions"))
         for rd, lvs in (icc_d.get("intra_levels") or {}).items():
             parts.append("<details><summary>" + esc(rd) + " per level</summary>"
-                         + _lead_table(f"{rd}: ICC(2,1) per level", lvs) + "</details>")
+                         + _lead_table(f"{rd}: ICC(2,1) per level", lvs, raters="sessions") + "</details>")
     ba = results.get("bland_altman") or {}
     if ba:
         parts.append(f"<{h1}>Bland-Altman</{h1}>")
@@ -352,10 +371,16 @@ def render_agreement_html(results: dict, frames: dict | None = None, figs: dict 
     return "\n".join(parts)
 
 
-def write_agreement(results: dict, out_dir, frames: dict | None = None) -> dict:
-    """Write ``agreement.json``, ``report.html``, ``tables/*.csv``, ``figures/bland_altman_*.png|svg`` into
-    ``out_dir`` atomically. Returns the paths."""
-    figs = ba_figures(results, frames)
+def write_agreement(results: dict, out_dir, frames: dict | None = None, *, dpi: int = 300,
+                    figure_width=None) -> dict:
+    """Write ``agreement.json``, ``report.html``, ``tables/*.csv``, ``figures/bland_altman_*.{pdf,svg,png,tiff}``
+    into ``out_dir`` atomically (figures as the cohort report's: PDF and SVG with TrueType text, PNG and LZW
+    TIFF at ``dpi``, ``figure_width`` single|double|mm). Returns the paths."""
+    from ..publication.figures import capture_figures, save_figure, width_mm
+
+    width = width_mm(figure_width) if figure_width is not None else None
+    with capture_figures() as drawn:
+        figs = ba_figures(results, frames)
     tables = agreement_tables(results, frames)
     page = render_agreement_html(results, frames, figs)
     text = json.dumps(results, indent=1, allow_nan=False)
@@ -370,10 +395,14 @@ def write_agreement(results: dict, out_dir, frames: dict | None = None) -> dict:
         if figs:
             (tmp / "figures").mkdir()
             for name, (png, svg) in figs.items():
-                (tmp / "figures" / f"bland_altman_{slug(name)}.png").write_bytes(png)
-                (tmp / "figures" / f"bland_altman_{slug(name)}.svg").write_bytes(svg)
+                if id(png) in drawn:
+                    save_figure(drawn[id(png)][0], tmp / "figures", f"bland_altman_{slug(name)}", dpi=dpi,
+                                width=width)
+                else:
+                    (tmp / "figures" / f"bland_altman_{slug(name)}.png").write_bytes(png)
+                    (tmp / "figures" / f"bland_altman_{slug(name)}.svg").write_bytes(svg)
 
-    write_report_folder(out_dir, LIST_FILE, AGREEMENT_FILES, fill, extensions=("csv", "png", "svg"))
+    write_report_folder(out_dir, LIST_FILE, AGREEMENT_FILES, fill, extensions=("csv", "png", "svg", "pdf", "tiff"))
     return {"agreement": out_dir / "agreement.json", "report": out_dir / "report.html",
             "tables": out_dir / "tables", "figures": out_dir / "figures"}
 

@@ -141,6 +141,31 @@ def compare_levels(a, b, levels, *, names=("treated", "control"), pairs=None, id
     return out
 
 
+OVERALL_LABEL = "Overall (mean of levels)"
+
+
+def overall_comparison(a, b, levels, *, names, pairs=None, id_col=None, **tests) -> dict | None:
+    """The overall VBQ (:data:`OVERALL_COL`, the mean of a subject's level VBQs) compared between ``a`` and
+    ``b`` as :func:`compare_levels` compares a level, with no multiplicity adjustment (``p_adjust: "none"``):
+    it is a separate summary endpoint, outside the family of levels. None with fewer than 2 level columns."""
+    levels = [c for c in levels if c in a.columns and c in b.columns]
+    if len(levels) < 2:
+        return None
+    a2, col = _with_overall(a, levels)
+    b2, _ = _with_overall(b, levels)
+    if col is None:
+        return None
+    e = compare_levels(a2, b2, [col], names=names, pairs=pairs, id_col=id_col, p_adjust_method="none",
+                       **tests)[col]
+    for test in ("ranksum", "signed_rank"):
+        if test in e:
+            e[test].pop("p_adj", None)
+            e[test]["p_adjust"] = "none"
+    e["level"] = OVERALL_LABEL
+    e["column"] = col
+    return e
+
+
 def paired_values(a, b, col, pairs, id_col):
     """Arrays (a value, b value) over pairs; several b per a are averaged; a pair with a missing value is
     dropped (the signed-rank test counts complete pairs only)."""
@@ -482,6 +507,12 @@ def _run_analysis(data, plan="lu2024", *, overrides: dict | None = None, vbq_res
                               "(matching weights are not applied); the signed-rank test compares each treated "
                               "subject with the mean of its matched controls"),
         "levels": comp_levels,
+        # the overall VBQ (mean of the levels) between the groups: a summary endpoint of its own, tested like
+        # a level but NOT part of the family of levels adjusted for multiplicity (the levels' adjusted p-values
+        # are unchanged by it; its p is unadjusted)
+        "overall": overall_comparison(a, b, levels, names=(tname, cname), pairs=pairs, id_col=id_col,
+                                      shapiro=plan.comparison["shapiro"], ranksum=plan.comparison["ranksum"],
+                                      signed_rank=plan.comparison["signed_rank"]),
     }
 
     # --- segmental ---------------------------------------------------------------------------------------
@@ -705,6 +736,8 @@ def _sex_stratified(work, plan: Plan, id_col, tname, cname, codings=None, binary
     out["levels"] = compare_levels(a, b, plan.levels, names=(l1, l0), pairs=pairs, id_col=id_col,
                                    p_adjust_method=ss["p_adjust"], shapiro=True, ranksum=True,
                                    signed_rank=pairs is not None)
+    out["overall"] = overall_comparison(a, b, plan.levels, names=(l1, l0), pairs=pairs, id_col=id_col,
+                                        shapiro=True, ranksum=True, signed_rank=pairs is not None)
     out["p_adjust"] = ss["p_adjust"]
     return out
 

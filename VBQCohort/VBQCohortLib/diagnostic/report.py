@@ -186,10 +186,13 @@ def _figure(w=5.0, h=5.0):
 
 
 def _save(fig) -> tuple[bytes, bytes]:
+    from ..publication.figures import note_figure
+
     png, svg = io.BytesIO(), io.BytesIO()
     fig.savefig(png, format="png", dpi=300, bbox_inches="tight")
     fig.savefig(svg, format="svg", bbox_inches="tight")
-    return png.getvalue(), svg.getvalue()
+    # kept for the journal exports (PDF/SVG with TrueType text, PNG and LZW TIFF at --dpi, --figure-width)
+    return note_figure(fig, png.getvalue()), svg.getvalue()
 
 
 def fig_roc(label: str, cond: dict, frames: dict | None):
@@ -359,15 +362,21 @@ def render_html(res: dict, figs: dict, title: str = "Diagnostic accuracy") -> st
 REPORT_FILES = ".vbq_diagnostic_files.json"
 
 
-def write_diagnostic_report(res: dict, out_dir, frames: dict | None = None, *, progress=None) -> dict:
-    """Write diagnostic.json, report.html, tables/*.csv, figures/*.png|svg into ``out_dir`` atomically."""
+def write_diagnostic_report(res: dict, out_dir, frames: dict | None = None, *, progress=None, dpi: int = 300,
+                            figure_width=None) -> dict:
+    """Write diagnostic.json, report.html, tables/*.csv and figures/*.{pdf,svg,png,tiff} into ``out_dir``
+    atomically; the figures as the cohort report's (:func:`VBQCohortLib.publication.figures.save_figure`:
+    PDF and SVG with TrueType text, PNG and LZW TIFF at ``dpi``, ``figure_width`` single|double|mm)."""
     from VBQScoreLib.json_text import dumps
     from VBQScoreLib.progress import report
 
+    from ..publication.figures import capture_figures, save_figure, width_mm
     from ..report.html import write_report_folder
 
+    width = width_mm(figure_width) if figure_width is not None else None
     report(progress, 0, 3, "figures")
-    figs = make_figures(res, frames)
+    with capture_figures() as drawn:
+        figs = make_figures(res, frames)
     tables = make_tables(res, frames)
     report(progress, 1, 3, "report")
     page = render_html(res, figs)
@@ -380,8 +389,11 @@ def write_diagnostic_report(res: dict, out_dir, frames: dict | None = None, *, p
             safe_frame(df).to_csv(tmp / "tables" / f"{name}.csv", index=False)  # OWASP: text cells quoted
         (tmp / "figures").mkdir()
         for name, (png, svg) in figs.items():
-            (tmp / "figures" / f"{name}.png").write_bytes(png)
-            (tmp / "figures" / f"{name}.svg").write_bytes(svg)
+            if id(png) in drawn:
+                save_figure(drawn[id(png)][0], tmp / "figures", name, dpi=dpi, width=width)
+            else:
+                (tmp / "figures" / f"{name}.png").write_bytes(png)
+                (tmp / "figures" / f"{name}.svg").write_bytes(svg)
 
     out_dir = write_report_folder(out_dir, REPORT_FILES, ("diagnostic.json", "report.html"), fill)
     report(progress, 3, 3, "written")

@@ -8,7 +8,8 @@ import html as _html
 
 from . import table1 as T
 
-__all__ = ["table1_frames", "table1_html", "table1_word", "docx_blocks", "excel_sheets"]
+__all__ = ["table1_frames", "table1_html", "table1_word", "docx_blocks", "excel_sheets", "labelled_frame",
+           "balance_label", "logistic_labels", "sample_size_label"]
 
 
 def _names(results: dict) -> tuple[str, str]:
@@ -134,7 +135,7 @@ def _med_iqr(d: dict) -> str:
     return f"{_num(d['median'])} ({_num(d.get('q1'))}–{_num(d.get('q3'))})"
 
 
-def per_level_word(levels: dict, names, caption: str, p_adjust: str = "holm"):
+def per_level_word(levels: dict, names, caption: str, p_adjust: str = "holm", overall: dict | None = None):
     """The per-level comparison as a journal prints it: median (IQR) per group, then rank-sum p and adjusted p,
     then signed-rank (matched pairs) p and adjusted p, under grouped headers; no "-0.00"."""
     from .word import Table
@@ -144,7 +145,8 @@ def per_level_word(levels: dict, names, caption: str, p_adjust: str = "holm"):
     headers = ["Level", f"{names[0]}", f"{names[1]}", "p", f"p ({adj})"] + (["p", f"p ({adj})"] if paired else [])
     groups = [("", 1), ("Median (IQR)", 2), ("Wilcoxon rank-sum", 2)] + ([("Signed-rank, pairs", 2)] if paired else [])
     rows = []
-    for col, e in levels.items():
+    items = list(levels.items()) + ([("overall", overall)] if overall else [])
+    for col, e in items:
         d = e.get("describe") or {}
         rs = e.get("ranksum") or {}
         r = [str(e.get("level", col)), _med_iqr(d.get(names[0])), _med_iqr(d.get(names[1])), T.fmt_p(rs.get("p")),
@@ -156,7 +158,10 @@ def per_level_word(levels: dict, names, caption: str, p_adjust: str = "holm"):
     note = ("Median (IQR, R quantile type 7) of the VBQ score per group. Wilcoxon rank-sum test (R wilcox.test "
             "defaults) between the groups; "
             + ("Wilcoxon signed-rank test on the matched pairs; " if paired else "")
-            + f"p-values adjusted across levels by the {adj} method. IQR, interquartile range.")
+            + f"p-values adjusted across levels by the {adj} method. "
+            + ("The overall VBQ (mean of the levels per patient) is a separate summary endpoint, not part of the "
+               "family of levels adjusted for multiple testing; its p-values are unadjusted. " if overall else "")
+            + "IQR, interquartile range.")
     return Table(caption, headers, rows, footnote=note, groups=groups)
 
 
@@ -175,7 +180,7 @@ def balance_word(results: dict, variables=None, caption: str = "Covariate balanc
     headers = ["Covariate", "SMD before", "SMD after"] if after else ["Covariate", "SMD"]
     rows = []
     for term, v in before.items():
-        lab = "Propensity score (distance)" if term == "distance" else term_label(results, term)
+        lab = balance_label(results, term)
         r = [lab, T.fmt_smd(v.get("Std. Mean Diff."))]
         if after:
             r.append(T.fmt_smd((after.get(term) or {}).get("Std. Mean Diff.")))
@@ -183,6 +188,31 @@ def balance_word(results: dict, variables=None, caption: str = "Covariate balanc
     return Table(caption, headers, rows, footnote="SMD, standardized mean difference (MatchIt: difference in means "
                                                    "over the treated group's SD before matching); |SMD| < 0.1 is "
                                                    "taken as balanced.")
+
+
+SAMPLE_SIZE_LABELS = {"All (ESS)": "All, effective sample size", "All": "All",
+                      "Matched (ESS)": "Matched, effective sample size", "Matched": "Matched",
+                      "Unmatched": "Unmatched", "Discarded": "Discarded"}
+ESS_NOTE = ("Effective sample size (Kish): (sum of weights)² / sum of squared weights; it equals the count when "
+            "every weight is 1 (1:1 matching without replacement).")
+BINARY_MEAN_NOTE = "For a yes/no, 0/1 or male/female variable the mean is the proportion with the named level."
+
+
+def sample_size_label(row: str) -> str:
+    """MatchIt's ``summary(m)$nn`` row names spelled out ("All (ESS)" -> "All, effective sample size")."""
+    return SAMPLE_SIZE_LABELS.get(str(row), str(row))
+
+
+def distance_label(results: dict) -> str:
+    """The balance table's ``distance`` row: the propensity score, on the logit scale when matched on it."""
+    plan = (results.get("provenance") or {}).get("plan") or {}
+    logit = ((plan.get("matching") or {}).get("distance")) == "logit"
+    return "Propensity score (logit)" if logit else "Propensity score"
+
+
+def balance_label(results: dict, term: str) -> str:
+    """A readable name of a balance-table row (R's term name): the propensity score or the covariate's label."""
+    return distance_label(results) if term == "distance" else term_label(results, term)
 
 
 def term_label(results: dict, term: str) -> str:
@@ -207,9 +237,14 @@ def logistic_labels(results: dict) -> dict:
     lg = results.get("logistic") or {}
     out = {}
     for term in lg.get("terms") or {}:
+        if str(term).lower() in ("(intercept)", "intercept", "const"):
+            out[term] = "Intercept"
+            continue
         tl = (lg.get("term_levels") or {}).get(term)
         lab = term_label(results, tl["column"] if tl and tl.get("column") else term)
         if tl and tl.get("level") is not None and tl.get("reference") is not None:
+            if str(tl.get("column", "")).lower() == "sex":  # "Male, n (%)" names a level; the term compares two
+                lab = "Sex"
             lab = f"{lab} ({tl['level']} vs {tl['reference']})"
         out[term] = lab
     return out
@@ -281,7 +316,7 @@ def docx_blocks(results: dict, figs: dict, tables: dict, *, methods: str, summar
     if comp.get("levels"):
         blocks.append(per_level_word(comp["levels"], names, f"Table {n}. VBQ per level, {names[0]} vs {names[1]} "
                                                              f"({comp.get('sample', '')} sample)",
-                                     comp.get("p_adjust", "holm")))
+                                     comp.get("p_adjust", "holm"), comp.get("overall")))
         n += 1
     if ((results.get("matching") or {}).get("balance") or {}).get("before"):
         blocks.append(balance_word(results, caption=f"Table {n}. Covariate balance before and after matching"))
@@ -292,7 +327,7 @@ def docx_blocks(results: dict, figs: dict, tables: dict, *, methods: str, summar
     if ss.get("enabled") and ss.get("levels"):
         blocks.append(per_level_word(ss["levels"], tuple(ss["groups"]),
                                      f"Table {n}. Sex-stratified sub-study within {ss.get('within')}: VBQ per level",
-                                     ss.get("p_adjust", "holm")))
+                                     ss.get("p_adjust", "holm"), ss.get("overall")))
         n += 1
     if (results.get("logistic") or {}).get("terms"):
         blocks.append(logistic_word(results, f"Table {n}. Factors associated with {names[0]}"))
@@ -311,3 +346,23 @@ def excel_sheets(tables: dict) -> dict:
     first = {k: v for k, v in tables.items() if k.startswith("table1")}
     rest = {k: v for k, v in tables.items() if not k.startswith("table1")}
     return {**first, **rest}
+
+
+def labelled_frame(results: dict, name: str, df):
+    """A report table (``tables/<name>.csv`` read back) with a ``label`` column first where the HTML shows
+    readable labels (balance: covariates and the propensity score; logistic: terms with the level they code;
+    sample sizes: MatchIt's rows spelled out). R's names stay in their own column. For the Slicer tables of
+    VBQ Cohort; other tables come back unchanged."""
+    key = {"balance": "covariate", "logistic": "term", "sample_sizes": "sample"}.get(name)
+    if key is None or key not in df.columns or "label" in df.columns:
+        return df
+    if name == "balance":
+        lab = [balance_label(results, str(t)) for t in df[key]]
+    elif name == "logistic":
+        labels = logistic_labels(results)
+        lab = [labels.get(str(t), str(t)) for t in df[key]]
+    else:
+        lab = [sample_size_label(str(t)) for t in df[key]]
+    out = df.copy()
+    out.insert(0, "label", lab)
+    return out

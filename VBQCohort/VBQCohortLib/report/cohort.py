@@ -218,12 +218,14 @@ def fig_love(results: dict) -> bytes | None:
 # ---------------------------------------------------------------------------------------------------------------
 # tables (DataFrames; the CSVs and the HTML come from the same frames)
 
-def comparison_frame(levels_dict: dict, names) -> pandas.DataFrame:  # noqa: F821
+def comparison_frame(levels_dict: dict, names, overall: dict | None = None) -> pandas.DataFrame:  # noqa: F821
+    """One row per level, then (``overall``) the overall VBQ, whose ``*_p_adj`` are empty (not in the family)."""
     import pandas as pd
 
     na, nb = names
     rows = []
-    for col, e in levels_dict.items():
+    items = list(levels_dict.items()) + ([(overall.get("column", "vbq_overall"), overall)] if overall else [])
+    for col, e in items:
         da, db = e["describe"][na], e["describe"][nb]
         sw = e.get("shapiro", {})
         rs = e.get("ranksum", {}) or {}
@@ -266,7 +268,7 @@ def _tables(results: dict) -> dict:
             a = pd.DataFrame.from_dict(bal["after"], orient="index").add_suffix(" (after)")
             b = b.join(a)
         out["balance"] = b.rename_axis("covariate")
-    out["comparison"] = comparison_frame(results["comparison"]["levels"], names)
+    out["comparison"] = comparison_frame(results["comparison"]["levels"], names, results["comparison"].get("overall"))
     seg_rows, dunn_rows = [], []
     for grp, s in results["segmental"].items():
         kw, fr = s.get("kruskal") or {}, s.get("friedman") or {}
@@ -286,7 +288,7 @@ def _tables(results: dict) -> dict:
     out["level_descriptives"] = pd.DataFrame(desc)
     ss = results.get("sex_stratified") or {}
     if ss.get("enabled") and ss.get("levels"):
-        out["sex_stratified"] = comparison_frame(ss["levels"], tuple(ss["groups"]))
+        out["sex_stratified"] = comparison_frame(ss["levels"], tuple(ss["groups"]), ss.get("overall"))
     lg = results.get("logistic") or {}
     if lg.get("terms"):
         out["logistic"] = pd.DataFrame.from_dict(lg["terms"], orient="index").rename_axis("term")
@@ -457,7 +459,12 @@ def methods_paragraph(results: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------------------------
 
-def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
+OVERALL_NOTE = ("The overall VBQ (mean of the levels per patient) is a separate summary endpoint, tested "
+                "like a level; it is not part of the family of levels adjusted for multiple testing, so its "
+                "p-values are unadjusted.")
+
+
+def _comparison_html(levels_dict: dict, names, paired: bool, overall: dict | None = None) -> str:
     na, nb = names
     headers = ["Level", f"{esc(na)} n", f"{esc(na)} median (IQR)", f"{esc(nb)} n", f"{esc(nb)} median (IQR)",
                f"Shapiro p {esc(na)}", f"Shapiro p {esc(nb)}", "Rank-sum W", "p", "p adj.",
@@ -466,7 +473,8 @@ def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
         headers += ["Pairs", "Signed-rank V", "p", "p adj."]
     rows = []
     sig_rows = []
-    for _col, e in levels_dict.items():
+    items = list(levels_dict.items()) + ([("overall", overall)] if overall else [])
+    for _col, e in items:
         da, db = e["describe"][na], e["describe"][nb]
         sw = e.get("shapiro", {})
         rs = e.get("ranksum") or {}
@@ -489,26 +497,59 @@ def _comparison_html(levels_dict: dict, names, paired: bool) -> str:
     g = "".join(f"<th colspan='{n}'>{t}</th>" for t, n in groups)
     body = "".join(("<tr class=\"sig\">" if s else "<tr>") + "".join(f"<td>{c}</td>" for c in r) + "</tr>"
                    for r, s in zip(rows, sig_rows))
-    methods = sorted({(e.get("ranksum") or {}).get("method") for e in levels_dict.values()} - {None})
     return (f'<table class="comparison"><thead><tr>{g}</tr><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
-            f'<p class="note">Rank-sum: {esc("; ".join(methods))}. W = Mann-Whitney U of {esc(na)} (R\'s W); '
+            f'<p class="note">{esc(" ".join(method_sentences(dict(items))))} W = Mann-Whitney U of {esc(na)} (R\'s W); '
             f'r &gt; 0 means higher VBQ in {esc(na)}; HL shift = Hodges-Lehmann estimate of {esc(na)} minus '
-            f'{esc(nb)}. "p adj." is adjusted across levels; shaded rows are significant after adjustment.</p>')
+            f'{esc(nb)}. "p adj." is adjusted across levels; shaded rows are significant after adjustment.'
+            + (f' {OVERALL_NOTE}' if overall else '') + '</p>')
 
 
-def _balance_html(m: dict) -> str:
+def method_sentences(levels_dict: dict) -> list[str]:
+    """One sentence per test method (issue 17: "one method per row in captions"): "Wilcoxon rank sum exact
+    test: C2, C3." then "Wilcoxon rank sum test with continuity correction: C4, ..."; the same for the
+    signed-rank test. A method used at every row is named without the list."""
+    out = []
+    for test in ("ranksum", "signed_rank"):
+        by: dict[str, list[str]] = {}
+        for e in levels_dict.values():
+            m = (e.get(test) or {}).get("method")
+            if m:
+                by.setdefault(str(m), []).append(str(e.get("level")))
+        for m, where in by.items():
+            m = m[0].upper() + m[1:]
+            out.append(f"{m}." if len(by) == 1 else f"{m}: {', '.join(where)}.")
+    return out
+
+
+def _balance_html(results: dict, m: dict, names=None) -> str:
+    """The balance table with readable labels (R's term names stay in results.json and tables/balance.csv);
+    SMD with two decimals; the propensity-score row named as such."""
+    from ..publication.cohort import BINARY_MEAN_NOTE, balance_label
+
     bal = m.get("balance") or {}
     if not bal.get("before"):
         return ""
+    na, nb = names or ("Treated", "Control")
     before, after = bal["before"], bal.get("after") or {}
     rows = []
     for k, b in before.items():
         a = after.get(k, {})
-        rows.append([esc(k), fmt(b.get("Means Treated"), 3), fmt(b.get("Means Control"), 3),
-                     fmt(b.get("Std. Mean Diff."), 3), fmt(a.get("Means Treated"), 3) if a else "–",
-                     fmt(a.get("Means Control"), 3) if a else "–", fmt(a.get("Std. Mean Diff."), 3) if a else "–"])
-    return table(["Covariate", "Mean treated (all)", "Mean control (all)", "SMD (all)", "Mean treated (matched)",
-                   "Mean control (matched)", "SMD (matched)"], rows)
+        rows.append([esc(balance_label(results, k)), fmt(b.get("Means Treated")), fmt(b.get("Means Control")),
+                     fmt(b.get("Std. Mean Diff.")), fmt(a.get("Means Treated")) if a else "–",
+                     fmt(a.get("Means Control")) if a else "–", fmt(a.get("Std. Mean Diff.")) if a else "–"])
+    done = "matched" if after else None
+    heads = ["Covariate", f"Mean {esc(na)}", f"Mean {esc(nb)}", "SMD"] + \
+        ([f"Mean {esc(na)}", f"Mean {esc(nb)}", "SMD"] if done else [])
+    groups = [("", 1), ("Before matching", 3)] + ([("After matching", 3)] if done else [])
+    if not done:
+        rows = [r[:4] for r in rows]
+    g = "".join(f"<th colspan='{n}'>{t}</th>" for t, n in groups)
+    h = "".join(f"<th>{c}</th>" for c in heads)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return (f"<table><thead><tr>{g}</tr><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
+            f"<p class='note'>SMD, standardized mean difference (MatchIt: difference in means over the treated "
+            f"group's SD before matching); |SMD| &lt; 0.1 is taken as balanced. {esc(BINARY_MEAN_NOTE)} A "
+            f"categorical variable with more than two levels has one row per level.</p>")
 
 
 def _exclusions_html(results: dict) -> str:
@@ -592,19 +633,23 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
                      f"{', exact on ' + esc(', '.join(s['exact'])) if s['exact'] else ''}.</p>")
         if "sample_sizes" in tables:
             ssz = tables["sample_sizes"]
-            rows = [[esc(i)] + [fmt(float(v), 0) if float(v).is_integer() else fmt(float(v), 1) for v in r]
+            from ..publication.cohort import ESS_NOTE, sample_size_label
+
+            rows = [[esc(sample_size_label(i))] + [fmt(float(v), 0) if float(v).is_integer() else fmt(float(v), 1)
+                                                   for v in r]
                     for i, r in zip(ssz.index, ssz.to_numpy())]
             parts.append(table(["Sample"] + [esc(x) for x in ssz.columns], rows))
+            parts.append(f"<p class='note'>{esc(ESS_NOTE)}</p>")
         for w in m.get("warnings", []) or []:
             parts.append(f"<p class='warn'>{esc(w)}</p>")
     else:
         parts.append(f"<p>{esc(m.get('note', 'No matching.'))}</p>")
-    parts.append("<h3>Covariate balance</h3>" + _balance_html(m))
+    parts.append("<h3>Covariate balance</h3>" + _balance_html(results, m, (t, c)))
     parts.append(img(figs.get("love_plot"), "Love plot"))
     # comparison
     paired = m.get("enabled") and any("signed_rank" in e for e in comp["levels"].values())
     parts.append(f"<h2>VBQ per level: {esc(t)} vs {esc(c)} ({esc(comp['sample'])} sample)</h2>")
-    parts.append(_comparison_html(comp["levels"], (t, c), paired))
+    parts.append(_comparison_html(comp["levels"], (t, c), paired, comp.get("overall")))
     if comp.get("weights_note"):
         parts.append(f"<p class='note'>{esc(comp['weights_note'])}.</p>")
     parts.append(img(figs.get("boxplots"), "Box plots per level"))
@@ -648,7 +693,8 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
 
             parts.append(table1_html(ss["table1"], tuple(ss["groups"]),
                                      f"Baseline characteristics by sex within {ss['within']}"))
-        parts.append(_comparison_html(ss["levels"], tuple(ss["groups"]), ss.get("matching") is not None))
+        parts.append(_comparison_html(ss["levels"], tuple(ss["groups"]), ss.get("matching") is not None,
+                                      ss.get("overall")))
         parts.append(img(figs.get("sex_boxplots"), "Box plots by sex"))
     else:
         parts.append(f"<p>Not run: {esc(ss.get('note', ''))}</p>")
@@ -656,14 +702,15 @@ def render_html(results: dict, figs: dict, tables: dict) -> str:
     lg = results.get("logistic") or {}
     parts.append(f"<h2>Logistic regression: factors associated with {esc(t)}</h2>")
     if lg.get("terms"):
+        from ..publication.cohort import logistic_labels
+
         rows = []
-        tl = lg.get("term_levels") or {}
+        labels = logistic_labels(results)  # readable; R's term names stay in results.json and logistic.csv
         for k, v in lg["terms"].items():
             lo, hi = v.get("ci_low"), v.get("ci_high")
-            rows.append([esc(k), esc(describe_term(k, tl)) if k in tl else "–", fmt(v.get("coef"), 3),
-                         fmt(v.get("se"), 3), fmt(v.get("odds_ratio"), 3), f"{fmt(lo, 3)}–{fmt(hi, 3)}",
-                         fmt_p(v.get("p"))])
-        parts.append(table(["Term", "Compares", "Coefficient", "SE", "Odds ratio", "95% CI (Wald)", "p"], rows))
+            rows.append([esc(labels.get(k, k)), f"<code>{esc(k)}</code>", fmt(v.get("coef"), 3), fmt(v.get("se"), 3),
+                         fmt(v.get("odds_ratio")), f"{fmt(lo)}–{fmt(hi)}", fmt_p(v.get("p"))])
+        parts.append(table(["Variable", "R term", "Coefficient", "SE", "Odds ratio", "95% CI (Wald)", "p"], rows))
         extra = [f"n = {lg.get('n')}"]
         if lg.get("pseudo_r2") is not None:
             extra.append(f"McFadden pseudo-R² = {fmt(lg['pseudo_r2'], 3)}")
