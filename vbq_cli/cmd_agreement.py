@@ -71,24 +71,6 @@ def _pairs(values, flag):
     return out
 
 
-def _check_out(out, inputs) -> None:
-    """OUT gets agreement.json, report.html, tables/*.csv, figures/*.png|svg: refuse one that would replace an
-    input."""
-    import os
-    from pathlib import Path
-
-    from VBQScoreLib.errors import VBQInputError
-
-    o = Path(os.path.realpath(out))
-    for flag, value in inputs:
-        p = Path(os.path.realpath(value))
-        rel = p.parent.relative_to(o).as_posix() if p.parent.is_relative_to(o) else None
-        if ((rel == "." and p.name in ("agreement.json", "report.html"))
-                or (rel == "tables" and p.suffix.lower() == ".csv")
-                or (rel == "figures" and p.suffix.lower() in (".png", ".svg"))):
-            raise VBQInputError(f"--out {out}: would replace the input {flag} {value}; choose another folder")
-
-
 def run(args) -> int:
     import shlex
     import sys
@@ -100,6 +82,7 @@ def run(args) -> int:
     from VBQScoreLib.progress import TqdmProgress
 
     from .figure_options import check_figure_options, figure_kwargs
+    from .outputs import check_report_inputs
 
     check_figure_options(args)
     segs = _pairs(args.segmentations, "--segmentations")
@@ -126,7 +109,7 @@ def run(args) -> int:
         inputs += [("--segmentations", p) for p in segs.values()]
     inputs += [(f, v) for f, v in (("--image", args.image), ("--labels", args.labels), ("--manifest", args.manifest))
                if v]
-    _check_out(out, inputs)
+    check_report_inputs(out, inputs, ("agreement.json", "report.html"))
 
     from VBQCohortLib.agreement.analysis import run_agreement
     from VBQCohortLib.agreement.data import read_long_table, read_reader_tables

@@ -139,26 +139,6 @@ def print_summary(results: dict, written: dict) -> None:
         print(f"  ! ... and {len(warns) - 8} more warning(s) in the report")
 
 
-def _check_inputs_not_replaced(out, inputs) -> None:
-    """The report writes results.json, report.html, matched.csv, tables/*.csv and figures/*.png into OUT: refuse
-    an OUT where that would replace an input file."""
-    import os
-    from pathlib import Path
-
-    from VBQScoreLib.errors import VBQInputError
-
-    o = Path(os.path.realpath(out))
-    for flag, value in inputs:
-        if not value:
-            continue
-        p = Path(os.path.realpath(value))
-        rel = p.parent.relative_to(o).as_posix() if p.parent.is_relative_to(o) else None
-        if ((rel == "." and p.name in ("results.json", "report.html", "matched.csv"))
-                or (rel == "tables" and p.suffix.lower() == ".csv")
-                or (rel == "figures" and p.suffix.lower() == ".png")):
-            raise VBQInputError(f"--out {out}: would replace the input {flag} {value}; choose another folder")
-
-
 def run(args) -> int:
     import math
     import shlex
@@ -179,6 +159,8 @@ def run(args) -> int:
                             f"use --no-caliper for none")
     from VBQScoreLib.atomic import check_output_directory
 
+    from .outputs import check_report_inputs
+
     if not 72 <= args.dpi <= 2400:
         raise VBQInputError(f"--dpi {args.dpi}: must be between 72 and 2400")
     if args.figure_width is not None:
@@ -189,8 +171,9 @@ def run(args) -> int:
         raise VBQInputError(f"--dictionary {args.dictionary}: file not found")
     out = Path(args.out)
     check_output_directory(out)
-    _check_inputs_not_replaced(out, [("DATA", args.data), ("--vbq-results", args.vbq_results),
-                                     ("--plan", args.plan)])
+    check_report_inputs(out, [("DATA", args.data), ("--vbq-results", args.vbq_results), ("--plan", args.plan)],
+                        ("results.json", "report.html", "report.docx", "tables.xlsx", "matched.csv"),
+                        folders=("tables", "figures", "diagnostic", "agreement"))
     plan = load_plan(args.plan or "lu2024")
     command = "vbq " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
     if plan.diagnostic_only:  # a diagnostic-accuracy plan (issue 18): its own report

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+DIAGNOSTIC_FILES = ("diagnostic.json", "report.html")  # the report folder's top level (with tables/, figures/)
+
 
 def _csv_list(text: str) -> list[str]:
     return [s.strip() for s in str(text).split(",") if s.strip()]
@@ -58,24 +60,6 @@ def register(csub) -> None:
     one_line_errors(p)
 
 
-def _check_inputs_not_replaced(out, inputs) -> None:
-    import os
-    from pathlib import Path
-
-    from VBQScoreLib.errors import VBQInputError
-
-    o = Path(os.path.realpath(out))
-    for flag, value in inputs:
-        if not value:
-            continue
-        f = Path(os.path.realpath(value))
-        rel = f.parent.relative_to(o).as_posix() if f.parent.is_relative_to(o) else None
-        if ((rel == "." and f.name in ("diagnostic.json", "report.html"))
-                or (rel == "tables" and f.suffix.lower() == ".csv")
-                or (rel == "figures" and f.suffix.lower() in (".png", ".svg"))):
-            raise VBQInputError(f"--out {out}: would replace the input {flag} {value}; choose another folder")
-
-
 def run(args) -> int:
     import shlex
     import sys
@@ -87,6 +71,8 @@ def run(args) -> int:
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
 
+    from .outputs import check_report_inputs
+
     if args.bootstrap is None and args.seed is not None:
         raise VBQInputError("--seed: only with --bootstrap N")
     from .figure_options import check_figure_options, figure_kwargs
@@ -94,7 +80,7 @@ def run(args) -> int:
     check_figure_options(args)
     out = Path(args.out)
     check_output_directory(out)
-    _check_inputs_not_replaced(out, [("DATA", args.data), ("--vbq-results", args.vbq_results)])
+    check_report_inputs(out, [("DATA", args.data), ("--vbq-results", args.vbq_results)], DIAGNOSTIC_FILES)
     command = "vbq " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else None
     bar = None if args.quiet else TqdmProgress(desc="vbq cohort diagnostic", unit="step")
     n_an = [0]
@@ -154,7 +140,9 @@ def run_diagnostic_plan(args, plan, out, command) -> int:
     if given:
         raise VBQInputError(f"{', '.join(given)}: plan {plan.name} is a diagnostic-accuracy study without a group "
                             f"comparison; use 'vbq cohort diagnostic' flags or a plan with columns.group")
-    _check_inputs_not_replaced(out, [("DATA", args.data), ("--vbq-results", args.vbq_results)])
+    from .outputs import check_report_inputs
+
+    check_report_inputs(out, [("DATA", args.data), ("--vbq-results", args.vbq_results)], DIAGNOSTIC_FILES)
     bar = None if args.quiet else TqdmProgress(desc="vbq cohort analyze", unit="step")
     try:
         res, frames = run_plan_section(args, plan, command, bar=bar)

@@ -32,3 +32,26 @@ def check_output_files(outputs, inputs) -> None:
         if rp in seen:
             raise VBQInputError(f"{seen[rp]} and {flag} both write {value}")
         seen[rp] = flag
+
+
+def check_report_inputs(out, inputs, files, folders=("tables", "figures")) -> None:
+    """Refuse a report folder OUT where the run would replace an input file: one named in ``files`` at OUT's top
+    level, or any file under one of the ``folders`` the run writes (tables, figures in every format, ...).
+
+    ``inputs``: ``[(flag, path or None), ...]``; the message names the flag and the input.
+    """
+    import os
+    from pathlib import Path
+
+    from VBQScoreLib.errors import VBQInputError
+
+    o = Path(os.path.realpath(out))
+    for flag, value in inputs:
+        if not value:
+            continue
+        p = Path(os.path.realpath(value))
+        if not p.is_relative_to(o):
+            continue
+        parts = p.relative_to(o).parts
+        if (len(parts) == 1 and parts[0] in files) or (len(parts) > 1 and parts[0] in folders):
+            raise VBQInputError(f"--out {out}: would replace the input {flag} {value}; choose another folder")
