@@ -24,7 +24,6 @@ never a mixture. :func:`trio_matches` is the reader's table's check that a ``res
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,8 @@ import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from VBQScoreLib.provenance import sha256_file
 
 COMMIT = "commit.json"
 #: the points of a save a test can stop it at (VBQ_WEB_SAVE_HOOK=<step>:kill)
@@ -44,11 +45,6 @@ def _hook(step: str) -> None:
     spec = os.environ.get("VBQ_WEB_SAVE_HOOK", "")
     if spec and spec.split(":")[0] == step:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def sha256_file(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:

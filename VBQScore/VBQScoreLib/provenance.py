@@ -20,12 +20,19 @@ MEASUREMENT = {
 }
 
 
+def sha256_file(path) -> str:
+    """SHA-256 of one file's contents, read in pieces (the one file hash of the project)."""
+    if hasattr(hashlib, "file_digest"):  # Python >= 3.11: hashlib's own file reader
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    return sha256_files([path])
+
+
 def sha256_files(paths: Iterable) -> str:
     """SHA-256 of the contents of ``paths`` in sorted order (one file: that file's SHA-256)."""
     paths = sorted(str(x) for x in paths)
-    if len(paths) == 1 and hasattr(hashlib, "file_digest"):  # Python >= 3.11: hashlib's own file reader
-        with open(paths[0], "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
+    if len(paths) == 1 and hasattr(hashlib, "file_digest"):
+        return sha256_file(paths[0])
     h = hashlib.sha256()
     for p in paths:
         with open(p, "rb") as f:

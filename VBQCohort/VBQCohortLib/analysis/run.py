@@ -25,7 +25,6 @@ called on the rows the report describes.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from VBQScoreLib.json_text import (
     jsonable,
 )
 from VBQScoreLib.progress import ProgressCallback, report
-from VBQScoreLib.provenance import software_versions
+from VBQScoreLib.provenance import sha256_file, software_versions
 
 from .. import __version__
 from .plan import Plan, load_plan
@@ -45,14 +44,6 @@ TREAT_COL = "treated"  # the 0/1 group indicator of prepare_cohort (1 = treated 
 
 # ---------------------------------------------------------------------------------------------------------------
 # small helpers
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def level_label(col: str) -> str:
     """``VBQ_C3`` -> ``C3`` (the display name of a level column)."""
@@ -336,15 +327,9 @@ def _read(data, sheet=None, needed=None):
             if df[c].dtype == object or pd.api.types.is_string_dtype(df[c]):
                 df[c] = df[c].map(_tok)
         return df, "<table>", None, []
-    from ..reading.spreadsheet import read_table
+    from ..reading.spreadsheet import read_data_file
 
-    path = Path(data)
-    if path.is_dir():
-        raise VBQInputError(f"{path}: is a folder, not a spreadsheet (give a CSV, TSV or XLSX file)")
-    if not path.is_file():
-        raise VBQInputError(f"{path}: data file not found")
-    df, warns = read_table(path, sheet=sheet, needed=needed)
-    return df, str(path), sha256_file(path), list(warns)
+    return read_data_file(data, sheet=sheet, needed=needed)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import datetime as _dt
 import math
 from collections.abc import Sequence
 from itertools import combinations
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,18 +47,9 @@ def _read(data, sheet=None, needed=None):
 
     if isinstance(data, pd.DataFrame):
         return data.copy(), "<table>", None, []
-    from ..reading.spreadsheet import read_table
+    from ..reading.spreadsheet import read_data_file
 
-    path = Path(data)
-    if path.is_dir():
-        raise VBQInputError(f"{path}: is a folder, not a spreadsheet (give a CSV, TSV or XLSX file)")
-    if not path.is_file():
-        raise VBQInputError(f"{path}: data file not found")
-    df, warns = read_table(path, sheet=sheet, needed=needed)
-    import hashlib
-
-    h = hashlib.sha256(path.read_bytes()).hexdigest()
-    return df, str(path), h, list(warns)
+    return read_data_file(data, sheet=sheet, needed=needed)
 
 
 def _column(df, name: str, flag: str) -> str:

@@ -34,7 +34,7 @@ from .cells import (
 )
 from .labels import RAW_COLUMNS, RAW_TEXT
 
-__all__ = ["read_table", "MISSING_TOKENS", "normalise_label", "MAX_COLUMNS", "WIDE_TABLE"]
+__all__ = ["read_table", "read_data_file", "MISSING_TOKENS", "normalise_label", "MAX_COLUMNS", "WIDE_TABLE"]
 
 #: more columns than a spreadsheet program holds (Excel: 16,384): not a cohort table (a wrong delimiter, a
 #: transposed export); refused with one line before anything is parsed
@@ -382,3 +382,17 @@ def __getattr__(name):
 
         return getattr(cohort, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def read_data_file(data, sheet: str | int | None = None, needed=None):
+    """The data table of an analysis: ``(DataFrame, source name, SHA-256, read warnings)`` from a spreadsheet
+    path, with one line for a folder or a missing file (``needed``: as for :func:`read_table`)."""
+    from VBQScoreLib.provenance import sha256_file
+
+    path = Path(data)
+    if path.is_dir():
+        raise VBQInputError(f"{path}: is a folder, not a spreadsheet (give a CSV, TSV or XLSX file)")
+    if not path.is_file():
+        raise VBQInputError(f"{path}: data file not found")
+    df, warns = read_table(path, sheet=sheet, needed=needed)
+    return df, str(path), sha256_file(path), list(warns)

@@ -25,6 +25,7 @@ from ..atomic import atomic_write, checkpoint, clean_legacy_leftovers, write_tex
 from ..csv_safe import safe_cell
 from ..measuring.levels import level_sort_key
 from ..measuring.result import ROI_FIELDS, clean_value
+from ..provenance import sha256_file
 
 LONG_COLUMNS = ("case_id", "level", "segment", "n_voxels", "volume_mm3", "mean", "median", "sd", "p5", "p95",
                 "min", "max", "cv", "vbq", "csf_mean", "csf_median", "overall_vbq", "preset", "flags")
@@ -150,14 +151,10 @@ def checksums_path_for(out_csv) -> Path:
 
 
 def _sha256(path: Path) -> str | None:
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        return sha256_file(path)
     except OSError:
         return None
-    return h.hexdigest()
 
 
 def check_pair(out_csv) -> str | None:
