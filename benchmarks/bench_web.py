@@ -190,7 +190,8 @@ def browser_side(case: dict, strokes: int) -> dict:
                 before = B.table(page)["C3"]["voxels"]
                 x = 0.15 + 0.12 * n  # the sagittal view: the 256 x 72 mm image lies across its middle
                 page.evaluate(WATCH_JS, [x - 0.01, x + 0.11, 0.45, 0.55])
-                released = _stroke_marked(B, page, [(x, 0.48), (x + 0.05, 0.5), (x + 0.1, 0.52)])
+                released = B.stroke_view(page, [(x, 0.48), (x + 0.05, 0.5), (x + 0.1, 0.52)],
+                                         before_release=_mark_release)
                 released_unix = time.time() - (time.perf_counter() - released)
                 deadline = time.monotonic() + 10
                 while B.table(page)["C3"]["voxels"] == before:
@@ -209,21 +210,10 @@ def browser_side(case: dict, strokes: int) -> dict:
     return out
 
 
-def _stroke_marked(B, page, points, index: int = 0, steps: int = 4) -> float:
-    """:func:`vbq_web.browser.stroke_view`, marking the release in the page's clock (``__vbqMarkRelease``)."""
-    b = B.view_box(page, index)
-    xy = [(b["x"] + fx * b["width"], b["y"] + fy * b["height"]) for fx, fy in points]
-    page.mouse.move(*xy[0])
-    page.wait_for_timeout(100)
-    page.mouse.down()
-    for x, y in xy[1:]:
-        page.mouse.move(x, y, steps=steps)
-        page.wait_for_timeout(50)
+def _mark_release(page) -> None:
+    """Before the button is released: mark the release in the page's clock (``__vbqMarkRelease``)."""
     page.wait_for_timeout(300)  # the trail drawn while dragging has reached the page
     page.evaluate("() => window.__vbqMarkRelease()")
-    released = time.perf_counter()
-    page.mouse.up()
-    return released
 
 
 def main() -> None:

@@ -137,8 +137,9 @@ def click_view(page, fx: float, fy: float, index: int = 0) -> None:
     page.mouse.up()
 
 
-def stroke_view(page, points, index: int = 0, steps: int = 4):
-    """A real mouse stroke through view fractions ``points``; returns the clock time of the button release."""
+def stroke_view(page, points, index: int = 0, steps: int = 4, before_release=None):
+    """A real mouse stroke through view fractions ``points``; returns the clock time of the button release.
+    ``before_release(page)``: called with the button still down (a benchmark marks the release there)."""
     b = view_box(page, index)
     xy = [(b["x"] + fx * b["width"], b["y"] + fy * b["height"]) for fx, fy in points]
     page.mouse.move(*xy[0])
@@ -147,6 +148,8 @@ def stroke_view(page, points, index: int = 0, steps: int = 4):
     for x, y in xy[1:]:
         page.mouse.move(x, y, steps=steps)
         page.wait_for_timeout(50)
+    if before_release is not None:
+        before_release(page)
     released = time.perf_counter()
     page.mouse.up()
     return released
