@@ -66,7 +66,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from VBQCohortLib.diagnostic.analysis import run_diagnostic
-    from VBQCohortLib.diagnostic.report import summary_sentences, write_diagnostic_report
+    from VBQCohortLib.diagnostic.report import write_diagnostic_report
     from VBQScoreLib.atomic import check_output_directory
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
@@ -106,13 +106,20 @@ def run(args) -> int:
         if bar is not None:
             bar.close()
     if not args.quiet:
-        print(f"Report:  {written['report']}")
-        print(f"Results: {written['json']}")
-        for s in summary_sentences(res):
-            print("  - " + s)
-        for w in res.get("warnings", [])[:8]:
-            print("  ! " + " ".join(str(w).split()))
+        _print_summary(res, written)
     return 0
+
+
+def _print_summary(res: dict, written: dict) -> None:
+    """What a run wrote, its summary sentences and the first warnings (both ways of running the diagnostic)."""
+    from VBQCohortLib.diagnostic.report import summary_sentences
+
+    print(f"Report:  {written['report']}")
+    print(f"Results: {written['json']}")
+    for s in summary_sentences(res):
+        print("  - " + s)
+    for w in res.get("warnings", [])[:8]:
+        print("  ! " + " ".join(str(w).split()))
 
 
 def run_plan_section(args, plan, command, *, bar=None, offset: int = 0):
@@ -131,7 +138,7 @@ def run_plan_section(args, plan, command, *, bar=None, offset: int = 0):
 
 def run_diagnostic_plan(args, plan, out, command) -> int:
     """``vbq cohort analyze --plan <diagnostic-only plan>``: the diagnostic report into OUT."""
-    from VBQCohortLib.diagnostic.report import summary_sentences, write_diagnostic_report
+    from VBQCohortLib.diagnostic.report import write_diagnostic_report
     from VBQScoreLib.errors import VBQInputError
     from VBQScoreLib.progress import TqdmProgress
 
@@ -154,8 +161,5 @@ def run_diagnostic_plan(args, plan, out, command) -> int:
         if bar is not None:
             bar.close()
     if not args.quiet:
-        print(f"Report:  {written['report']}")
-        print(f"Results: {written['json']}")
-        for s in summary_sentences(res):
-            print("  - " + s)
+        _print_summary(res, written)
     return 0
