@@ -613,14 +613,11 @@ class VBQCohortTest(ScriptedLoadableModuleTest):
 
     def test_ModuleDependencies(self):
         """Every slicer.modules.<name> this file uses is a declared dependency (Plots for the charts)."""
-        import re
+        from VBQScoreModuleLib.dependencies import undeclared_slicer_modules
 
-        with open(__file__, encoding="utf-8") as f:
-            used = {u.lower() for u in re.findall(r"slicer\.modules\.(\w+)", f.read())}
-        used -= {"vbqcohort", "vbqcohortwidget"}  # the module itself (its tests select it)
-        declared = {d.lower() for d in slicer.modules.vbqcohort.dependencies}
-        self.assertIn("plots", declared)
-        self.assertEqual(sorted(used - declared), [])
+        declared = slicer.modules.vbqcohort.dependencies
+        self.assertIn("plots", {d.lower() for d in declared})
+        self.assertEqual(undeclared_slicer_modules(__file__, "VBQCohort", declared), [])
         self.delayDisplay("Dependencies OK")
 
     @staticmethod

@@ -629,13 +629,10 @@ class VBQScoreTest(ScriptedLoadableModuleTest):
 
     def test_ModuleDependencies(self):
         """Every slicer.modules.<name> this file uses is a declared dependency."""
-        import re
+        from VBQScoreModuleLib.dependencies import undeclared_slicer_modules
 
-        with open(__file__, encoding="utf-8") as f:
-            used = {u.lower() for u in re.findall(r"slicer\.modules\.(\w+)", f.read())}
-        used -= {"vbqscore", "vbqscorewidget"}  # the module itself (its tests select it)
-        declared = {d.lower() for d in slicer.modules.vbqscore.dependencies}
-        self.assertEqual(sorted(used - declared), [])
+        declared = slicer.modules.vbqscore.dependencies
+        self.assertEqual(undeclared_slicer_modules(__file__, "VBQScore", declared), [])
         self.delayDisplay("Dependencies OK")
 
     def test_TerminologyContext(self):

@@ -85,3 +85,15 @@ def _pip_install_with_busy_dialog(slicer, requester: str, missing: list[str]) ->
     finally:
         if dialog is not None:
             dialog.close()
+
+
+def undeclared_slicer_modules(source_path, module_name: str, declared) -> list[str]:
+    """The ``slicer.modules.<name>`` that the module file ``source_path`` uses but does not declare in
+    ``declared`` (its ``parent.dependencies``), lower-case and sorted; the module itself and its widget excepted
+    (its own tests select it). The in-Slicer tests of both modules assert this is empty."""
+    import re
+    from pathlib import Path
+
+    used = {u.lower() for u in re.findall(r"slicer\.modules\.(\w+)", Path(source_path).read_text(encoding="utf-8"))}
+    used -= {module_name.lower(), f"{module_name}widget".lower()}
+    return sorted(used - {d.lower() for d in declared})
